@@ -1,0 +1,57 @@
+"""runyard: self-hosted experiment tracking and hyperparameter sweeps, built for Hydra.
+
+``import runyard as wandb`` runs W&B-style tracking code unchanged::
+
+    run = runyard.init(project="mnist", config=cfg)
+    runyard.log({"loss": 0.1})
+    runyard.finish()
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runyard.sdk.config import Config, ConfigError
+from runyard.sdk.run import Run, RunFinishedError
+from runyard.sdk.settings import Settings
+from runyard.sdk.state import define_metric, finish, init, log
+from runyard.sdk.summary import Summary
+
+__version__ = "0.1.0"
+
+#: The current run (``None`` before ``init()``).
+run: Run | None = None
+#: The current run's config. Assign a dict or DictConfig before ``init()`` to set it.
+config: Any = Config()
+#: The current run's summary (``None`` before ``init()``).
+summary: Summary | None = None
+
+if TYPE_CHECKING:
+    from runyard.api import Api
+
+
+def __getattr__(name: str) -> Any:
+    # Api pulls in SQLAlchemy; keep `import runyard` light for the training process.
+    if name == "Api":
+        from runyard.api import Api
+
+        return Api
+    raise AttributeError(f"module 'runyard' has no attribute {name!r}")
+
+
+__all__ = [
+    "Api",
+    "Config",
+    "ConfigError",
+    "Run",
+    "RunFinishedError",
+    "Settings",
+    "Summary",
+    "config",
+    "define_metric",
+    "finish",
+    "init",
+    "log",
+    "run",
+    "summary",
+]

@@ -1,0 +1,166 @@
+"""``runyard.Api``: read runs back — for notebooks, scripts and the CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from runyard.query import compile_filter, sort_runs
+from runyard.sdk.metadata import username
+from runyard.store import RunQuery, RunRecord, Store, open_store
+from runyard.store.locate import default_store_url, resolve_root
+
+
+class Api:
+    """Read access to a store (the embedded default unless ``store``/``RUNYARD_STORE`` say).
+
+    Opening the Api also recovers journals left by processes that died and marks runs whose
+    process is gone as ``crashed``, so what it returns is up to date.
+    """
+
+    def __init__(
+        self,
+        store: str | None = None,
+        dir: str | os.PathLike[str] | None = None,
+        entity: str | None = None,
+        recover: bool = True,
+    ) -> None:
+        self.root: Path = resolve_root(dir)
+        self.store_url = store or os.environ.get("RUNYARD_STORE") or default_store_url(self.root)
+        self.store: Store = open_store(self.store_url)
+        self.default_entity = entity or os.environ.get("RUNYARD_ENTITY") or username()
+        if recover:
+            from runyard.sdk.recovery import mark_stale_runs, recover_journals
+
+            recover_journals(self.root, self.store, quiet=True)
+            mark_stale_runs(self.store)
+
+    def _split(self, path: str | None) -> tuple[str | None, str | None]:
+        if not path:
+            return None, None
+        parts = [p for p in path.strip("/").split("/") if p]
+        if len(parts) == 1:
+            return None, parts[0]
+        if len(parts) == 2:
+            return parts[0], parts[1]
+        raise ValueError(f"runyard.Api: {path!r} is not a project path; use 'entity/project'")
+
+    def projects(self) -> list[tuple[str, str, int]]:
+        """``(entity, project, runs)`` for each project."""
+        return self.store.list_projects()
+
+    def runs(
+        self,
+        path: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        order: str | None = "-created_at",
+        limit: int | None = None,
+    ) -> list[ApiRun]:
+        """Runs of a project (``"entity/project"`` or ``"project"``; all projects if None)."""
+        entity, project = self._split(path)
+        predicate = compile_filter(filters)
+        records = self.store.list_runs(RunQuery(entity=entity, project=project))
+        selected = [r for r in records if predicate(r)]
+        selected = sort_runs(selected, order)
+        if limit is not None:
+            selected = selected[:limit]
+        return [ApiRun(self.store, r) for r in selected]
+
+    def run(self, path: str) -> ApiRun:
+        """A run by ``"entity/project/id"``, ``"project/id"`` or a unique ``"id"``."""
+        parts = [p for p in path.strip("/").split("/") if p and p != "runs"]
+        if len(parts) == 3:
+            record = self.store.find_run(*parts)
+        elif len(parts) == 2:
+            record = self.store.find_run(self.default_entity, parts[0], parts[1])
+            if record is None:
+                matches = [
+                    r for r in self.store.list_runs(RunQuery(project=parts[0], run_ids=[parts[1]]))
+                ]
+                record = matches[0] if len(matches) == 1 else None
+        elif len(parts) == 1:
+            matches = self.store.list_runs(RunQuery(run_ids=[parts[0]]))
+            if len(matches) > 1:
+                raise LookupError(
+                    f"run id {parts[0]!r} exists in several projects: "
+                    f"{', '.join(m.path for m in matches)}; give 'entity/project/id'"
+                )
+            record = matches[0] if matches else None
+        else:
+            raise ValueError(f"runyard.Api.run: {path!r} is not a run path")
+        if record is None:
+            raise LookupError(f"no run {path!r} in {self.store_url}")
+        return ApiRun(self.store, record)
+
+
+class ApiRun:
+    """A stored run (read-only view)."""
+
+    def __init__(self, store: Store, record: RunRecord) -> None:
+        self._store = store
+        self.record = record
+
+    id = property(lambda self: self.record.run_id)
+    name = property(lambda self: self.record.name)
+    entity = property(lambda self: self.record.entity)
+    project = property(lambda self: self.record.project)
+    state = property(lambda self: self.record.state)
+    config = property(lambda self: self.record.config)
+    summary = property(lambda self: self.record.summary)
+    group = property(lambda self: self.record.group)
+    job_type = property(lambda self: self.record.job_type)
+    tags = property(lambda self: self.record.tags)
+    notes = property(lambda self: self.record.notes)
+    sweep_id = property(lambda self: self.record.sweep_id)
+    metadata = property(lambda self: self.record.meta)
+    created_at = property(lambda self: self.record.created_at)
+    runtime = property(lambda self: self.record.runtime)
+    failure = property(lambda self: self.record.failure)
+    exit_code = property(lambda self: self.record.exit_code)
+    path = property(lambda self: self.record.path)
+    metric_definitions = property(lambda self: self.record.metric_defs)
+
+    def metric_names(self) -> list[str]:
+        return self._store.metric_names(self.record.pk)
+
+    def scan_history(
+        self,
+        keys: Sequence[str] | None = None,
+        min_step: int | None = None,
+        max_step: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every history row, in step order."""
+        yield from self._store.history(self.record.pk, keys, min_step, max_step)
+
+    def history(
+        self, keys: Sequence[str] | None = None, samples: int | None = 500, pandas: bool = True
+    ) -> Any:
+        """History rows; at most ``samples`` evenly spaced rows (first and last kept).
+
+        Returns a pandas DataFrame when pandas is installed and ``pandas`` is true, otherwise a
+        list of dicts. ``samples=None`` returns every row.
+        """
+        rows = self._store.history(self.record.pk, keys)
+        if samples is not None and samples > 0 and len(rows) > samples:
+            if samples == 1:
+                rows = [rows[-1]]
+            else:
+                last = len(rows) - 1
+                picks = sorted({round(i * last / (samples - 1)) for i in range(samples)})
+                rows = [rows[i] for i in picks]
+        if pandas:
+            try:
+                import pandas as pd
+            except ImportError:
+                return rows
+            return pd.DataFrame(rows)
+        return rows
+
+    def console(self, limit: int | None = None) -> list[tuple[str, float, str]]:
+        """Console lines ``(stream, timestamp, text)``."""
+        return self._store.console(self.record.pk, limit)
+
+    def __repr__(self) -> str:
+        return f"<runyard.ApiRun {self.path} {self.state}>"

@@ -1,0 +1,397 @@
+"""The ``runyard`` command line: ``runs ls|show|export``, ``projects``, ``sync``."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from runyard import __version__
+
+# Pipes get a wide console so that tables stay one line per run (grep-able).
+_WIDTH = None if sys.stdout.isatty() else max(shutil.get_terminal_size((200, 24)).columns, 120)
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
+
+
+class RunyardCLIError(click.ClickException):
+    def show(self, file: Any = None) -> None:
+        err_console.print(f"[bold red]error:[/] {self.message}")
+
+
+def _api(store: str | None, directory: str | None) -> Any:
+    from runyard.api import Api
+
+    try:
+        return Api(store=store, dir=directory)
+    except Exception as exc:
+        raise RunyardCLIError(f"cannot open the store: {exc}") from None
+
+
+store_option = click.option(
+    "--store", envvar="RUNYARD_STORE", help="Store URL (default: the embedded SQLite store)."
+)
+dir_option = click.option(
+    "--dir", "directory", envvar="RUNYARD_DIR", help="The .runyard folder (default: found up)."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="runyard")
+def main() -> None:
+    """runyard: self-hosted experiment tracking and sweeps."""
+
+
+@main.group()
+def runs() -> None:
+    """List, show and export runs."""
+
+
+def _fmt_time(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _fmt_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return f"{value:.6g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+_STATE_STYLE = {
+    "running": "cyan",
+    "finished": "green",
+    "failed": "red",
+    "crashed": "red",
+    "killed": "yellow",
+}
+
+
+def _json_default(value: Any) -> Any:
+    return str(value)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _run_row(run: Any, columns: Sequence[str]) -> dict[str, Any]:
+    from runyard.query import field_value
+
+    row: dict[str, Any] = {
+        "id": run.id,
+        "project": f"{run.entity}/{run.project}",
+        "name": run.name,
+        "state": run.state,
+        "group": run.group,
+        "created": _fmt_time(run.created_at),
+        "runtime": round(run.runtime, 3),
+    }
+    for column in columns:
+        row[column] = field_value(run.record, column)
+    return row
+
+
+@runs.command("ls")
+@click.argument("project", required=False)
+@click.option(
+    "--filter", "-f", "filters", multiple=True, help="FIELD OP VALUE, e.g. 'state=finished'."
+)
+@click.option("--sort", "-s", "order", default="-created_at", show_default=True, help="Sort key.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most N runs.")
+@click.option("--columns", "-c", default="", help="Extra columns, e.g. 'config.lr,summary.loss'.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@store_option
+@dir_option
+def runs_ls(
+    project: str | None,
+    filters: tuple[str, ...],
+    order: str,
+    limit: int | None,
+    columns: str,
+    fmt: str,
+    store: str | None,
+    directory: str | None,
+) -> None:
+    """List runs (of PROJECT, 'entity/project' or 'project'; all projects if omitted)."""
+    from runyard.query import QueryError, parse_expression
+
+    api = _api(store, directory)
+    extra = [c.strip() for c in columns.split(",") if c.strip()]
+    try:
+        spec: dict[str, Any] = {"$and": [parse_expression(f) for f in filters]} if filters else {}
+        found = api.runs(project, filters=spec, order=order, limit=limit)
+        rows = [_run_row(r, extra) for r in found]
+    except (QueryError, ValueError) as exc:
+        raise RunyardCLIError(str(exc)) from None
+    if not extra and found:
+        extra = _summary_columns(found)
+        rows = [_run_row(r, extra) for r in found]
+    _emit(rows, fmt, title=f"{len(rows)} run(s)" + (f" in {project}" if project else ""))
+
+
+def _summary_columns(found: Sequence[Any], limit: int = 4) -> list[str]:
+    keys: dict[str, None] = {}
+    for run in found:
+        for key, value in run.summary.items():
+            if not key.startswith("_") and isinstance(value, int | float | dict):
+                keys.setdefault(f"summary.{key}")
+        if len(keys) >= limit:
+            break
+    return list(keys)[:limit]
+
+
+def _emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(_json_safe(rows), indent=2, default=_json_default))
+        return
+    if fmt == "csv":
+        _write_csv(rows, sys.stdout)
+        return
+    if not rows:
+        console.print("no runs found")
+        return
+    table = Table(title=title, title_justify="left")
+    for column in rows[0]:
+        table.add_column(
+            column,
+            overflow="fold",
+            no_wrap=column in ("id", "name", "state", "created"),
+            justify="right" if column.startswith("summary.") else "left",
+        )
+    for row in rows:
+        cells = []
+        for column, value in row.items():
+            text = _fmt_value(value)
+            if column == "state":
+                text = f"[{_STATE_STYLE.get(str(value), 'white')}]{text}[/]"
+            cells.append(text)
+        table.add_row(*cells)
+    console.print(table)
+
+
+def _write_csv(rows: Iterable[dict[str, Any]], out: Any) -> None:
+    rows = list(rows)
+    fields: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            fields.setdefault(key)
+    writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(v) for k, v in row.items()})
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(_json_safe(value))
+    return value
+
+
+def _get_run(api: Any, path: str) -> Any:
+    try:
+        return api.run(path)
+    except (LookupError, ValueError) as exc:
+        raise RunyardCLIError(str(exc)) from None
+
+
+@runs.command("show")
+@click.argument("run_path")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--console-lines", default=20, show_default=True, help="Last console lines shown.")
+@store_option
+@dir_option
+def runs_show(
+    run_path: str, fmt: str, console_lines: int, store: str | None, directory: str | None
+) -> None:
+    """Show one run: state, config, summary, metadata, last console lines."""
+    api = _api(store, directory)
+    run = _get_run(api, run_path)
+    if fmt == "json":
+        doc = {
+            "path": run.path,
+            "name": run.name,
+            "state": run.state,
+            "group": run.group,
+            "job_type": run.job_type,
+            "tags": run.tags,
+            "notes": run.notes,
+            "created_at": run.created_at,
+            "runtime": run.runtime,
+            "exit_code": run.exit_code,
+            "failure": run.failure,
+            "config": run.config,
+            "summary": run.summary,
+            "metadata": run.metadata,
+            "metrics": run.metric_names(),
+        }
+        click.echo(json.dumps(_json_safe(doc), indent=2, default=_json_default))
+        return
+    style = _STATE_STYLE.get(run.state, "white")
+    console.print(f"[bold]{run.path}[/]  {run.name}  [{style}]{run.state}[/]")
+    meta = run.metadata
+    facts = [
+        ("created", _fmt_time(run.created_at)),
+        ("runtime", _fmt_duration(run.runtime)),
+        ("group", run.group),
+        ("job type", run.job_type),
+        ("tags", ", ".join(run.tags)),
+        ("notes", run.notes),
+        ("host", meta.get("host")),
+        ("program", meta.get("program")),
+        ("args", " ".join(meta.get("args", []))),
+        ("python", meta.get("python")),
+        ("git", _git_text(meta.get("git"))),
+        ("exit code", run.exit_code),
+    ]
+    for label, value in facts:
+        if value not in (None, ""):
+            console.print(f"  [dim]{label:>9}[/] {value}")
+    tree = Tree("[bold]config[/]")
+    _add_tree(tree, run.config)
+    console.print(tree)
+    table = Table(title="summary", title_justify="left")
+    table.add_column("key")
+    table.add_column("value", justify="right")
+    for key, value in sorted(run.summary.items()):
+        table.add_row(key, _fmt_value(value))
+    console.print(table)
+    if run.failure:
+        console.print("[bold red]failure[/]")
+        console.print(run.failure, markup=False, highlight=False)
+    lines = run.console(limit=console_lines) if console_lines > 0 else []
+    if lines:
+        console.print(f"[bold]console[/] (last {len(lines)} lines)")
+        for stream, _ts, text in lines:
+            prefix = "[red]err[/] " if stream == "stderr" else "    "
+            console.print(
+                prefix + text, markup=False, highlight=False
+            ) if stream != "stderr" else console.print(prefix + text.replace("[", "\\["))
+
+
+def _git_text(git: Any) -> str | None:
+    if not git:
+        return None
+    text = f"{git.get('commit', '')[:12]} ({git.get('branch')})"
+    return text + (" dirty" if git.get("dirty") else "")
+
+
+def _add_tree(tree: Tree, value: Any) -> None:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if isinstance(child, dict):
+                _add_tree(tree.add(f"[bold]{key}[/]"), child)
+            else:
+                tree.add(f"{key}: {_fmt_value(child)}")
+
+
+@runs.command("export")
+@click.argument("run_path")
+@click.option("--keys", "-k", default="", help="Comma-separated metric keys (default: all).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl"]), default="csv")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="File (default: stdout).")
+@store_option
+@dir_option
+def runs_export(
+    run_path: str,
+    keys: str,
+    fmt: str,
+    output: str | None,
+    store: str | None,
+    directory: str | None,
+) -> None:
+    """Export a run's history rows as CSV, JSON or JSON lines."""
+    api = _api(store, directory)
+    run = _get_run(api, run_path)
+    wanted = [k.strip() for k in keys.split(",") if k.strip()] or None
+    rows = list(run.scan_history(keys=wanted))
+    buffer = io.StringIO()
+    if fmt == "csv":
+        _write_csv(rows, buffer)
+    elif fmt == "json":
+        buffer.write(json.dumps(_json_safe(rows), default=_json_default))
+        buffer.write("\n")
+    else:
+        for row in rows:
+            buffer.write(json.dumps(_json_safe(row), default=_json_default) + "\n")
+    if output:
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(buffer.getvalue())
+        err_console.print(f"wrote {len(rows)} rows to {output}")
+    else:
+        sys.stdout.write(buffer.getvalue())
+
+
+@main.command("projects")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@store_option
+@dir_option
+def projects(fmt: str, store: str | None, directory: str | None) -> None:
+    """List projects and their number of runs."""
+    api = _api(store, directory)
+    rows = [{"entity": e, "project": p, "runs": n} for e, p, n in api.projects()]
+    _emit(rows, fmt, title="projects")
+
+
+@main.command("sync")
+@click.option("--include-offline/--no-include-offline", default=True, show_default=True)
+@store_option
+@dir_option
+def sync(include_offline: bool, store: str | None, directory: str | None) -> None:
+    """Upload journals not yet in the store: offline runs, and runs whose process died."""
+    from runyard.api import Api
+    from runyard.sdk.recovery import mark_stale_runs, pending_journals, recover_journals
+
+    try:
+        api = Api(store=store, dir=directory, recover=False)
+    except Exception as exc:
+        raise RunyardCLIError(f"cannot open the store: {exc}") from None
+    pending = pending_journals(api.root)
+    if not pending:
+        console.print(f"nothing to sync in {api.root}")
+        return
+    results = recover_journals(api.root, api.store, include_offline=include_offline)
+    for result in results:
+        console.print(f"synced {result.run_path} ({result.records} records, {result.state})")
+    skipped = len(pending) - len(results)
+    mark_stale_runs(api.store)
+    if skipped:
+        console.print(f"{skipped} journal(s) skipped: their runs are still running")
+    console.print(f"{len(results)} run(s) synced to {api.store_url}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

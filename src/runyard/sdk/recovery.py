@@ -1,0 +1,166 @@
+"""Recovery: apply journals whose process died (or offline journals) to a store.
+
+A journal is recoverable when nobody holds its lock: its writer finished or vanished. Records
+are applied past the store's mark for that journal, so recovering twice, or recovering a journal
+that was half shipped, neither duplicates nor loses rows. A journal without a ``finish`` record
+belonged to a process that vanished (``kill -9``, OOM, power loss of a node): its run is marked
+``crashed``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from runyard.sdk.journal import JOURNAL_SUFFIX, Record, read_journal, try_lock
+from runyard.sdk.summary import MetricDefinition, SummaryTracker
+from runyard.store.base import JournalBatch, Store
+from runyard.store.locate import journal_dir
+
+CRASH_MESSAGE = (
+    "the process ended without finishing the run (killed with SIGKILL, out of memory, or "
+    "crashed); recovered from its journal"
+)
+
+
+@dataclass
+class RecoveryResult:
+    path: Path
+    run_path: str
+    records: int
+    state: str
+
+
+def pending_journals(root: Path) -> list[Path]:
+    folder = journal_dir(root)
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob(f"*{JOURNAL_SUFFIX}"))
+
+
+def replay(records: list[Record]) -> tuple[SummaryTracker, bool]:
+    """The summary tracker after ``records``, and whether they include a ``finish`` record."""
+    tracker = SummaryTracker()
+    finished = False
+    for _seq, kind, payload in records:
+        if kind == "row":
+            tracker.update_row(payload)
+        elif kind == "define":
+            tracker.define(MetricDefinition.from_dict(payload))
+        elif kind == "summary":
+            for key, value in (payload.get("set") or {}).items():
+                tracker.pin(key, value)
+            for key in payload.get("del") or ():
+                tracker.unpin(key)
+        elif kind == "finish":
+            finished = True
+    return tracker, finished
+
+
+def recover_journal(path: Path, store: Store) -> RecoveryResult | None:
+    """Apply one journal if no live process owns it; move it to ``done/`` afterwards."""
+    fd = try_lock(path)
+    if fd is None:
+        return None
+    try:
+        records = list(read_journal(path))
+        if not records or records[0][1] != "run":
+            return None
+        header = records[0][2]
+        tracker, finished = replay(records)
+        state = "finished"
+        if not finished:
+            last_time = max(
+                (p.get("_timestamp", 0.0) for _, k, p in records if k == "row"),
+                default=header.get("start_time", time.time()),
+            )
+            runtime = max(
+                (p.get("_runtime", 0.0) for _, k, p in records if k == "row"), default=0.0
+            )
+            records.append(
+                (
+                    records[-1][0] + 1,
+                    "finish",
+                    {
+                        "state": "crashed",
+                        "exit_code": None,
+                        "failure": CRASH_MESSAGE,
+                        "time": last_time,
+                        "runtime": runtime,
+                    },
+                )
+            )
+            state = "crashed"
+        else:
+            state = next(p["state"] for _, k, p in reversed(records) if k == "finish")
+        store.apply(
+            JournalBatch(
+                journal_id=header["journal_id"],
+                header=header,
+                records=records,
+                summary=tracker.snapshot(),
+                metric_defs=[d.to_dict() for d in tracker.definitions],
+            )
+        )
+        done = path.parent / "done"
+        done.mkdir(exist_ok=True)
+        os.replace(path, done / path.name)
+        run_path = f"{header['entity']}/{header['project']}/{header['run_id']}"
+        return RecoveryResult(path, run_path, len(records), state)
+    finally:
+        os.close(fd)
+
+
+def recover_journals(
+    root: Path, store: Store, *, include_offline: bool = False, quiet: bool = False
+) -> list[RecoveryResult]:
+    """Recover every unowned journal under ``root``. Offline journals only if asked."""
+    results = []
+    for path in pending_journals(root):
+        if not include_offline and _is_offline(path):
+            continue
+        try:
+            result = recover_journal(path, store)
+        except Exception as exc:
+            if not quiet:
+                print(f"runyard: could not recover {path}: {exc}", file=sys.stderr)
+            continue
+        if result is not None:
+            results.append(result)
+    return results
+
+
+def _is_offline(path: Path) -> bool:
+    for _seq, kind, payload in read_journal(path):
+        return kind == "run" and payload.get("mode") == "offline"
+    return False
+
+
+def mark_stale_runs(store: Store, timeout: float = 300.0) -> list[str]:
+    """Mark ``crashed`` the running runs whose process is gone.
+
+    On this host a run whose process no longer exists is crashed at once (its journal, if any,
+    has just been recovered); elsewhere a heartbeat older than ``timeout`` seconds decides.
+    """
+    from runyard.sdk.metadata import hostname
+    from runyard.sdk.state import _pid_alive
+    from runyard.store.base import RunQuery
+
+    here = hostname()
+    now = time.time()
+    marked = []
+    for run in store.list_runs(RunQuery(states=["running"])):
+        if run.host == here and run.pid is not None:
+            gone = not _pid_alive(run.pid)
+        else:
+            gone = now - run.heartbeat_at > timeout
+        if gone and store.mark_run_state(
+            run.pk,
+            "crashed",
+            failure=f"no heartbeat since {time.ctime(run.heartbeat_at)}; the process is gone",
+        ):
+            marked.append(run.path)
+    return marked

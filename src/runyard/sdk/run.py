@@ -1,0 +1,418 @@
+"""``Run``: one tracked execution — its config, history, summary and final state."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from runyard.sdk.config import Config
+from runyard.sdk.console import ConsoleCapture
+from runyard.sdk.journal import JournalWriter, Record
+from runyard.sdk.settings import Settings
+from runyard.sdk.shipper import Shipper
+from runyard.sdk.summary import MetricDefinition, Summary, SummaryTracker, parse_metric_definition
+from runyard.sdk.values import flatten_into
+
+
+class RunFinishedError(RuntimeError):
+    """The run was already finished."""
+
+
+class Run:
+    """A run. Created by :func:`runyard.init`; use as a context manager to finish it.
+
+    ``log`` is safe to call from several threads. The run belongs to the process that created
+    it: in a forked child it does nothing (with one warning) and never touches the parent's data.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        root: Path | None,
+        header: dict[str, Any],
+        config: Config,
+        start_step: int = 0,
+        runtime_offset: float = 0.0,
+        initial_summary: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._root = root
+        self._header = header
+        self.entity: str = header["entity"]
+        self.project: str = header["project"]
+        self.id: str = header["run_id"]
+        self.name: str = header["name"]
+        self.group: str | None = header.get("group")
+        self.job_type: str | None = header.get("job_type")
+        self.tags: tuple[str, ...] = tuple(header.get("tags") or ())
+        self.notes: str | None = header.get("notes")
+        self.sweep_id: str | None = header.get("sweep_id")
+        self.mode: str = settings.mode or "online"
+        self.resumed: bool = bool(header.get("resumed"))
+        self.start_time: float = header["start_time"]
+        self._runtime_offset = runtime_offset
+        self._owner_pid = os.getpid()
+        self._step = start_step
+        self._pending: dict[str, Any] | None = None
+        self._lock = threading.RLock()
+        self._finished = False
+        self._warned_fork = False
+        self._tracker = SummaryTracker()
+        if initial_summary:
+            self._tracker.last.update(initial_summary)
+        self.summary = Summary(self._tracker, on_set=self._on_summary_set)
+        self.config = config
+        self._journal: JournalWriter | None = None
+        self._shipper: Shipper | None = None
+        self._console: ConsoleCapture | None = None
+        self.state = "running"
+        self.journal_path: Path | None = None
+        if self.mode == "disabled" or root is None:
+            return
+        self._journal_id: str = header["journal_id"]
+        self._open_journal(root)
+        config._attach(self._on_config_change)
+        if self.mode == "online":
+            self._shipper = Shipper(
+                journal_id=self._journal_id,
+                header=header,
+                open_store=self._open_store,
+                snapshot=self._snapshot,
+                flush_interval=settings.flush_interval or 0.2,
+                heartbeat_interval=settings.heartbeat_interval or 15.0,
+                on_ready=self._store_ready,
+            )
+        if not settings.disable_git:
+            threading.Thread(target=self._collect_git, name="runyard-git", daemon=True).start()
+        if settings.console != "off":
+            self._console = ConsoleCapture(self._on_console)
+
+    # -- journal plumbing -----------------------------------------------------------------------
+
+    def _open_journal(self, root: Path) -> None:
+        from runyard.store.locate import journal_dir
+
+        folder = journal_dir(root)
+        final = folder / f"{self.id}-{self._journal_id}.journal"
+        staging = folder / f".{final.name}.new"
+        # Created and locked under a name recovery ignores, then renamed: a recovering process
+        # never sees an unlocked journal of a live run.
+        self._journal = JournalWriter(staging)
+        self._append("run", self._header)
+        os.rename(staging, final)
+        self._journal.path = final
+        self.journal_path = final
+
+    def _append(self, kind: str, payload: Any) -> Record | None:
+        journal = self._journal
+        if journal is None or journal.closed:
+            return None
+        record = journal.append(kind, payload)
+        if self._shipper is not None:
+            self._shipper.queue.append(record)
+        return record
+
+    def _open_store(self) -> Any:
+        from runyard.store import open_store
+
+        return open_store(self._settings.store or "")
+
+    def _store_ready(self, store: Any) -> None:
+        # Recover journals left by processes that died, now that we have the store open.
+        from runyard.sdk.recovery import recover_journals
+
+        if self._root is not None:
+            try:
+                recover_journals(self._root, store, quiet=True)
+            except Exception:
+                pass
+
+    def _snapshot(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return self._tracker.snapshot(), [d.to_dict() for d in self._tracker.definitions]
+
+    def _collect_git(self) -> None:
+        from runyard.sdk.metadata import git_metadata, program_dir
+
+        meta = git_metadata(program_dir())
+        if meta:
+            with self._lock:
+                if not self._finished:
+                    self._append("meta", meta)
+
+    def _on_config_change(self, data: dict[str, Any]) -> None:
+        if self._is_owner():
+            self._append("config", data)
+
+    def _on_summary_set(self, change: dict[str, Any]) -> None:
+        if self._is_owner():
+            self._append("summary", change)
+
+    def _on_console(self, lines: list[tuple[str, float, str]]) -> None:
+        self._append("console", lines)
+
+    def _is_owner(self) -> bool:
+        if os.getpid() == self._owner_pid:
+            return True
+        if not self._warned_fork:
+            self._warned_fork = True
+            warnings.warn(
+                f"runyard: run {self.id} belongs to process {self._owner_pid}; this forked "
+                f"process ({os.getpid()}) does not write to it. Call runyard.init() here to "
+                f"track this process as its own run.",
+                stacklevel=3,
+            )
+        return False
+
+    def _abandon_after_fork(self) -> None:
+        """Called in a forked child for every run inherited from the parent."""
+        self._lock = threading.RLock()
+        if self._journal is not None:
+            self._journal.abandon_after_fork()
+        self._shipper = None
+        self._console = None
+
+    # -- public API -----------------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        """The step the next committed row gets."""
+        return self._step
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.id}"
+
+    @property
+    def dir(self) -> str | None:
+        return str(self._root) if self._root is not None else None
+
+    @property
+    def disabled(self) -> bool:
+        return self.mode == "disabled"
+
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+    ) -> None:
+        """Record metrics. Nested dicts become ``a/b`` keys.
+
+        Without ``step``, each call is one history row (``commit=False`` merges into the next).
+        With ``step``, calls with the same step merge; a higher step commits the previous row; a
+        lower step is refused with a warning (the data is dropped).
+        """
+        if self._finished:
+            raise RunFinishedError(
+                f"runyard: run {self.id} is finished; call runyard.init() to start a new run"
+            )
+        if self.mode == "disabled":
+            return
+        if os.getpid() != self._owner_pid:
+            self._is_owner()
+            return
+        if not isinstance(data, Mapping):
+            raise TypeError(
+                f"runyard.log: expected a dict of values, got {type(data).__name__}; "
+                f"e.g. runyard.log({{'loss': 0.1}})"
+            )
+        values: dict[str, Any] = {}
+        flatten_into(values, data)
+        with self._lock:
+            if step is not None:
+                if type(step) is not int or step < 0:
+                    step = _as_step(step)
+                if step < self._step:
+                    warnings.warn(
+                        f"runyard.log: step {step} is lower than the current step "
+                        f"{self._step}; these values were not recorded: {sorted(values)}. "
+                        f"Steps must not decrease (use a custom x axis with "
+                        f"define_metric(..., step_metric=...) for other orders).",
+                        stacklevel=2,
+                    )
+                    return
+                if step > self._step:
+                    if self._pending:
+                        self._commit()
+                    self._step = step
+                if self._pending is None:
+                    self._pending = values
+                else:
+                    self._pending.update(values)
+                if commit:
+                    self._commit()
+            else:
+                if self._pending is None:
+                    self._pending = values
+                else:
+                    self._pending.update(values)
+                if commit is not False:
+                    self._commit()
+
+    def _commit(self) -> None:
+        row = self._pending
+        self._pending = None
+        if row is None:
+            row = {}
+        now = time.time()
+        row["_step"] = self._step
+        row["_runtime"] = now - self.start_time + self._runtime_offset
+        row["_timestamp"] = now
+        self._tracker.update_row(row)
+        self._append("row", row)
+        self._step += 1
+
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        step_sync: bool | None = None,
+        hidden: bool | None = None,
+        summary: str | None = None,
+        goal: str | None = None,
+        overwrite: bool | None = None,
+    ) -> MetricDefinition:
+        """Customize a metric (or glob of metrics): its summary aggregate, goal and x axis."""
+        definition = parse_metric_definition(name, step_metric, summary, goal, hidden)
+        with self._lock:
+            self._tracker.define(definition)
+            if self.mode != "disabled" and self._is_owner():
+                self._append("define", definition.to_dict())
+        return definition
+
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
+        """Write the last row, mark the run finished (or failed for a non-zero exit code)."""
+        state = "finished" if not exit_code else "failed"
+        self._finish(state, exit_code=exit_code, quiet=quiet)
+
+    def _finish(
+        self,
+        state: str,
+        exit_code: int | None = None,
+        failure: str | None = None,
+        quiet: bool | None = None,
+        wait: float | None = 60.0,
+    ) -> None:
+        from runyard.sdk import state as module_state
+
+        with self._lock:
+            if self._finished:
+                return
+            if os.getpid() != self._owner_pid:
+                self._finished = True
+                return
+            if self._pending:
+                self._commit()
+            self._finished = True
+            self.state = state
+            if self._console is not None:
+                self._console.stop()
+            now = time.time()
+            self._append(
+                "finish",
+                {
+                    "state": state,
+                    "exit_code": exit_code,
+                    "failure": failure,
+                    "time": now,
+                    "runtime": now - self.start_time + self._runtime_offset,
+                },
+            )
+        complete = True
+        if self._shipper is not None:
+            complete = self._shipper.stop(wait)
+        if self._journal is not None:
+            if complete and self.journal_path is not None and self.mode == "online":
+                done = self.journal_path.parent / "done"
+                done.mkdir(exist_ok=True)
+                target = done / self.journal_path.name
+                try:
+                    os.rename(self.journal_path, target)
+                    self.journal_path = target
+                except OSError:
+                    pass
+            self._journal.close()
+        module_state.forget(self)
+        silent = self._settings.silent if quiet is None else quiet
+        if not silent:
+            self._print_footer(complete)
+
+    def _print_footer(self, complete: bool) -> None:
+        out = sys.__stderr__ or sys.stderr
+        if self.mode == "disabled":
+            return
+        if self.mode == "offline":
+            print(
+                f"runyard: run {self.path} ({self.state}) saved offline to {self.journal_path}; "
+                f"upload it with `runyard sync`",
+                file=out,
+            )
+        elif complete:
+            print(
+                f"runyard: run {self.path} {self.state}; see it with `runyard runs show {self.id}`",
+                file=out,
+            )
+        else:
+            error = self._shipper.last_error if self._shipper is not None else None
+            print(
+                f"runyard: run {self.path} {self.state}, but the store could not take all of it "
+                f"({error}); the journal {self.journal_path} keeps it: run `runyard sync`",
+                file=out,
+            )
+
+    def mark_failed(self, exc: BaseException) -> None:
+        """Finish as failed (or killed for KeyboardInterrupt), keeping the traceback."""
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        state = "killed" if isinstance(exc, KeyboardInterrupt) else "failed"
+        self._finish(state, exit_code=1, failure=text)
+
+    def save(self, path: str | os.PathLike[str], policy: str = "now") -> str | None:
+        """Copy a file into the run's files folder (``<store>/files/<entity>/<project>/<id>``)."""
+        if self._root is None:
+            return None
+        source = Path(path)
+        if not source.is_file():
+            raise FileNotFoundError(f"runyard.save: {source} is not a file")
+        target_dir = self._root / "files" / self.entity / self.project / self.id
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / source.name
+        shutil.copy2(source, target)
+        return str(target)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None and not isinstance(exc, SystemExit):
+            self.mark_failed(exc)
+        else:
+            self.finish()
+
+    def __repr__(self) -> str:
+        return f"<runyard.Run {self.path} name={self.name!r} state={self.state}>"
+
+
+def _as_step(step: Any) -> int:
+    if isinstance(step, bool):
+        raise TypeError("runyard.log: step must be an int, got a bool")
+    try:
+        value = int(step)
+    except (TypeError, ValueError):
+        raise TypeError(f"runyard.log: step must be an int, got {step!r}") from None
+    if value != step:
+        raise TypeError(f"runyard.log: step must be a whole number, got {step!r}")
+    if value < 0:
+        raise ValueError(f"runyard.log: step must be >= 0, got {value}")
+    return value

@@ -1,0 +1,129 @@
+"""``Settings``: every knob of the SDK, with the environment variables that set them.
+
+Precedence, highest first: an argument of ``init()``, a field set on ``Settings``, the
+``RUNYARD_*`` environment variable, the default. Every variable is listed in ``ENV_VARS`` and in
+docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Literal
+
+Mode = Literal["online", "offline", "disabled"]
+_MODES = ("online", "offline", "disabled")
+_MODE_ALIASES = {"run": "online", "dryrun": "offline", "embedded": "online", "local": "online"}
+
+#: environment variable -> (Settings field, description). Documented in docs/configuration.md.
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "RUNYARD_PROJECT": ("project", "project name (default: 'uncategorized')"),
+    "RUNYARD_ENTITY": ("entity", "entity (user or team) owning the project (default: OS user)"),
+    "RUNYARD_DIR": ("root_dir", "folder of the embedded store and journals (a .runyard folder)"),
+    "RUNYARD_STORE": ("store", "SQLAlchemy URL of the store (default: sqlite in RUNYARD_DIR)"),
+    "RUNYARD_MODE": ("mode", "online (store, default) | offline (journal only) | disabled"),
+    "RUNYARD_RUN_ID": ("run_id", "id of the run to create or resume"),
+    "RUNYARD_NAME": ("run_name", "display name of the run"),
+    "RUNYARD_RUN_GROUP": ("run_group", "group of the run"),
+    "RUNYARD_JOB_TYPE": ("job_type", "job type of the run"),
+    "RUNYARD_TAGS": ("run_tags", "comma-separated tags"),
+    "RUNYARD_NOTES": ("run_notes", "notes of the run"),
+    "RUNYARD_RESUME": ("resume", "allow | must | never"),
+    "RUNYARD_START_METHOD": ("start_method", "accepted for W&B compatibility; nothing is started"),
+    "RUNYARD_CONSOLE": ("console", "auto | wrap | off: record stdout/stderr lines"),
+    "RUNYARD_SILENT": ("silent", "true: print nothing at init/finish"),
+    "RUNYARD_SWEEP_ID": ("sweep_id", "sweep the run belongs to (set by `runyard agent`)"),
+    "RUNYARD_FLUSH_INTERVAL": ("flush_interval", "seconds between background writes (0.2)"),
+    "RUNYARD_HEARTBEAT_INTERVAL": ("heartbeat_interval", "seconds between heartbeats (15)"),
+    "RUNYARD_DISABLE_GIT": ("disable_git", "true: do not record git commit and dirty state"),
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclasses.dataclass
+class Settings:
+    """Settings of one run. Unset fields (``None``) fall back to the environment, then defaults.
+
+    ``start_method`` is accepted so that ``Settings(start_method="thread")`` from W&B code runs
+    unchanged; runyard starts no helper process, so there is nothing to choose.
+    """
+
+    mode: str | None = None
+    project: str | None = None
+    entity: str | None = None
+    root_dir: str | None = None
+    store: str | None = None
+    run_id: str | None = None
+    run_name: str | None = None
+    run_group: str | None = None
+    job_type: str | None = None
+    run_tags: str | None = None
+    run_notes: str | None = None
+    resume: str | None = None
+    start_method: str | None = None
+    console: str | None = None
+    silent: bool | None = None
+    sweep_id: str | None = None
+    flush_interval: float | None = None
+    heartbeat_interval: float | None = None
+    disable_git: bool | None = None
+
+    def resolved(self) -> Settings:
+        """A copy with every unset field taken from the environment or the default."""
+        out = dataclasses.replace(self)
+        for var, (field, _) in ENV_VARS.items():
+            if getattr(out, field) is None and os.environ.get(var):
+                setattr(out, field, _parse(field, os.environ[var], var))
+        out.mode = normalize_mode(out.mode or "online")
+        out.console = (out.console or "auto").lower()
+        if out.console not in ("auto", "wrap", "off", "redirect"):
+            raise ValueError(
+                f"runyard: console={out.console!r} is not valid; use 'auto', 'wrap' or 'off'"
+            )
+        if out.flush_interval is None:
+            out.flush_interval = 0.2
+        if out.heartbeat_interval is None:
+            out.heartbeat_interval = 15.0
+        if out.silent is None:
+            out.silent = False
+        if out.disable_git is None:
+            out.disable_git = False
+        return out
+
+    def merged(self, other: Settings | dict[str, Any] | None) -> Settings:
+        """``self`` with the fields set in ``other`` overriding."""
+        if other is None:
+            return self
+        values = other if isinstance(other, dict) else dataclasses.asdict(other)
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TypeError(
+                f"runyard.Settings: unknown setting(s) {unknown}; known: {sorted(known)}"
+            )
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def normalize_mode(mode: str) -> str:
+    value = _MODE_ALIASES.get(mode.lower(), mode.lower())
+    if value not in _MODES:
+        raise ValueError(
+            f"runyard: mode={mode!r} is not valid; use 'online' (the store), 'offline' "
+            f"(journal only, upload later with `runyard sync`) or 'disabled'"
+        )
+    return value
+
+
+def _parse(field: str, raw: str, var: str) -> Any:
+    if field in ("silent", "disable_git"):
+        return raw.strip().lower() in _TRUE
+    if field in ("flush_interval", "heartbeat_interval"):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"runyard: {var}={raw!r} is not a number of seconds") from None
+        if value <= 0:
+            raise ValueError(f"runyard: {var} must be positive, got {raw!r}")
+        return value
+    return raw

@@ -1,0 +1,415 @@
+"""Process-wide state: the active runs, ``init()``, and the hooks that end runs properly.
+
+No helper process is started, so nothing can hang at ``init()`` under fork, spawn,
+forkserver, joblib/loky or Hydra launchers. Hooks installed once per process:
+
+* ``atexit`` (and multiprocessing's exit finalizers, since pool children skip ``atexit``):
+  finish active runs as ``finished``;
+* ``sys.excepthook``: an uncaught exception finishes them as ``failed`` with the traceback
+  (``KeyboardInterrupt``: ``killed``);
+* ``SIGTERM``, if nobody else handles it: finish as ``killed``, then die of the signal as usual;
+* ``os.register_at_fork``: a forked child forgets the parent's runs (they stay the parent's).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from runyard.sdk.config import Config, ConfigError
+from runyard.sdk.metadata import hostname, process_metadata, username
+from runyard.sdk.names import check_name, check_run_id, new_run_id, new_run_name
+from runyard.sdk.run import Run
+from runyard.sdk.settings import Settings
+
+_lock = threading.RLock()
+_active: list[Run] = []
+_hooks_installed_pid: int | None = None
+_orphans: list[Run] = []
+
+REINIT_CHOICES = ("finish_previous", "return_previous", "create_new", "default")
+RESUME_CHOICES = ("allow", "must", "never", "auto")
+
+
+def _package() -> Any:
+    return sys.modules["runyard"]
+
+
+def current_run() -> Run | None:
+    with _lock:
+        return _active[-1] if _active else None
+
+
+def forget(run: Run) -> None:
+    """Called by ``Run.finish``: drop the run and reset the module-level shortcuts."""
+    with _lock:
+        if run in _active:
+            _active.remove(run)
+        nxt = _active[-1] if _active else None
+    pkg = _package()
+    # Reset only what still points at this run: a config the user already assigned for the
+    # next run (``runyard.config = {...}`` before the next init) must survive.
+    if pkg.__dict__.get("run") is run:
+        pkg.run = nxt
+    if pkg.__dict__.get("config") is run.config:
+        pkg.config = nxt.config if nxt is not None else Config()
+    if pkg.__dict__.get("summary") is run.summary:
+        pkg.summary = nxt.summary if nxt is not None else None
+
+
+def init(
+    project: str | None = None,
+    entity: str | None = None,
+    name: str | None = None,
+    id: str | None = None,
+    config: Any = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    mode: str | None = None,
+    resume: bool | str | None = None,
+    reinit: bool | str | None = None,
+    settings: Settings | dict[str, Any] | None = None,
+    config_exclude_keys: Sequence[str] | None = None,
+    config_include_keys: Sequence[str] | None = None,
+    allow_val_change: bool | None = None,
+    save_code: bool | None = None,
+    sync_tensorboard: bool | None = None,
+    monitor_gym: bool | None = None,
+    anonymous: str | None = None,
+) -> Run:
+    """Start a run (see docs/sdk.md). Returns the ``Run``, also usable as a context manager."""
+    base = settings if isinstance(settings, Settings) else Settings().merged(settings)
+    explicit = Settings(
+        mode=mode,
+        project=project,
+        entity=entity,
+        root_dir=os.fspath(dir) if dir is not None else None,
+        run_id=id,
+        run_name=name,
+        run_group=group,
+        job_type=job_type,
+        run_notes=notes,
+        resume=_resume_text(resume),
+    )
+    resolved = base.merged(explicit).resolved()
+    reinit_choice = _reinit_choice(reinit)
+    with _lock:
+        _install_hooks()
+        previous = current_run()
+        if previous is not None:
+            if reinit_choice == "return_previous":
+                return previous
+            if reinit_choice == "finish_previous":
+                previous.finish()
+        return _start(
+            resolved,
+            config=config,
+            tags=tags,
+            config_exclude_keys=config_exclude_keys,
+            config_include_keys=config_include_keys,
+        )
+
+
+def _resume_text(resume: bool | str | None) -> str | None:
+    if resume is None:
+        return None
+    if resume is True:
+        return "allow"
+    if resume is False:
+        return "never"
+    value = str(resume).lower()
+    if value not in RESUME_CHOICES:
+        raise ValueError(
+            f"runyard.init: resume={resume!r} is not valid; use 'allow', 'must', 'never' "
+            f"(or True/False)"
+        )
+    return "allow" if value == "auto" else value
+
+
+def _reinit_choice(reinit: bool | str | None) -> str:
+    if reinit is None or reinit is True or reinit == "default":
+        return "finish_previous"
+    if reinit is False:
+        return "return_previous"
+    if reinit not in REINIT_CHOICES:
+        raise ValueError(
+            f"runyard.init: reinit={reinit!r} is not valid; use one of "
+            f"{', '.join(REINIT_CHOICES)} (or True/False)"
+        )
+    return str(reinit)
+
+
+def _start(
+    settings: Settings,
+    *,
+    config: Any,
+    tags: Sequence[str] | None,
+    config_exclude_keys: Sequence[str] | None,
+    config_include_keys: Sequence[str] | None,
+) -> Run:
+    from runyard.store.locate import default_store_url, resolve_root
+
+    entity = check_name("entity", settings.entity or username())
+    project = check_name("project", settings.project or "uncategorized")
+    explicit_id = settings.run_id is not None
+    run_id = check_run_id(settings.run_id) if settings.run_id else new_run_id()
+    run_config = _initial_config(config, config_exclude_keys, config_include_keys)
+    tag_list = list(tags) if tags is not None else _env_tags(settings.run_tags)
+
+    root: Path | None = None
+    start_step, runtime_offset = 0, 0.0
+    initial_summary: dict[str, Any] | None = None
+    resumed = False
+    if settings.mode != "disabled":
+        root = resolve_root(settings.root_dir)
+        if settings.store is None:
+            settings.store = default_store_url(root)
+        # Child processes (launchers, agents) must find the same store.
+        os.environ.setdefault("RUNYARD_DIR", str(root))
+        if settings.mode == "online" and explicit_id:
+            resumed, start_step, runtime_offset, initial_summary = _check_existing(
+                settings, entity, project, run_id, run_config
+            )
+        elif settings.resume == "must" and settings.mode == "offline":
+            resumed = True
+    now = time.time()
+    header: dict[str, Any] = {
+        "entity": entity,
+        "project": project,
+        "run_id": run_id,
+        "name": settings.run_name or new_run_name(),
+        "group": settings.run_group,
+        "job_type": settings.job_type,
+        "tags": tag_list,
+        "notes": settings.run_notes,
+        "config": run_config.as_dict(),
+        "resume": resumed or settings.resume in ("allow", "must"),
+        "resumed": resumed,
+        "start_time": now,
+        "host": hostname(),
+        "pid": os.getpid(),
+        "sweep_id": settings.sweep_id,
+        "mode": settings.mode,
+        "journal_id": uuid.uuid4().hex,
+        "meta": process_metadata(),
+    }
+    run = Run(
+        settings=settings,
+        root=root,
+        header=header,
+        config=run_config,
+        start_step=start_step,
+        runtime_offset=runtime_offset,
+        initial_summary=initial_summary,
+    )
+    with _lock:
+        _active.append(run)
+    pkg = _package()
+    pkg.run = run
+    pkg.config = run.config
+    pkg.summary = run.summary
+    if not settings.silent and settings.mode != "disabled":
+        verb = "resumed" if resumed else "started"
+        where = settings.store if settings.mode == "online" else f"{root} (offline)"
+        print(f"runyard: run {run.path} ({run.name}) {verb}; store: {where}", file=sys.stderr)
+    return run
+
+
+def _initial_config(
+    config: Any, exclude: Sequence[str] | None, include: Sequence[str] | None
+) -> Config:
+    """The run's config: ``runyard.config`` as set before init, then ``init(config=...)``."""
+    pre = _package().__dict__.get("config")
+    run_config = Config()
+    if isinstance(pre, Config):
+        run_config = Config(pre.as_dict())
+    elif pre is not None:
+        try:
+            run_config = Config(pre)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (from the value assigned to runyard.config)") from None
+    if config is not None:
+        run_config.update(config, allow_val_change=True)
+    if include:
+        keep = set(include)
+        for key in [k for k in run_config if k not in keep]:
+            del run_config[key]
+    for key in exclude or ():
+        if key in run_config:
+            del run_config[key]
+    return run_config
+
+
+def _env_tags(raw: str | None) -> list[str]:
+    return [t.strip() for t in raw.split(",") if t.strip()] if raw else []
+
+
+def _check_existing(
+    settings: Settings, entity: str, project: str, run_id: str, run_config: Config
+) -> tuple[bool, int, float, dict[str, Any] | None]:
+    """For a user-chosen id: resume it, or refuse to overwrite it, as ``resume`` says."""
+    from runyard.store import open_store
+
+    store = open_store(settings.store or "")
+    existing = store.find_run(entity, project, run_id)
+    resume = settings.resume
+    if existing is None:
+        if resume == "must":
+            raise ValueError(
+                f"runyard.init: resume='must' but run {entity}/{project}/{run_id} does not "
+                f"exist; check the id, or use resume='allow' to create it"
+            )
+        return False, 0, 0.0, None
+    if resume in (None, "never"):
+        raise ValueError(
+            f"runyard.init: run {entity}/{project}/{run_id} already exists; pass "
+            f"resume='allow' to continue it, or choose another id"
+        )
+    if existing.state == "running" and existing.host == hostname() and _pid_alive(existing.pid):
+        raise ValueError(
+            f"runyard.init: run {entity}/{project}/{run_id} is still running in process "
+            f"{existing.pid}; finish it first"
+        )
+    stored = Config(existing.config)
+    stored.update(run_config.as_dict(), allow_val_change=True)
+    run_config._data.clear()
+    run_config._data.update(stored.as_dict())
+    return True, existing.last_step + 1, existing.runtime, dict(existing.summary)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- module-level shortcuts --------------------------------------------------------------------
+
+
+def _require_run(what: str) -> Run:
+    run = current_run()
+    if run is None:
+        orphan = _orphans[-1] if _orphans else None
+        if orphan is not None:
+            return orphan
+        raise RuntimeError(f"runyard.{what}: call runyard.init() first")
+    return run
+
+
+def log(data: Any, step: int | None = None, commit: bool | None = None) -> None:
+    """Log to the current run (see :meth:`Run.log`)."""
+    _require_run("log").log(data, step=step, commit=commit)
+
+
+def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    """Finish the current run, if any."""
+    run = current_run()
+    if run is not None:
+        run.finish(exit_code=exit_code, quiet=quiet)
+
+
+def define_metric(name: str, **kwargs: Any) -> Any:
+    """Define a metric of the current run (see :meth:`Run.define_metric`)."""
+    return _require_run("define_metric").define_metric(name, **kwargs)
+
+
+# -- process hooks -----------------------------------------------------------------------------
+
+
+def _install_hooks() -> None:
+    global _hooks_installed_pid
+    pid = os.getpid()
+    if _hooks_installed_pid == pid:
+        return
+    _hooks_installed_pid = pid
+    atexit.register(_at_exit)
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None and mp.parent_process() is not None:
+        # Pool and Process children leave through os._exit, which skips atexit.
+        from multiprocessing import util
+
+        util.Finalize(None, _at_exit, exitpriority=100)
+    previous_hook = sys.excepthook
+
+    def _excepthook(
+        exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
+        _fail_all(exc)
+        previous_hook(exc_type, exc, tb)
+
+    if not getattr(sys.excepthook, "_runyard", False):
+        _excepthook._runyard = True  # type: ignore[attr-defined]
+        sys.excepthook = _excepthook
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:
+            pass
+
+
+def _at_exit() -> None:
+    for run in list(_active):
+        if run._owner_pid == os.getpid():
+            try:
+                run.finish()
+            except Exception as exc:
+                print(f"runyard: could not finish run {run.id}: {exc}", file=sys.__stderr__)
+
+
+def _fail_all(exc: BaseException) -> None:
+    for run in list(_active):
+        if run._owner_pid == os.getpid():
+            try:
+                run.mark_failed(exc)
+            except Exception:
+                pass
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    for run in list(_active):
+        if run._owner_pid == os.getpid():
+            try:
+                run._finish("killed", exit_code=128 + signum, failure="terminated by SIGTERM")
+            except Exception:
+                pass
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _after_fork_in_child() -> None:
+    global _lock, _hooks_installed_pid
+    _lock = threading.RLock()
+    _hooks_installed_pid = None
+    for run in _active:
+        run._abandon_after_fork()
+        _orphans.append(run)
+    _active.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _warn_unused(**kwargs: Any) -> None:  # pragma: no cover - reserved for W&B-only arguments
+    for key, value in kwargs.items():
+        if value:
+            warnings.warn(f"runyard.init: {key} is accepted and ignored", stacklevel=3)

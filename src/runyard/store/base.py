@@ -1,0 +1,159 @@
+"""The store interface: where runs, history and sweeps persist.
+
+Implementations: :class:`runyard.store.sql.SQLStore` (SQLite embedded default, PostgreSQL).
+A later HTTP client backend implements the same contract.
+
+Contract
+--------
+* **Writes go through** :meth:`Store.apply` **only**, one journal batch at a time. A batch
+  carries records ``(seq, kind, payload)`` of one journal in increasing ``seq``. The store applies
+  the records whose ``seq`` is above the journal's applied mark and moves the mark, atomically
+  (one transaction). Re-applying a batch, or a whole journal, is therefore a no-op: no row is
+  duplicated and none is lost. Batches of one journal must be applied in order; batches of
+  different journals may be applied concurrently from any number of threads and processes.
+* **Thread and process safety**: a ``Store`` object may be shared by threads of one process. It
+  must not be used in a forked child; call :meth:`Store.after_fork` there (``runyard`` does).
+  Any number of processes may open the same database at once.
+* **Readers** see whole batches or nothing. ``summary``, ``config`` and ``state`` of a run are
+  those of the last applied batch. History rows are immutable once written.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runyard.sdk.journal import Record
+
+
+@dataclass
+class JournalBatch:
+    """Records of one journal to apply, with the state derived from the whole journal so far.
+
+    ``header`` is the journal's ``run`` record payload; it lets the store create (or resume)
+    the run if this is the first batch it sees. ``summary`` and ``metric_defs`` are snapshots
+    computed by the writer from every record up to the last one in ``records``.
+    """
+
+    journal_id: str
+    header: dict[str, Any]
+    records: Sequence[Record]
+    summary: dict[str, Any] | None = None
+    metric_defs: list[dict[str, Any]] | None = None
+    heartbeat_at: float | None = None
+
+
+@dataclass
+class RunRecord:
+    """A run as stored (read side)."""
+
+    pk: int
+    entity: str
+    project: str
+    run_id: str
+    name: str
+    group: str | None
+    job_type: str | None
+    tags: list[str]
+    notes: str | None
+    state: str
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    meta: dict[str, Any]
+    metric_defs: list[dict[str, Any]]
+    sweep_id: str | None
+    host: str | None
+    pid: int | None
+    created_at: float
+    updated_at: float
+    heartbeat_at: float
+    finished_at: float | None
+    runtime: float
+    last_step: int
+    exit_code: int | None
+    failure: str | None
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.run_id}"
+
+
+@dataclass
+class RunQuery:
+    """Selection of runs: every field narrows the result; ``None`` means any."""
+
+    entity: str | None = None
+    project: str | None = None
+    states: Sequence[str] | None = None
+    sweep_id: str | None = None
+    run_ids: Sequence[str] | None = None
+    limit: int | None = None
+    order_desc: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StoreError(RuntimeError):
+    """A store operation failed in a way the caller should report to the user."""
+
+
+class RunConflictError(StoreError):
+    """A run with the same id already exists in the project and the batch does not resume it."""
+
+
+class Store(abc.ABC):
+    """Abstract base of the stores. See the module docstring for the contract."""
+
+    @abc.abstractmethod
+    def apply(self, batch: JournalBatch) -> int:
+        """Apply the unapplied records of ``batch``; return the journal's applied mark after."""
+
+    @abc.abstractmethod
+    def journal_progress(self, journal_id: str) -> int:
+        """The last applied ``seq`` of a journal, 0 if the store has never seen it."""
+
+    @abc.abstractmethod
+    def find_run(self, entity: str, project: str, run_id: str) -> RunRecord | None:
+        """The run, or ``None``."""
+
+    @abc.abstractmethod
+    def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        """Runs matching ``query``, newest first unless ``query.order_desc`` is false."""
+
+    @abc.abstractmethod
+    def list_projects(self) -> list[tuple[str, str, int]]:
+        """``(entity, project, number of runs)`` for every project."""
+
+    @abc.abstractmethod
+    def metric_names(self, run_pk: int) -> list[str]:
+        """Names of the metrics logged by a run, sorted."""
+
+    @abc.abstractmethod
+    def history(
+        self,
+        run_pk: int,
+        keys: Sequence[str] | None = None,
+        min_step: int | None = None,
+        max_step: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """History rows ``{"_step", "_runtime", "_timestamp", key: value...}`` by step.
+
+        With ``keys``, only rows where at least one of ``keys`` was logged, with those keys.
+        """
+
+    @abc.abstractmethod
+    def console(self, run_pk: int, limit: int | None = None) -> list[tuple[str, float, str]]:
+        """Console lines ``(stream, timestamp, text)`` in order (the last ``limit`` if given)."""
+
+    @abc.abstractmethod
+    def mark_run_state(
+        self, run_pk: int, state: str, failure: str | None = None, only_if_running: bool = True
+    ) -> bool:
+        """Set a run's final state outside a journal (e.g. a stale heartbeat); True if changed."""
+
+    def after_fork(self) -> None:  # noqa: B027 - optional hook
+        """Forget connections inherited from the parent process."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

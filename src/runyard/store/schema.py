@@ -1,0 +1,132 @@
+"""The store's tables (SQLAlchemy Core), one schema for SQLite and PostgreSQL.
+
+Layout, chosen for the reads that matter:
+
+* ``metrics`` is a narrow table keyed ``(key_id, run_pk, step)``. One series of one run
+  (a chart) is a single index range scan; one key over thousands of runs (a sweep's table) is a
+  range scan on ``key_id``; appends from a run are a handful of B-tree insertion points. SQLite
+  stores it ``WITHOUT ROWID`` so the primary key *is* the table.
+* ``history_steps`` keeps ``_timestamp``/``_runtime`` once per step rather than per metric.
+* ``runs.summary`` (one JSON document per run) answers "last/min/max of a key over thousands of
+  runs" without touching history.
+* ``journals`` remembers the last applied record of each journal: applying a batch and moving
+  this mark happen in one transaction, which makes ingest idempotent.
+
+Values: ``metrics.value`` holds the number; ``kind`` says how to read it back (float, NaN, bool,
+int, str, None) because SQLite turns NaN into NULL and a bool must come back as a bool.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+JSONText = sa.Text  # JSON documents are stored as text encoded by runyard._json (see store.sql)
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("entity", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("entity", "name", name="uq_projects_entity_name"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("pk", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("group_name", sa.String(256)),
+    sa.Column("job_type", sa.String(128)),
+    sa.Column("tags", JSONText, nullable=False, server_default="[]"),
+    sa.Column("notes", sa.Text),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("config", JSONText, nullable=False, server_default="{}"),
+    sa.Column("summary", JSONText, nullable=False, server_default="{}"),
+    sa.Column("meta", JSONText, nullable=False, server_default="{}"),
+    sa.Column("metric_defs", JSONText, nullable=False, server_default="[]"),
+    sa.Column("sweep_id", sa.String(64)),
+    sa.Column("host", sa.String(256)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("runtime", sa.Float, nullable=False, server_default="0"),
+    sa.Column("last_step", sa.BigInteger, nullable=False, server_default="-1"),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("failure", sa.Text),
+    sa.UniqueConstraint("project_id", "run_id", name="uq_runs_project_run_id"),
+)
+sa.Index("ix_runs_project_created", runs.c.project_id, runs.c.created_at)
+sa.Index("ix_runs_state", runs.c.state)
+sa.Index("ix_runs_sweep", runs.c.sweep_id)
+
+journals = sa.Table(
+    "journals",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.pk"), nullable=False),
+    sa.Column("applied_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("closed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+sa.Index("ix_journals_run", journals.c.run_pk)
+
+metric_keys = sa.Table(
+    "metric_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(512), nullable=False, unique=True),
+)
+
+run_metric_keys = sa.Table(
+    "run_metric_keys",
+    metadata,
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.pk"), primary_key=True),
+    sa.Column("key_id", sa.Integer, sa.ForeignKey("metric_keys.id"), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+history_steps = sa.Table(
+    "history_steps",
+    metadata,
+    sa.Column("run_pk", sa.Integer, primary_key=True),
+    sa.Column("step", sa.BigInteger, primary_key=True),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("runtime", sa.Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("key_id", sa.Integer, primary_key=True),
+    sa.Column("run_pk", sa.Integer, primary_key=True),
+    sa.Column("step", sa.BigInteger, primary_key=True),
+    sa.Column("value", sa.Float),
+    sa.Column("kind", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("text", sa.Text),
+    sqlite_with_rowid=False,
+)
+
+console_lines = sa.Table(
+    "console_lines",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("run_pk", sa.Integer, nullable=False),
+    sa.Column("stream", sa.String(8), nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+)
+sa.Index("ix_console_run", console_lines.c.run_pk, console_lines.c.id)
+
+# metrics.kind values
+KIND_FLOAT, KIND_NAN, KIND_BOOL, KIND_INT, KIND_STR, KIND_NONE = 0, 1, 2, 3, 4, 5
+
+RUN_STATES = ("running", "finished", "failed", "crashed", "killed")

@@ -1,0 +1,599 @@
+"""SQLStore: the store over SQLAlchemy 2, for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from runyard._json import dumps_doc, loads_doc
+from runyard.sdk.values import decode_value
+from runyard.store import schema as S
+from runyard.store.base import (
+    JournalBatch,
+    RunConflictError,
+    RunQuery,
+    RunRecord,
+    Store,
+    StoreError,
+)
+
+#: The Alembic head this code expects; tests check it matches the migrations folder.
+SCHEMA_REVISION = "0001"
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` as psycopg 3 URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class SQLStore(Store):
+    """A store in one SQL database. Create with :func:`runyard.store.open_store`."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = normalize_url(url)
+        self._pid = os.getpid()
+        self.engine = self._create_engine(self.url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._key_ids: dict[str, int] = {}
+        self._run_keys: dict[int, set[int]] = {}
+        self._cache_lock = threading.Lock()
+        if migrate:
+            self.ensure_schema()
+        paramstyle = self.engine.dialect.paramstyle
+        mark = "?" if paramstyle == "qmark" else "%s"
+        self._sql_insert_metrics = (
+            f"INSERT INTO metrics (key_id, run_pk, step, value, kind, text) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})"
+        )
+        self._sql_insert_steps = (
+            f"INSERT INTO history_steps (run_pk, step, timestamp, runtime) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark})"
+        )
+
+    # -- engine ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _create_engine(url: str) -> Engine:
+        if url.startswith("sqlite"):
+            db_path = sa.engine.make_url(url).database
+            if db_path and db_path != ":memory:":
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": 120}, pool_pre_ping=False)
+
+            @event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+                # Let SQLAlchemy's "begin" event issue BEGIN itself (see _on_begin).
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA busy_timeout=120000")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn: Connection) -> None:
+                # Writers take the write lock up front: a deferred transaction that reads and
+                # then writes fails with SQLITE_BUSY (no retry) when another process committed
+                # in between. Readers stay deferred so they never block writers.
+                if conn.get_execution_options().get("runyard_read"):
+                    conn.exec_driver_sql("BEGIN")
+                else:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(runyard_read=True)
+            with conn.begin():
+                yield conn
+
+    def after_fork(self) -> None:
+        self.engine.dispose(close=False)
+        self._pid = os.getpid()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+    def ensure_schema(self) -> None:
+        """Create or upgrade the schema with Alembic, once, whoever else is starting too."""
+        if self.current_revision() == SCHEMA_REVISION:
+            return
+        with self._migration_lock():
+            if self.current_revision() == SCHEMA_REVISION:
+                return
+            from alembic import command
+            from alembic.config import Config as AlembicConfig
+
+            cfg = AlembicConfig()
+            cfg.set_main_option("script_location", str(_MIGRATIONS))
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        revision = self.current_revision()
+        if revision != SCHEMA_REVISION:
+            raise StoreError(
+                f"store {self.url} is at schema revision {revision!r}, this runyard expects "
+                f"{SCHEMA_REVISION!r}; upgrade runyard to open it"
+            )
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.is_sqlite:
+            db_path = sa.engine.make_url(self.url).database
+            if not db_path or db_path == ":memory:":
+                yield
+                return
+            with open(f"{db_path}.migrate-lock", "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        else:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(
+                        sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                    )
+                    conn.commit()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def journal_progress(self, journal_id: str) -> int:
+        with self._read() as conn:
+            value = conn.execute(
+                sa.select(S.journals.c.applied_seq).where(S.journals.c.id == journal_id)
+            ).scalar()
+        return int(value or 0)
+
+    def apply(self, batch: JournalBatch) -> int:
+        now = time.time()
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                sa.select(S.journals.c.run_pk, S.journals.c.applied_seq).where(
+                    S.journals.c.id == batch.journal_id
+                )
+            ).first()
+            if found is None:
+                run_pk = self._open_run(conn, batch.header, now)
+                conn.execute(
+                    S.journals.insert().values(
+                        id=batch.journal_id, run_pk=run_pk, applied_seq=0, updated_at=now
+                    )
+                )
+                applied = 0
+            else:
+                run_pk, applied = int(found[0]), int(found[1])
+            new = [r for r in batch.records if r[0] > applied]
+            if not new:
+                if batch.heartbeat_at is not None:
+                    conn.execute(
+                        S.runs.update()
+                        .where(S.runs.c.pk == run_pk, S.runs.c.state == "running")
+                        .values(heartbeat_at=batch.heartbeat_at)
+                    )
+                return applied
+            self._apply_records(conn, run_pk, new, batch, now)
+            last = new[-1][0]
+            conn.execute(
+                S.journals.update()
+                .where(S.journals.c.id == batch.journal_id)
+                .values(applied_seq=last, updated_at=now)
+            )
+        return last
+
+    def _open_run(self, conn: Connection, header: dict[str, Any], now: float) -> int:
+        project_id = self._project_id(conn, header["entity"], header["project"], now)
+        existing = conn.execute(
+            sa.select(S.runs.c.pk, S.runs.c.state).where(
+                S.runs.c.project_id == project_id, S.runs.c.run_id == header["run_id"]
+            )
+        ).first()
+        if existing is not None:
+            if not header.get("resume"):
+                raise RunConflictError(
+                    f"run {header['entity']}/{header['project']}/{header['run_id']} already "
+                    f"exists; pass resume='allow' to continue it or choose another id"
+                )
+            conn.execute(
+                S.runs.update()
+                .where(S.runs.c.pk == existing[0])
+                .values(
+                    state="running",
+                    finished_at=None,
+                    exit_code=None,
+                    failure=None,
+                    heartbeat_at=now,
+                    updated_at=now,
+                    host=header.get("host"),
+                    pid=header.get("pid"),
+                )
+            )
+            return int(existing[0])
+        result = conn.execute(
+            S.runs.insert().values(
+                project_id=project_id,
+                run_id=header["run_id"],
+                name=header.get("name") or header["run_id"],
+                group_name=header.get("group"),
+                job_type=header.get("job_type"),
+                tags=dumps_doc(list(header.get("tags") or [])),
+                notes=header.get("notes"),
+                state="running",
+                config=dumps_doc(header.get("config") or {}),
+                summary="{}",
+                meta=dumps_doc(header.get("meta") or {}),
+                metric_defs="[]",
+                sweep_id=header.get("sweep_id"),
+                host=header.get("host"),
+                pid=header.get("pid"),
+                created_at=header.get("start_time") or now,
+                updated_at=now,
+                heartbeat_at=now,
+                runtime=0.0,
+                last_step=-1,
+            )
+        )
+        pk = result.inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+    def _project_id(self, conn: Connection, entity: str, name: str, now: float) -> int:
+        query = sa.select(S.projects.c.id).where(
+            S.projects.c.entity == entity, S.projects.c.name == name
+        )
+        found = conn.execute(query).scalar()
+        if found is not None:
+            return int(found)
+        conn.execute(
+            self._insert_ignore(S.projects).values(entity=entity, name=name, created_at=now)
+        )
+        return int(conn.execute(query).scalar_one())
+
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table).on_conflict_do_nothing()
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+
+    def _key_ids_for(self, conn: Connection, names: set[str]) -> dict[str, int]:
+        with self._cache_lock:
+            missing = [n for n in names if n not in self._key_ids]
+        if missing:
+            conn.execute(self._insert_ignore(S.metric_keys), [{"name": n} for n in missing])
+            rows = conn.execute(
+                sa.select(S.metric_keys.c.name, S.metric_keys.c.id).where(
+                    S.metric_keys.c.name.in_(missing)
+                )
+            ).all()
+            with self._cache_lock:
+                for name, key_id in rows:
+                    self._key_ids[name] = int(key_id)
+        with self._cache_lock:
+            return {n: self._key_ids[n] for n in names}
+
+    def _apply_records(
+        self,
+        conn: Connection,
+        run_pk: int,
+        records: Sequence[tuple[int, str, Any]],
+        batch: JournalBatch,
+        now: float,
+    ) -> None:
+        steps: list[tuple[int, int, float, float]] = []
+        values: list[tuple[str, int, Any]] = []
+        console: list[dict[str, Any]] = []
+        run_update: dict[str, Any] = {"updated_at": now}
+        meta_update: dict[str, Any] = {}
+        last_step: int | None = None
+        last_runtime: float | None = None
+        for _seq, kind, payload in records:
+            if kind == "row":
+                step = int(payload["_step"])
+                runtime = float(payload.get("_runtime", 0.0))
+                steps.append((run_pk, step, float(payload.get("_timestamp", now)), runtime))
+                for key, value in payload.items():
+                    if key[0] != "_":
+                        values.append((key, step, value))
+                last_step, last_runtime = step, runtime
+            elif kind == "config":
+                run_update["config"] = dumps_doc(payload)
+            elif kind == "console":
+                console.extend(
+                    {"run_pk": run_pk, "stream": s, "timestamp": t, "text": text}
+                    for s, t, text in payload
+                )
+            elif kind == "meta":
+                meta_update.update(payload)
+            elif kind == "finish":
+                run_update.update(
+                    state=payload["state"],
+                    exit_code=payload.get("exit_code"),
+                    failure=payload.get("failure"),
+                    finished_at=payload.get("time", now),
+                    runtime=float(payload.get("runtime", 0.0)),
+                )
+            elif kind == "tags":
+                run_update["tags"] = dumps_doc(list(payload))
+            elif kind in ("run", "summary", "define"):
+                pass  # header handled by _open_run; summary/defs arrive as snapshots
+            else:
+                raise StoreError(f"unknown journal record kind {kind!r}")
+        if steps:
+            conn.exec_driver_sql(self._sql_insert_steps, steps)
+            run_update["last_step"] = last_step
+            if "runtime" not in run_update and last_runtime is not None:
+                run_update["runtime"] = last_runtime
+        if values:
+            key_ids = self._key_ids_for(conn, {k for k, _, _ in values})
+            conn.exec_driver_sql(
+                self._sql_insert_metrics,
+                [(key_ids[k], run_pk, step, *encode_metric(v)) for k, step, v in values],
+            )
+            self._remember_run_keys(conn, run_pk, set(key_ids.values()))
+        if console:
+            conn.execute(S.console_lines.insert(), console)
+        if batch.summary is not None:
+            run_update["summary"] = dumps_doc(batch.summary)
+        if batch.metric_defs is not None:
+            run_update["metric_defs"] = dumps_doc(batch.metric_defs)
+        if batch.heartbeat_at is not None:
+            run_update["heartbeat_at"] = batch.heartbeat_at
+        if meta_update:
+            current = conn.execute(sa.select(S.runs.c.meta).where(S.runs.c.pk == run_pk)).scalar()
+            meta = loads_doc(current) or {}
+            meta.update(meta_update)
+            run_update["meta"] = dumps_doc(meta)
+        conn.execute(S.runs.update().where(S.runs.c.pk == run_pk).values(**run_update))
+
+    def _remember_run_keys(self, conn: Connection, run_pk: int, key_ids: set[int]) -> None:
+        with self._cache_lock:
+            known = self._run_keys.setdefault(run_pk, set())
+            fresh = key_ids - known
+        if fresh:
+            conn.execute(
+                self._insert_ignore(S.run_metric_keys),
+                [{"run_pk": run_pk, "key_id": k} for k in fresh],
+            )
+            with self._cache_lock:
+                known |= fresh
+
+    def mark_run_state(
+        self, run_pk: int, state: str, failure: str | None = None, only_if_running: bool = True
+    ) -> bool:
+        now = time.time()
+        with self.engine.begin() as conn:
+            stmt = S.runs.update().where(S.runs.c.pk == run_pk)
+            if only_if_running:
+                stmt = stmt.where(S.runs.c.state == "running")
+            result = conn.execute(
+                stmt.values(state=state, failure=failure, finished_at=now, updated_at=now)
+            )
+            return bool(result.rowcount)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _run_select(self) -> sa.Select[Any]:
+        return sa.select(S.runs, S.projects.c.entity, S.projects.c.name.label("project")).join(
+            S.projects, S.projects.c.id == S.runs.c.project_id
+        )
+
+    def find_run(self, entity: str, project: str, run_id: str) -> RunRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                self._run_select().where(
+                    S.projects.c.entity == entity,
+                    S.projects.c.name == project,
+                    S.runs.c.run_id == run_id,
+                )
+            ).first()
+        return _to_record(row._mapping) if row is not None else None
+
+    def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        stmt = self._run_select()
+        if query.entity is not None:
+            stmt = stmt.where(S.projects.c.entity == query.entity)
+        if query.project is not None:
+            stmt = stmt.where(S.projects.c.name == query.project)
+        if query.states:
+            stmt = stmt.where(S.runs.c.state.in_(list(query.states)))
+        if query.sweep_id is not None:
+            stmt = stmt.where(S.runs.c.sweep_id == query.sweep_id)
+        if query.run_ids is not None:
+            stmt = stmt.where(S.runs.c.run_id.in_(list(query.run_ids)))
+        order = S.runs.c.created_at.desc() if query.order_desc else S.runs.c.created_at.asc()
+        stmt = stmt.order_by(order, S.runs.c.pk.desc() if query.order_desc else S.runs.c.pk)
+        if query.limit is not None:
+            stmt = stmt.limit(query.limit)
+        with self._read() as conn:
+            rows = conn.execute(stmt).all()
+        return [_to_record(r._mapping) for r in rows]
+
+    def list_projects(self) -> list[tuple[str, str, int]]:
+        stmt = (
+            sa.select(S.projects.c.entity, S.projects.c.name, sa.func.count(S.runs.c.pk))
+            .select_from(S.projects)
+            .outerjoin(S.runs, S.runs.c.project_id == S.projects.c.id)
+            .group_by(S.projects.c.entity, S.projects.c.name)
+            .order_by(S.projects.c.entity, S.projects.c.name)
+        )
+        with self._read() as conn:
+            return [(e, n, int(c)) for e, n, c in conn.execute(stmt).all()]
+
+    def metric_names(self, run_pk: int) -> list[str]:
+        stmt = (
+            sa.select(S.metric_keys.c.name)
+            .join(S.run_metric_keys, S.run_metric_keys.c.key_id == S.metric_keys.c.id)
+            .where(S.run_metric_keys.c.run_pk == run_pk)
+            .order_by(S.metric_keys.c.name)
+        )
+        with self._read() as conn:
+            return list(conn.execute(stmt).scalars())
+
+    def history(
+        self,
+        run_pk: int,
+        keys: Sequence[str] | None = None,
+        min_step: int | None = None,
+        max_step: int | None = None,
+    ) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            key_stmt = sa.select(S.metric_keys.c.id, S.metric_keys.c.name).join(
+                S.run_metric_keys, S.run_metric_keys.c.key_id == S.metric_keys.c.id
+            )
+            key_stmt = key_stmt.where(S.run_metric_keys.c.run_pk == run_pk)
+            if keys is not None:
+                key_stmt = key_stmt.where(S.metric_keys.c.name.in_(list(keys)))
+            names = {int(i): n for i, n in conn.execute(key_stmt).all()}
+            rows: dict[int, dict[str, Any]] = {}
+            if names:
+                stmt = sa.select(
+                    S.metrics.c.key_id,
+                    S.metrics.c.step,
+                    S.metrics.c.value,
+                    S.metrics.c.kind,
+                    S.metrics.c.text,
+                ).where(S.metrics.c.run_pk == run_pk, S.metrics.c.key_id.in_(list(names)))
+                if min_step is not None:
+                    stmt = stmt.where(S.metrics.c.step >= min_step)
+                if max_step is not None:
+                    stmt = stmt.where(S.metrics.c.step <= max_step)
+                for key_id, step, value, kind, text in conn.execute(stmt):
+                    row = rows.get(step)
+                    if row is None:
+                        row = rows[step] = {}
+                    row[names[key_id]] = decode_metric(value, kind, text)
+            step_stmt = sa.select(
+                S.history_steps.c.step, S.history_steps.c.runtime, S.history_steps.c.timestamp
+            ).where(S.history_steps.c.run_pk == run_pk)
+            if min_step is not None:
+                step_stmt = step_stmt.where(S.history_steps.c.step >= min_step)
+            if max_step is not None:
+                step_stmt = step_stmt.where(S.history_steps.c.step <= max_step)
+            out: list[dict[str, Any]] = []
+            for step, runtime, timestamp in conn.execute(
+                step_stmt.order_by(S.history_steps.c.step)
+            ):
+                values = rows.get(step)
+                if keys is not None and not values:
+                    continue
+                row = {"_step": int(step), "_runtime": runtime, "_timestamp": timestamp}
+                if values:
+                    row.update(values)
+                out.append(row)
+        return out
+
+    def console(self, run_pk: int, limit: int | None = None) -> list[tuple[str, float, str]]:
+        stmt = sa.select(
+            S.console_lines.c.stream, S.console_lines.c.timestamp, S.console_lines.c.text
+        ).where(S.console_lines.c.run_pk == run_pk)
+        if limit is not None:
+            stmt = stmt.order_by(S.console_lines.c.id.desc()).limit(limit)
+            with self._read() as conn:
+                rows = list(conn.execute(stmt).all())
+            rows.reverse()
+        else:
+            with self._read() as conn:
+                rows = list(conn.execute(stmt.order_by(S.console_lines.c.id)).all())
+        return [(s, float(t), x) for s, t, x in rows]
+
+
+def encode_metric(value: Any) -> tuple[float | None, int, str | None]:
+    """``(value, kind, text)`` columns for one logged value (journal form)."""
+    tp = type(value)
+    if tp is float:
+        return value, S.KIND_FLOAT, None
+    if tp is int:
+        return float(value), S.KIND_INT, (str(value) if abs(value) > 2**53 else None)
+    if tp is bool:
+        return float(value), S.KIND_BOOL, None
+    if tp is str:
+        return None, S.KIND_STR, value
+    if value is None:
+        return None, S.KIND_NONE, None
+    number = decode_value(value)
+    if isinstance(number, float):
+        if math.isnan(number):
+            return None, S.KIND_NAN, None
+        return number, S.KIND_FLOAT, None
+    raise StoreError(f"cannot store metric value {value!r}")
+
+
+def decode_metric(value: float | None, kind: int, text: str | None) -> Any:
+    if kind == S.KIND_FLOAT:
+        return value
+    if kind == S.KIND_NAN:
+        return math.nan
+    if kind == S.KIND_INT:
+        return int(text) if text is not None else int(value or 0)
+    if kind == S.KIND_BOOL:
+        return bool(value)
+    if kind == S.KIND_STR:
+        return text
+    return None
+
+
+def _to_record(row: Any) -> RunRecord:
+    return RunRecord(
+        pk=int(row["pk"]),
+        entity=row["entity"],
+        project=row["project"],
+        run_id=row["run_id"],
+        name=row["name"],
+        group=row["group_name"],
+        job_type=row["job_type"],
+        tags=loads_doc(row["tags"]) or [],
+        notes=row["notes"],
+        state=row["state"],
+        config=loads_doc(row["config"]) or {},
+        summary=loads_doc(row["summary"]) or {},
+        meta=loads_doc(row["meta"]) or {},
+        metric_defs=loads_doc(row["metric_defs"]) or [],
+        sweep_id=row["sweep_id"],
+        host=row["host"],
+        pid=row["pid"],
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+        heartbeat_at=float(row["heartbeat_at"]),
+        finished_at=row["finished_at"],
+        runtime=float(row["runtime"] or 0.0),
+        last_step=int(row["last_step"]),
+        exit_code=row["exit_code"],
+        failure=row["failure"],
+    )

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import runyard
+from runyard.sdk import state as sdk_state
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test runs in its own folder with its own store and no RUNYARD_* variables."""
+    for var in list(os.environ):
+        if var.startswith(("RUNYARD_", "WANDB_")):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RUNYARD_SILENT", "true")
+    monkeypatch.setenv("RUNYARD_DISABLE_GIT", "true")
+    runyard.config = runyard.Config()
+    yield tmp_path
+    for run in list(sdk_state._active):
+        run.finish(quiet=True)
+    runyard.config = runyard.Config()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / ".runyard"
+
+
+def run_python(
+    code: str,
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    args: list[str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` as a script in a fresh interpreter (the project's venv)."""
+    script = cwd / "script_under_test.py"
+    script.write_text(textwrap.dedent(code))
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
+    full_env.update({"RUNYARD_SILENT": "true", "RUNYARD_DISABLE_GIT": "true"})
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, str(script), *(args or [])],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"script failed ({proc.returncode})\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+def api(root: Path) -> runyard.Api:
+    from runyard.api import Api
+
+    return Api(dir=root)
