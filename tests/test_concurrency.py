@@ -39,6 +39,7 @@ def test_eight_processes_twenty_thousand_steps_each(tmp_path: Path, root: Path) 
     finally:
         for proc in procs:
             proc.kill()
+            proc.wait(timeout=30)
     runs = {r.id: r for r in api(root).runs("load")}
     assert sorted(runs) == [f"w{n}" for n in range(8)]
     for run in runs.values():

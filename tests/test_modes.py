@@ -26,6 +26,7 @@ def test_offline_writes_only_the_journal_until_sync(tmp_path: Path, root: Path) 
     assert opened.runs("off") == []  # opening the Api does not upload offline runs
     out = subprocess.run(CLI + ["sync"], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert "1 run(s) synced" in out.stdout
+    assert not run.journal_path.exists()  # everything is in the store now
     stored = api(root).run(f"off/{run.id}")
     assert stored.state == "finished" and stored.config == {"a": 1}
     assert [r["i"] for r in stored.scan_history()] == list(range(10))
@@ -139,3 +140,28 @@ def test_runs_ls_json_lists_runs(tmp_path: Path) -> None:
     )
     rows = json.loads(out.stdout)
     assert [r["config.lr"] for r in rows] == [0.01]
+
+
+def test_applied_journals_are_deleted_unless_kept(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = runyard.init(project="p")
+    run.log({"a": 1})
+    run.finish()
+    assert run.journal_path is None and list((root / "journal").rglob("*.journal")) == []
+    monkeypatch.setenv("RUNYARD_KEEP_JOURNALS", "true")
+    kept = runyard.init(project="p")
+    kept.log({"a": 1})
+    kept.finish()
+    assert kept.journal_path is not None and kept.journal_path.parent == root / "journal" / "done"
+    assert kept.journal_path.read_bytes().count(b"\n") >= 3  # run, row, finish (+ meta)
+
+
+def test_save_copies_a_file_into_the_runs_folder(tmp_path: Path, root: Path) -> None:
+    (tmp_path / "model.txt").write_text("weights")
+    run = runyard.init(project="p")
+    saved = run.save("model.txt")
+    assert saved is not None and Path(saved).read_text() == "weights"
+    assert Path(saved).parent == root / "files" / run.entity / "p" / run.id
+    with pytest.raises(FileNotFoundError, match="is not a file"):
+        run.save("missing.txt")

@@ -74,6 +74,13 @@ while True:
     )
 
 
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.kill()
+    proc.wait(timeout=30)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 def _wait_for_logs(proc: subprocess.Popen[str], count: int) -> int:
     assert proc.stdout is not None
     last = -1
@@ -93,7 +100,7 @@ def test_sigterm_marks_killed(tmp_path: Path, root: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == -signal.SIGTERM
     finally:
-        proc.kill()
+        _stop(proc)
     run = api(root).run("states/term1")
     assert run.state == "killed"
     assert run.summary["i"] >= 200
@@ -106,7 +113,7 @@ def test_sigint_marks_killed(tmp_path: Path, root: Path) -> None:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
     finally:
-        proc.kill()
+        _stop(proc)
     assert api(root).run("states/int1").state == "killed"
 
 
@@ -116,11 +123,13 @@ def test_kill_9_loses_nothing_that_log_returned(tmp_path: Path, root: Path) -> N
         _wait_for_logs(proc, 3000)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        (journal,) = (root / "journal").glob("nine-*.journal")
+        backup = journal.read_bytes()
         # Everything the process printed as logged (log() had returned) must survive.
         assert proc.stdout is not None
         printed = [int(line.split()[1]) for line in proc.stdout.read().splitlines() if line]
     finally:
-        proc.kill()
+        _stop(proc)
     last_returned = max(printed, default=3000)
     run = api(root).run("states/nine")  # opening the Api recovers the journal
     assert run.state == "crashed"
@@ -131,9 +140,10 @@ def test_kill_9_loses_nothing_that_log_returned(tmp_path: Path, root: Path) -> N
     # Recovering again changes nothing (idempotent).
     from runyard.sdk.recovery import recover_journal
 
-    done = root / "journal" / "done"
-    journal = next(done.glob("nine-*.journal"))
-    (root / "journal" / journal.name).write_bytes(journal.read_bytes())
-    recover_journal(root / "journal" / journal.name, api(root).store)
+    assert not journal.exists()  # applied, so retired
+    store = api(root).store
+    journal.write_bytes(backup)
+    result = recover_journal(journal, store)
+    assert result is not None and result.state == "crashed"
     again = [r["_step"] for r in api(root).run("states/nine").scan_history(keys=["i"])]
     assert again == steps

@@ -80,8 +80,12 @@ def _fmt_value(value: Any) -> str:
         if math.isnan(value) or math.isinf(value):
             return str(value)
         return f"{value:.6g}"
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
+    if isinstance(value, dict):
+        if all(not isinstance(v, dict | list) for v in value.values()):
+            return " ".join(f"{k}={_fmt_value(v)}" for k, v in value.items())
+        return json.dumps(_json_safe(value), default=str)
+    if isinstance(value, list):
+        return json.dumps(_json_safe(value), default=str)
     return str(value)
 
 

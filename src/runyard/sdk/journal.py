@@ -83,6 +83,25 @@ class JournalWriter:
                 pass
 
 
+def retire_journal(path: Path, keep: bool) -> Path | None:
+    """A journal whose records are all in the store: delete it, or move it to ``done/``.
+
+    The store holds every record, so the file is redundant; ``RUNYARD_KEEP_JOURNALS=true``
+    keeps it (under ``journal/done/``) for auditing or re-syncing to another store.
+    """
+    try:
+        if not keep:
+            path.unlink()
+            return None
+        done = path.parent / "done"
+        done.mkdir(exist_ok=True)
+        target = done / path.name
+        os.replace(path, target)
+        return target
+    except FileNotFoundError:
+        return None
+
+
 def read_journal(path: Path) -> Iterator[Record]:
     """Yield the complete records of a journal; a torn last line (crash mid-write) is ignored."""
     with open(path, "rb") as fh:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runyard.sdk.journal import JOURNAL_SUFFIX, Record, read_journal, try_lock
+from runyard.sdk.journal import JOURNAL_SUFFIX, Record, read_journal, retire_journal, try_lock
 from runyard.sdk.summary import MetricDefinition, SummaryTracker
 from runyard.store.base import JournalBatch, Store
 from runyard.store.locate import journal_dir
@@ -60,12 +60,14 @@ def replay(records: list[Record]) -> tuple[SummaryTracker, bool]:
     return tracker, finished
 
 
-def recover_journal(path: Path, store: Store) -> RecoveryResult | None:
-    """Apply one journal if no live process owns it; move it to ``done/`` afterwards."""
+def recover_journal(path: Path, store: Store, keep: bool | None = None) -> RecoveryResult | None:
+    """Apply one journal if no live process owns it, then retire it (see ``retire_journal``)."""
     fd = try_lock(path)
     if fd is None:
         return None
     try:
+        if not path.exists():  # another process recovered it while we waited for the lock
+            return None
         records = list(read_journal(path))
         if not records or records[0][1] != "run":
             return None
@@ -105,9 +107,9 @@ def recover_journal(path: Path, store: Store) -> RecoveryResult | None:
                 metric_defs=[d.to_dict() for d in tracker.definitions],
             )
         )
-        done = path.parent / "done"
-        done.mkdir(exist_ok=True)
-        os.replace(path, done / path.name)
+        if keep is None:
+            keep = os.environ.get("RUNYARD_KEEP_JOURNALS", "").lower() in ("1", "true", "yes")
+        retire_journal(path, keep)
         run_path = f"{header['entity']}/{header['project']}/{header['run_id']}"
         return RecoveryResult(path, run_path, len(records), state)
     finally:

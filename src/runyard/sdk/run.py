@@ -16,7 +16,7 @@ from typing import Any
 
 from runyard.sdk.config import Config
 from runyard.sdk.console import ConsoleCapture
-from runyard.sdk.journal import JournalWriter, Record
+from runyard.sdk.journal import JournalWriter, Record, retire_journal
 from runyard.sdk.settings import Settings
 from runyard.sdk.shipper import Shipper
 from runyard.sdk.summary import MetricDefinition, Summary, SummaryTracker, parse_metric_definition
@@ -330,14 +330,10 @@ class Run:
             complete = self._shipper.stop(wait)
         if self._journal is not None:
             if complete and self.journal_path is not None and self.mode == "online":
-                done = self.journal_path.parent / "done"
-                done.mkdir(exist_ok=True)
-                target = done / self.journal_path.name
-                try:
-                    os.rename(self.journal_path, target)
-                    self.journal_path = target
-                except OSError:
-                    pass
+                # Retired while we still hold its lock, so no recovery ever races with us.
+                self.journal_path = retire_journal(
+                    self.journal_path, keep=bool(self._settings.keep_journals)
+                )
             self._journal.close()
         module_state.forget(self)
         silent = self._settings.silent if quiet is None else quiet

@@ -36,6 +36,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "RUNYARD_FLUSH_INTERVAL": ("flush_interval", "seconds between background writes (0.2)"),
     "RUNYARD_HEARTBEAT_INTERVAL": ("heartbeat_interval", "seconds between heartbeats (15)"),
     "RUNYARD_DISABLE_GIT": ("disable_git", "true: do not record git commit and dirty state"),
+    "RUNYARD_KEEP_JOURNALS": ("keep_journals", "true: keep applied journals in journal/done/"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -68,6 +69,7 @@ class Settings:
     flush_interval: float | None = None
     heartbeat_interval: float | None = None
     disable_git: bool | None = None
+    keep_journals: bool | None = None
 
     def resolved(self) -> Settings:
         """A copy with every unset field taken from the environment or the default."""
@@ -89,6 +91,8 @@ class Settings:
             out.silent = False
         if out.disable_git is None:
             out.disable_git = False
+        if out.keep_journals is None:
+            out.keep_journals = False
         return out
 
     def merged(self, other: Settings | dict[str, Any] | None) -> Settings:
@@ -116,7 +120,7 @@ def normalize_mode(mode: str) -> str:
 
 
 def _parse(field: str, raw: str, var: str) -> Any:
-    if field in ("silent", "disable_git"):
+    if field in ("silent", "disable_git", "keep_journals"):
         return raw.strip().lower() in _TRUE
     if field in ("flush_interval", "heartbeat_interval"):
         try:

@@ -1,0 +1,1 @@
+"""The runyard client: runs, config, summary, journal, and the process hooks."""
