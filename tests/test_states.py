@@ -98,12 +98,12 @@ def test_sigterm_marks_killed(tmp_path: Path, root: Path) -> None:
     try:
         _wait_for_logs(proc, 200)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == -signal.SIGTERM
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     finally:
         _stop(proc)
     run = api(root).run("states/term1")
-    assert run.state == "killed"
-    assert run.summary["i"] >= 200
+    assert run.state == "killed" and run.failure == "terminated by SIGTERM"
+    assert run.exit_code == 143 and run.summary["i"] >= 200
 
 
 def test_sigint_marks_killed(tmp_path: Path, root: Path) -> None:

@@ -83,7 +83,9 @@ class Run:
         self._open_journal(root)
         config._attach(self._on_config_change)
         if self.mode == "online":
+            assert self.journal_path is not None
             self._shipper = Shipper(
+                journal_path=self.journal_path,
                 journal_id=self._journal_id,
                 header=header,
                 open_store=self._open_store,
@@ -117,10 +119,7 @@ class Run:
         journal = self._journal
         if journal is None or journal.closed:
             return None
-        record = journal.append(kind, payload)
-        if self._shipper is not None:
-            self._shipper.queue.append(record)
-        return record
+        return journal.append(kind, payload)
 
     def _open_store(self) -> Any:
         from runyard.store import open_store

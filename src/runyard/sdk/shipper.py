@@ -1,20 +1,24 @@
 """The background thread that moves a run's journal records into the store.
 
-``log()`` only appends to the journal and to an in-memory deque; this thread drains the deque
-every ``flush_interval`` seconds and applies the records as one batch (one transaction). If the
-store is unavailable it retries with backoff; the journal keeps everything meanwhile, so a
-failure here never reaches the training loop and never loses data (``runyard sync`` or the next
-``init()`` applies what is left).
+``log()`` only appends to the journal file; this thread tails that file every
+``flush_interval`` seconds and applies the new records as one batch (one transaction). The file,
+not an in-memory queue, is the single source: whatever interrupts the writer (a signal between
+two statements, an exception) cannot make the store skip a record that the journal holds. If the
+store is unavailable the thread retries with backoff; the journal keeps everything meanwhile, so
+a failure here never reaches the training loop and never loses data (``runyard sync`` or the
+next ``init()`` applies what is left).
 """
 
 from __future__ import annotations
 
-import collections
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from runyard.sdk.journal import Record
 from runyard.store.base import JournalBatch, Store
@@ -23,11 +27,12 @@ MAX_BATCH = 20_000
 
 
 class Shipper:
-    """Drains ``queue`` into ``store`` from a daemon thread."""
+    """Tails a journal file into ``store`` from a daemon thread."""
 
     def __init__(
         self,
         *,
+        journal_path: Path,
         journal_id: str,
         header: dict[str, Any],
         open_store: Callable[[], Store],
@@ -36,7 +41,9 @@ class Shipper:
         heartbeat_interval: float,
         on_ready: Callable[[Store], None] | None = None,
     ) -> None:
-        self.queue: collections.deque[Record] = collections.deque()
+        self._file = open(journal_path, "rb")  # noqa: SIM115 - closed when the thread ends
+        self._partial = b""
+        self._pending: list[Record] = []
         self._journal_id = journal_id
         self._header = header
         self._open_store = open_store
@@ -53,7 +60,24 @@ class Shipper:
         self._thread = threading.Thread(target=self._loop, name="runyard-shipper", daemon=True)
         self._thread.start()
 
+    def _read_new(self) -> None:
+        data = self._file.read()
+        if not data:
+            return
+        data = self._partial + data
+        lines = data.split(b"\n")
+        self._partial = lines.pop()  # an incomplete last line waits for its newline
+        for line in lines:
+            seq, kind, payload = orjson.loads(line)
+            self._pending.append((int(seq), str(kind), payload))
+
     def _loop(self) -> None:
+        try:
+            self._run_loop()
+        finally:
+            self._file.close()
+
+    def _run_loop(self) -> None:
         backoff = self._flush_interval
         last_beat = 0.0
         while True:
@@ -66,7 +90,8 @@ class Shipper:
                     if self._on_ready is not None:
                         self._on_ready(self._store)
                 now = time.time()
-                if self.queue or now - last_beat >= self._heartbeat_interval or stopping:
+                self._read_new()
+                if self._pending or now - last_beat >= self._heartbeat_interval or stopping:
                     self._ship_all(now)
                     last_beat = now
                 backoff = self._flush_interval
@@ -84,26 +109,21 @@ class Shipper:
                 if stopping:
                     return
                 continue
-            if stopping and not self.queue:
+            if stopping and not self._pending:
                 return
 
     def _ship_all(self, now: float) -> None:
         assert self._store is not None
-        pending: list[Record] = []
-        while self.queue and len(pending) < MAX_BATCH:
-            pending.append(self.queue.popleft())
-        summary, defs = self._snapshot()
-        batch = JournalBatch(
-            self._journal_id, self._header, pending, summary, defs, heartbeat_at=now
-        )
-        try:
+        while True:
+            batch_records = self._pending[:MAX_BATCH]
+            summary, defs = self._snapshot()
+            batch = JournalBatch(
+                self._journal_id, self._header, batch_records, summary, defs, heartbeat_at=now
+            )
             self.applied_seq = self._store.apply(batch)
-        except BaseException:
-            # Put the records back in front, in order, so nothing is skipped on retry.
-            self.queue.extendleft(reversed(pending))
-            raise
-        if self.queue:
-            self._wake.set()
+            del self._pending[: len(batch_records)]  # only once the store has them
+            if not self._pending:
+                return
 
     def flush_soon(self) -> None:
         self._wake.set()
@@ -113,4 +133,4 @@ class Shipper:
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout)
-        return not self._thread.is_alive() and not self.queue and self.last_error is None
+        return not self._thread.is_alive() and not self._pending and self.last_error is None

@@ -7,7 +7,9 @@ forkserver, joblib/loky or Hydra launchers. Hooks installed once per process:
   finish active runs as ``finished``;
 * ``sys.excepthook``: an uncaught exception finishes them as ``failed`` with the traceback
   (``KeyboardInterrupt``: ``killed``);
-* ``SIGTERM``, if nobody else handles it: finish as ``killed``, then die of the signal as usual;
+* ``SIGTERM``, if nobody else handles it: raise ``SystemExit(143)`` in the main thread, so the
+  program unwinds (``finally`` blocks run) and the exit hook finishes runs as ``killed``. The
+  handler itself writes nothing: it may interrupt a ``log()`` holding the journal's lock;
 * ``os.register_at_fork``: a forked child forgets the parent's runs (they stay the parent's).
 """
 
@@ -367,11 +369,21 @@ def _install_hooks() -> None:
             pass
 
 
+_terminated_by: int | None = None
+
+
 def _at_exit() -> None:
     for run in list(_active):
         if run._owner_pid == os.getpid():
             try:
-                run.finish()
+                if _terminated_by is not None:
+                    run._finish(
+                        "killed",
+                        exit_code=128 + _terminated_by,
+                        failure=f"terminated by {signal.Signals(_terminated_by).name}",
+                    )
+                else:
+                    run.finish()
             except Exception as exc:
                 print(f"runyard: could not finish run {run.id}: {exc}", file=sys.__stderr__)
 
@@ -386,14 +398,10 @@ def _fail_all(exc: BaseException) -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    for run in list(_active):
-        if run._owner_pid == os.getpid():
-            try:
-                run._finish("killed", exit_code=128 + signum, failure="terminated by SIGTERM")
-            except Exception:
-                pass
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+    global _terminated_by
+    _terminated_by = signum
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+    raise SystemExit(128 + signum)
 
 
 def _after_fork_in_child() -> None:
