@@ -489,6 +489,23 @@ def _tables(
     return tables
 
 
+def notes(tools: Sequence[str], runs: dict[str, list[Result]]) -> list[str]:
+    """Caveats worth printing under the tables."""
+    out: list[str] = []
+    if "wandb" in tools:
+        out.append(
+            "wandb finish->readable is finish() returning with the .wandb file written: offline "
+            "wandb has no queryable store, so there is no read-back (not comparable)"
+        )
+    for tool in tools:
+        readbacks = {str(r.get("readback")) for r in runs[tool] if "readback" in r}
+        if tool == "runyard" and any(rb.startswith("sqlite3") for rb in readbacks):
+            out.append(f"runyard read-back: {'; '.join(sorted(readbacks))}")
+        if any(r.get("leftover_processes_killed") for r in runs[tool]):
+            out.append(f"{tool}: processes were left in the child's group and were killed")
+    return out
+
+
 def print_tables(tables: list[tuple[str, list[str], list[list[str]]]], header: str) -> None:
     try:
         from rich.console import Console
@@ -502,7 +519,7 @@ def print_tables(tables: list[tuple[str, list[str], list[list[str]]]], header: s
             for row in rows:
                 print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
         return
-    console = Console(width=max(shutil.get_terminal_size().columns, 140))
+    console = Console(width=max(shutil.get_terminal_size().columns, 170))
     console.print(header, highlight=False)
     for title, columns, rows in tables:
         table = Table(title=title, title_justify="left")
@@ -589,11 +606,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         + f" | total {time.monotonic() - started:.0f} s"
     )
     print_tables(_tables(tools, summary, steps, repeats), header)
-    for tool in tools:
-        for r in runs[tool]:
-            if r.get("readback", "").startswith("sqlite3") and tool == "runyard":
-                print(f"note: runyard read-back used {r['readback']}")
-                break
+    for note in notes(tools, runs):
+        print(f"note: {note}")
 
     if args.json_out:
         out = {

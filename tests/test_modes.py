@@ -165,3 +165,12 @@ def test_save_copies_a_file_into_the_runs_folder(tmp_path: Path, root: Path) -> 
     assert Path(saved).parent == root / "files" / run.entity / "p" / run.id
     with pytest.raises(FileNotFoundError, match="is not a file"):
         run.save("missing.txt")
+
+
+def test_every_environment_variable_is_documented() -> None:
+    from runyard.sdk.settings import ENV_VARS
+    from tests.conftest import REPO
+
+    doc = (REPO / "docs" / "configuration.md").read_text()
+    missing = [var for var in ENV_VARS if f"`{var}`" not in doc]
+    assert missing == []
