@@ -67,8 +67,10 @@ def main() -> None:
             PROJECT,
             "--limit",
             "8",
+            "--sort",
+            "-summary.test/accuracy.max",
             "--columns",
-            "config.optimizer.lr,summary.test/accuracy,summary.train/loss",
+            "config.optimizer.lr,summary.test/accuracy.max,summary.train/loss",
         ],
         check=True,
     )
