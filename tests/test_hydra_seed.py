@@ -138,3 +138,47 @@ def test_missing_value_is_reported_by_name(tmp_path: Path, snippet: str) -> None
     assert "lr" in proc.stderr and (
         "???" in proc.stderr or "Missing mandatory value" in proc.stderr
     )
+
+
+def test_a_failing_hydra_task_marks_its_run_failed(tmp_path: Path, root: Path) -> None:
+    """Hydra catches the task's exception and calls sys.exit(1); the run must still fail."""
+    _app(
+        tmp_path,
+        SNIPPET_ASSIGN.replace(
+            '    wandb.log({"units": model.units})',
+            '    wandb.log({"units": model.units})\n    raise RuntimeError("diverged")',
+        ),
+    )
+    proc = subprocess.run(
+        [sys.executable, "main.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "RUNYARD_DISABLE_GIT": "true"},
+        check=False,
+    )
+    assert proc.returncode == 1 and "diverged" in proc.stderr
+    (run,) = api(root).runs("lab/seed")
+    assert run.state == "failed" and run.exit_code == 1
+    assert "RuntimeError: diverged" in run.failure
+    assert run.summary["units"] == 16
+
+
+def test_sys_exit_codes(tmp_path: Path, root: Path) -> None:
+    from tests.conftest import run_python
+
+    for rid, code in (
+        ("ok0", "sys.exit(0)"),
+        ("bad2", "sys.exit(2)"),
+        ("msg", "sys.exit('no data')"),
+    ):
+        run_python(
+            f"import sys, runyard\nrunyard.init(project='exit', id='{rid}')\n{code}\n",
+            tmp_path,
+            check=False,
+        )
+    runs = {r.id: r for r in api(root).runs("exit")}
+    assert runs["ok0"].state == "finished"
+    assert (runs["bad2"].state, runs["bad2"].exit_code) == ("failed", 2)
+    assert runs["msg"].state == "failed" and "no data" in runs["msg"].failure

@@ -10,6 +10,9 @@ forkserver, joblib/loky or Hydra launchers. Hooks installed once per process:
 * ``SIGTERM``, if nobody else handles it: raise ``SystemExit(143)`` in the main thread, so the
   program unwinds (``finally`` blocks run) and the exit hook finishes runs as ``killed``. The
   handler itself writes nothing: it may interrupt a ``log()`` holding the journal's lock;
+* ``sys.exit`` is wrapped (as W&B does) to remember the exit code and the exception being
+  handled at that moment: Hydra catches a task's exception, prints it and calls
+  ``sys.exit(1)``, and without this the run would end ``finished``;
 * ``os.register_at_fork``: a forked child forgets the parent's runs (they stay the parent's).
 """
 
@@ -21,12 +24,13 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from runyard.sdk.config import Config, ConfigError
 from runyard.sdk.metadata import hostname, process_metadata, username
@@ -344,6 +348,7 @@ def _install_hooks() -> None:
         return
     _hooks_installed_pid = pid
     atexit.register(_at_exit)
+    _wrap_sys_exit()
     mp = sys.modules.get("multiprocessing")
     if mp is not None and mp.parent_process() is not None:
         # Pool and Process children leave through os._exit, which skips atexit.
@@ -370,13 +375,43 @@ def _install_hooks() -> None:
 
 
 _terminated_by: int | None = None
+_exit_request: tuple[str | int | None, str | None] | None = None
+
+
+def _wrap_sys_exit() -> None:
+    original = sys.exit
+    if getattr(original, "_runyard", False):
+        return
+
+    def exit(status: str | int | None = None) -> NoReturn:
+        global _exit_request
+        handled = sys.exc_info()[1]
+        failure = None
+        if handled is not None:
+            failure = "".join(
+                traceback.format_exception(type(handled), handled, handled.__traceback__)
+            )
+        _exit_request = (status, failure)
+        original(status)
+
+    exit._runyard = True  # type: ignore[attr-defined]
+    sys.exit = exit
 
 
 def _at_exit() -> None:
+    request = _exit_request
+    status = request[0] if request is not None else None
+    failed = status not in (None, 0) and status is not False
     for run in list(_active):
         if run._owner_pid == os.getpid():
             try:
-                if _terminated_by is not None:
+                if failed and _terminated_by is None:
+                    code = status if isinstance(status, int) else 1
+                    failure = request[1] if request is not None else None
+                    if failure is None:
+                        failure = f"the program exited with sys.exit({status!r})"
+                    run._finish("failed", exit_code=code, failure=failure)
+                elif _terminated_by is not None:
                     run._finish(
                         "killed",
                         exit_code=128 + _terminated_by,
