@@ -1,0 +1,1 @@
+"""Sweeps: sweep.yaml, search methods, early termination, the controller and the agent."""

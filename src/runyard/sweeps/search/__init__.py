@@ -1,0 +1,1 @@
+"""Search methods behind one interface (grid, random, bayes), like Optuna's samplers."""
