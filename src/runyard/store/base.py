@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,8 @@ class RunRecord:
     last_step: int
     exit_code: int | None
     failure: str | None
+    sweep_params: dict[str, Any] | None = None
+    agent_id: str | None = None
 
     @property
     def path(self) -> str:
@@ -92,6 +95,104 @@ class RunQuery:
     limit: int | None = None
     order_desc: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SweepRecord:
+    """A sweep as stored."""
+
+    id: str
+    entity: str
+    project: str
+    name: str | None
+    description: str | None
+    method: str
+    state: str
+    config: dict[str, Any]
+    seed: int
+    method_state: dict[str, Any]
+    run_count: int
+    created_at: float
+    updated_at: float
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.id}"
+
+
+@dataclass
+class TrialRecord:
+    """A run of a sweep, as the controller sees it."""
+
+    pk: int
+    run_id: str
+    name: str
+    state: str
+    params: dict[str, Any]
+    summary: dict[str, Any]
+    agent_id: str | None
+    created_at: float
+    heartbeat_at: float
+    failure: str | None
+
+
+@dataclass
+class AgentRecord:
+    id: str
+    sweep_id: str
+    host: str | None
+    pid: int | None
+    state: str
+    current_run_id: str | None
+    runs_done: int
+    created_at: float
+    heartbeat_at: float
+
+
+class SweepTransaction(abc.ABC):
+    """What the sweep controller may do while it holds a sweep's lock.
+
+    Obtained from :meth:`Store.sweep_transaction`; everything done through it commits together
+    when the ``with`` block ends, and no other controller (in any process, on any host sharing
+    the database) can hold the same sweep's lock meanwhile. This is what makes assignment atomic.
+    """
+
+    sweep: SweepRecord
+
+    @abc.abstractmethod
+    def trials(self) -> list[TrialRecord]:
+        """Every run of the sweep, oldest first."""
+
+    @abc.abstractmethod
+    def agents(self) -> list[AgentRecord]:
+        """Every agent of the sweep."""
+
+    @abc.abstractmethod
+    def add_trial(
+        self,
+        run_id: str,
+        name: str,
+        params: dict[str, Any],
+        config: dict[str, Any],
+        agent_id: str | None,
+    ) -> None:
+        """Create the run (state ``pending``) that an agent is about to start."""
+
+    @abc.abstractmethod
+    def set_trial_state(self, run_id: str, state: str, failure: str | None = None) -> None:
+        """Change a run of the sweep (e.g. ``crashed`` when its agent died)."""
+
+    @abc.abstractmethod
+    def set_agent_state(self, agent_id: str, state: str) -> None: ...
+
+    @abc.abstractmethod
+    def update_sweep(
+        self,
+        *,
+        state: str | None = None,
+        method_state: dict[str, Any] | None = None,
+        run_count: int | None = None,
+    ) -> None: ...
 
 
 class StoreError(RuntimeError):
@@ -151,6 +252,52 @@ class Store(abc.ABC):
         self, run_pk: int, state: str, failure: str | None = None, only_if_running: bool = True
     ) -> bool:
         """Set a run's final state outside a journal (e.g. a stale heartbeat); True if changed."""
+
+    # -- sweeps ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_sweep(
+        self,
+        *,
+        sweep_id: str,
+        entity: str,
+        project: str,
+        name: str | None,
+        description: str | None,
+        method: str,
+        config: dict[str, Any],
+        seed: int,
+    ) -> SweepRecord:
+        """Store a new sweep in state ``running``."""
+
+    @abc.abstractmethod
+    def get_sweep(self, sweep_id: str) -> SweepRecord | None: ...
+
+    @abc.abstractmethod
+    def list_sweeps(
+        self, entity: str | None = None, project: str | None = None
+    ) -> list[SweepRecord]:
+        """Sweeps, newest first."""
+
+    @abc.abstractmethod
+    def set_sweep_state(self, sweep_id: str, state: str) -> SweepRecord:
+        """Change a sweep's state (pause, resume, stop, cancel)."""
+
+    @abc.abstractmethod
+    def sweep_transaction(self, sweep_id: str) -> AbstractContextManager[SweepTransaction]:
+        """Lock the sweep and yield a :class:`SweepTransaction` (see its contract)."""
+
+    @abc.abstractmethod
+    def register_agent(self, agent_id: str, sweep_id: str, host: str, pid: int) -> AgentRecord: ...
+
+    @abc.abstractmethod
+    def agent_heartbeat(
+        self, agent_id: str, current_run_id: str | None, runs_done: int, state: str = "running"
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def metric_values(self, run_pks: Sequence[int], key: str) -> dict[int, list[Any]]:
+        """The logged values of one metric for each run, in step order (for early stopping)."""
 
     def after_fork(self) -> None:  # noqa: B027 - optional hook
         """Forget connections inherited from the parent process."""

@@ -61,6 +61,9 @@ runs = sa.Table(
     sa.Column("last_step", sa.BigInteger, nullable=False, server_default="-1"),
     sa.Column("exit_code", sa.Integer),
     sa.Column("failure", sa.Text),
+    # Sweeps: the parameters the controller assigned (flat dotted names) and the agent.
+    sa.Column("sweep_params", JSONText),
+    sa.Column("agent_id", sa.String(64)),
     sa.UniqueConstraint("project_id", "run_id", name="uq_runs_project_run_id"),
 )
 sa.Index("ix_runs_project_created", runs.c.project_id, runs.c.created_at)
@@ -126,7 +129,41 @@ console_lines = sa.Table(
 )
 sa.Index("ix_console_run", console_lines.c.run_pk, console_lines.c.id)
 
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", sa.String(256)),
+    sa.Column("description", sa.Text),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("config", JSONText, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("method_state", JSONText, nullable=False, server_default="{}"),
+    sa.Column("run_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+sa.Index("ix_sweeps_project", sweeps.c.project_id)
+
+sweep_agents = sa.Table(
+    "sweep_agents",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("sweep_id", sa.String(64), sa.ForeignKey("sweeps.id"), nullable=False),
+    sa.Column("host", sa.String(256)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("current_run_id", sa.String(64)),
+    sa.Column("runs_done", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+)
+sa.Index("ix_sweep_agents_sweep", sweep_agents.c.sweep_id)
+
 # metrics.kind values
 KIND_FLOAT, KIND_NAN, KIND_BOOL, KIND_INT, KIND_STR, KIND_NONE = 0, 1, 2, 3, 4, 5
 
-RUN_STATES = ("running", "finished", "failed", "crashed", "killed")
+RUN_STATES = ("pending", "running", "finished", "failed", "crashed", "killed", "stopped")
+SWEEP_STATES = ("running", "paused", "finished", "canceled")

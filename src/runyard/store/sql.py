@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import math
 import os
 import threading
 import time
@@ -17,7 +16,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from runyard._json import dumps_doc, loads_doc
-from runyard.sdk.values import decode_value
 from runyard.store import schema as S
 from runyard.store.base import (
     JournalBatch,
@@ -27,9 +25,11 @@ from runyard.store.base import (
     Store,
     StoreError,
 )
+from runyard.store.codec import decode_metric, encode_metric
+from runyard.store.sql_sweeps import SweepMethods
 
 #: The Alembic head this code expects; tests check it matches the migrations folder.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"
@@ -43,7 +43,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-class SQLStore(Store):
+class SQLStore(SweepMethods, Store):
     """A store in one SQL database. Create with :func:`runyard.store.open_store`."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
@@ -534,41 +534,6 @@ class SQLStore(Store):
         return [(s, float(t), x) for s, t, x in rows]
 
 
-def encode_metric(value: Any) -> tuple[float | None, int, str | None]:
-    """``(value, kind, text)`` columns for one logged value (journal form)."""
-    tp = type(value)
-    if tp is float:
-        return value, S.KIND_FLOAT, None
-    if tp is int:
-        return float(value), S.KIND_INT, (str(value) if abs(value) > 2**53 else None)
-    if tp is bool:
-        return float(value), S.KIND_BOOL, None
-    if tp is str:
-        return None, S.KIND_STR, value
-    if value is None:
-        return None, S.KIND_NONE, None
-    number = decode_value(value)
-    if isinstance(number, float):
-        if math.isnan(number):
-            return None, S.KIND_NAN, None
-        return number, S.KIND_FLOAT, None
-    raise StoreError(f"cannot store metric value {value!r}")
-
-
-def decode_metric(value: float | None, kind: int, text: str | None) -> Any:
-    if kind == S.KIND_FLOAT:
-        return value
-    if kind == S.KIND_NAN:
-        return math.nan
-    if kind == S.KIND_INT:
-        return int(text) if text is not None else int(value or 0)
-    if kind == S.KIND_BOOL:
-        return bool(value)
-    if kind == S.KIND_STR:
-        return text
-    return None
-
-
 def _to_record(row: Any) -> RunRecord:
     return RunRecord(
         pk=int(row["pk"]),
@@ -596,4 +561,6 @@ def _to_record(row: Any) -> RunRecord:
         last_step=int(row["last_step"]),
         exit_code=row["exit_code"],
         failure=row["failure"],
+        sweep_params=loads_doc(row["sweep_params"]),
+        agent_id=row["agent_id"],
     )
