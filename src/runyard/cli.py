@@ -397,5 +397,237 @@ def sync(include_offline: bool, store: str | None, directory: str | None) -> Non
     console.print(f"{len(results)} run(s) synced to {api.store_url}")
 
 
+# -- sweeps ------------------------------------------------------------------------------------
+
+
+class _SweepGroup(click.Group):
+    """``runyard sweep FILE`` creates a sweep; ``runyard sweep ls|show`` are subcommands."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "create", self.commands["create"], args
+        return super().resolve_command(ctx, args)
+
+
+def _open_sweep(api: Any, ref: str) -> Any:
+    sweep_id = ref.strip("/").split("/")[-1]
+    sweep = api.store.get_sweep(sweep_id)
+    if sweep is None:
+        raise RunyardCLIError(
+            f"no sweep {ref!r} in {api.store_url}; list them with `runyard sweep ls`"
+        )
+    return sweep
+
+
+@main.group(cls=_SweepGroup, invoke_without_command=True)
+@click.option("--pause", "pause_id", metavar="ID", help="Pause a sweep: agents wait.")
+@click.option("--resume", "resume_id", metavar="ID", help="Resume a paused sweep.")
+@click.option("--stop", "stop_id", metavar="ID", help="Finish: no new runs, running runs end.")
+@click.option("--cancel", "cancel_id", metavar="ID", help="Cancel: running runs are stopped too.")
+@store_option
+@dir_option
+@click.pass_context
+def sweep(
+    ctx: click.Context,
+    pause_id: str | None,
+    resume_id: str | None,
+    stop_id: str | None,
+    cancel_id: str | None,
+    store: str | None,
+    directory: str | None,
+) -> None:
+    """Create a sweep from a sweep.yaml (`runyard sweep sweep.yaml`), or manage sweeps."""
+    actions = [
+        (pause_id, "paused", "paused: agents wait after their current run"),
+        (resume_id, "running", "resumed"),
+        (stop_id, "finished", "stopped: no new runs; running runs finish"),
+        (cancel_id, "canceled", "canceled: agents stop their running runs"),
+    ]
+    chosen = [(ref, state, text) for ref, state, text in actions if ref]
+    if ctx.invoked_subcommand is not None:
+        if chosen:
+            raise RunyardCLIError("--pause/--resume/--stop/--cancel take no other arguments")
+        return
+    if len(chosen) != 1:
+        click.echo(ctx.get_help())
+        if chosen:
+            raise RunyardCLIError("give one of --pause, --resume, --stop or --cancel")
+        return
+    ref, state, text = chosen[0]
+    api = _api(store, directory)
+    current = _open_sweep(api, ref)
+    if current.state in ("finished", "canceled") and state in ("running", "paused"):
+        raise RunyardCLIError(f"sweep {current.id} is {current.state}; it cannot be {state}")
+    api.store.set_sweep_state(current.id, state)
+    console.print(f"sweep {current.path} {text}")
+
+
+@sweep.command("create", hidden=True)
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("--project", "-p", envvar="RUNYARD_PROJECT", help="Project (default: from the file).")
+@click.option("--entity", "-e", envvar="RUNYARD_ENTITY", help="Entity (default: from the file).")
+@click.option("--name", help="Sweep name (default: from the file).")
+@click.option("--seed", type=int, default=None, help="Seed of the search (default: random).")
+@store_option
+@dir_option
+def sweep_create(
+    config_file: str,
+    project: str | None,
+    entity: str | None,
+    name: str | None,
+    seed: int | None,
+    store: str | None,
+    directory: str | None,
+) -> None:
+    """Validate CONFIG_FILE and create the sweep; prints the agent command."""
+    import secrets
+
+    from runyard.sdk.metadata import username
+    from runyard.sdk.names import new_run_id
+    from runyard.sweeps.config import SweepConfigError, load_sweep_config
+
+    try:
+        config = load_sweep_config(config_file)
+    except SweepConfigError as exc:
+        raise RunyardCLIError(f"{config_file} is not a valid sweep config:\n{exc}") from None
+    except OSError as exc:
+        raise RunyardCLIError(f"cannot read {config_file}: {exc.strerror}") from None
+    for warning in config.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    api = _api(store, directory)
+    sweep_id = new_run_id()
+    record = api.store.create_sweep(
+        sweep_id=sweep_id,
+        entity=entity or config.entity or username(),
+        project=project or config.project or "uncategorized",
+        name=name or config.name,
+        description=config.description,
+        method=config.method,
+        config=config.raw,
+        seed=seed if seed is not None else secrets.randbelow(2**31),
+    )
+    size = ""
+    if config.method == "grid":
+        size = f", {config.parameters.grid_size()} grid cells"
+    console.print(f"created sweep [bold]{record.path}[/] ({config.method}{size})")
+    console.print("run an agent on each machine with:")
+    console.print(f"  runyard agent {record.path}", highlight=False)
+
+
+@sweep.command("ls")
+@click.argument("project", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@store_option
+@dir_option
+def sweep_ls(project: str | None, fmt: str, store: str | None, directory: str | None) -> None:
+    """List sweeps (of PROJECT, 'entity/project' or 'project')."""
+    api = _api(store, directory)
+    entity, name = api._split(project)
+    rows = [
+        {
+            "id": s.id,
+            "project": f"{s.entity}/{s.project}",
+            "name": s.name or "",
+            "method": s.method,
+            "state": s.state,
+            "runs": s.run_count,
+            "created": _fmt_time(s.created_at),
+        }
+        for s in api.store.list_sweeps(entity, name)
+    ]
+    _emit(rows, fmt, title=f"{len(rows)} sweep(s)")
+
+
+@sweep.command("show")
+@click.argument("sweep_ref")
+@click.option("--top", default=10, show_default=True, help="Number of best runs shown.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@store_option
+@dir_option
+def sweep_show(
+    sweep_ref: str, top: int, fmt: str, store: str | None, directory: str | None
+) -> None:
+    """Show a sweep: state, progress, agents, and its best runs."""
+    from runyard.sweeps.config import load_sweep_config
+    from runyard.sweeps.controller import SweepController
+
+    api = _api(store, directory)
+    record = _open_sweep(api, sweep_ref)
+    controller = SweepController(api.store, record.id)
+    config = load_sweep_config(record.config)
+    best = controller.best(limit=top)
+    trials = api.store.sweep_trials(record.id)
+    metric = config.metric.name if config.metric else None
+    if fmt == "json":
+        doc = {
+            "id": record.id,
+            "path": record.path,
+            "state": record.state,
+            "method": record.method,
+            "runs": len(trials),
+            "run_cap": config.run_cap,
+            "metric": metric,
+            "goal": config.metric.goal if config.metric else None,
+            "best": [
+                {"run_id": t.run_id, "state": t.state, "value": v, "params": t.params}
+                for t, v in best
+            ],
+            "config": record.config,
+        }
+        click.echo(json.dumps(_json_safe(doc), indent=2, default=_json_default))
+        return
+    counts: dict[str, int] = {}
+    for trial in trials:
+        counts[trial.state] = counts.get(trial.state, 0) + 1
+    cap = f"/{config.run_cap}" if config.run_cap else ""
+    console.print(
+        f"[bold]{record.path}[/] {record.name or ''}  {record.method}  [{record.state}]  "
+        f"runs {len(trials)}{cap}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
+    if metric:
+        console.print(f"metric: {metric} ({config.metric.goal if config.metric else ''})")
+    table = Table(title=f"best {len(best)} run(s)", title_justify="left")
+    table.add_column("run", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    if metric:
+        table.add_column(metric, justify="right")
+    names = list(config.parameters.parameters)
+    for param in names:
+        table.add_column(param.name)
+    for trial, value in best:
+        cells = [trial.run_id, f"[{_STATE_STYLE.get(trial.state, 'white')}]{trial.state}[/]"]
+        if metric:
+            cells.append(_fmt_value(value))
+        cells.extend(_fmt_value(trial.params.get(p.name)) for p in names)
+        table.add_row(*cells)
+    console.print(table)
+
+
+@main.command("agent")
+@click.argument("sweep_ref")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N runs.")
+@store_option
+@dir_option
+def agent(sweep_ref: str, count: int | None, store: str | None, directory: str | None) -> None:
+    """Run the sweep's command for each run handed out (SWEEP_REF: [entity/project/]id)."""
+    from runyard.sweeps.agent import Agent, AgentOptions
+
+    api = _api(store, directory)
+    record = _open_sweep(api, sweep_ref)
+    try:
+        Agent(
+            api.store,
+            record,
+            api.root,
+            AgentOptions(count=count),
+            store_url=store,
+            console=err_console,
+        ).run()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

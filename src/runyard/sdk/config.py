@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -194,7 +195,7 @@ class Config(ConfigView):
     pass ``allow_val_change=True`` to mean it. Item and attribute assignment mean it already.
     """
 
-    __slots__ = ("_on_change",)
+    __slots__ = ("_locked", "_on_change")
 
     def __init__(self, data: Any = None, on_change: Callable[[dict[str, Any]], None] | None = None):
         plain = to_plain(data) if data is not None else {}
@@ -204,6 +205,31 @@ class Config(ConfigView):
             )
         super().__init__(plain, self, ())
         object.__setattr__(self, "_on_change", on_change)
+        object.__setattr__(self, "_locked", {})
+
+    def lock(self, data: Mapping[str, Any], reason: str) -> None:
+        """Lock the keys of ``data`` (e.g. a sweep's parameters): later changes are ignored.
+
+        A sweep's values must win over whatever the program later writes into its config
+        (``config.update(cfg)`` with the defaults), as in W&B; each ignored change warns.
+        """
+        for path in _leaf_paths(to_plain(data), ()):
+            self._locked[path] = reason
+
+    def _drop_locked(self, incoming: dict[str, Any], prefix: tuple[str, ...]) -> None:
+        for key in list(incoming):
+            path = (*prefix, key)
+            if path in self._locked:
+                if _get_path(self._data, path) != incoming[key]:
+                    warnings.warn(
+                        f"runyard.config: {'.'.join(path)} is set by the {self._locked[path]} "
+                        f"({_get_path(self._data, path)!r}); the change to {incoming[key]!r} "
+                        f"was ignored",
+                        stacklevel=4,
+                    )
+                del incoming[key]
+            elif isinstance(incoming[key], dict):
+                self._drop_locked(incoming[key], path)
 
     def _attach(self, on_change: Callable[[dict[str, Any]], None] | None) -> None:
         object.__setattr__(self, "_on_change", on_change)
@@ -222,6 +248,8 @@ class Config(ConfigView):
                 f"runyard.config.update: expected a mapping, got {type(data).__name__}"
             )
         incoming.update(to_plain(kwargs))
+        if self._locked:
+            self._drop_locked(incoming, ())
         if not allow_val_change:
             conflicts = _conflicts(self._data, incoming, "")
             if conflicts:
@@ -243,6 +271,15 @@ class Config(ConfigView):
         self._changed()
 
     def _set_path(self, path: tuple[str, ...], value: Any, allow_val_change: bool) -> None:
+        if self._locked:
+            probe: dict[str, Any] = {}
+            node_probe = probe
+            for key in path[:-1]:
+                node_probe = node_probe.setdefault(key, {})
+            node_probe[path[-1]] = to_plain(value, ".".join(path))
+            self._drop_locked(probe, ())
+            if not _leaf_paths(probe, ()):
+                return
         node = self._data
         for key in path[:-1]:
             child = node.get(key)
@@ -264,6 +301,24 @@ class Config(ConfigView):
             object.__setattr__(self, key, value)
         else:
             self._set_path((key,), value, allow_val_change=True)
+
+
+def _leaf_paths(data: Any, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+    if isinstance(data, dict) and data:
+        out: list[tuple[str, ...]] = []
+        for key, value in data.items():
+            out.extend(_leaf_paths(value, (*prefix, key)))
+        return out
+    return [prefix] if prefix else []
+
+
+def _get_path(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = data
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
 
 
 def _conflicts(current: dict[str, Any], incoming: dict[str, Any], prefix: str) -> list[str]:

@@ -28,10 +28,12 @@ import traceback
 import uuid
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, NoReturn
 
+from runyard._json import loads_doc
 from runyard.sdk.config import Config, ConfigError
 from runyard.sdk.metadata import hostname, process_metadata, username
 from runyard.sdk.names import check_name, check_run_id, new_run_id, new_run_name
@@ -168,11 +170,24 @@ def _start(
 ) -> Run:
     from runyard.store.locate import default_store_url, resolve_root
 
+    sweep = _sweep_assignment(settings)
+    if sweep is not None:
+        # An agent's assignment wins over init() arguments: the run must be the one the sweep
+        # created (same entity/project/id), or the sweep would never see its result.
+        settings.entity, settings.project, settings.run_id = (
+            sweep.entity,
+            sweep.project,
+            sweep.run_id,
+        )
+        settings.sweep_id = sweep.sweep_id
     entity = check_name("entity", settings.entity or username())
     project = check_name("project", settings.project or "uncategorized")
     explicit_id = settings.run_id is not None
     run_id = check_run_id(settings.run_id) if settings.run_id else new_run_id()
     run_config = _initial_config(config, config_exclude_keys, config_include_keys)
+    if sweep is not None:
+        run_config.update(sweep.params, allow_val_change=True)
+        run_config.lock(sweep.params, reason="sweep")
     tag_list = list(tags) if tags is not None else _env_tags(settings.run_tags)
 
     root: Path | None = None
@@ -185,7 +200,7 @@ def _start(
             settings.store = default_store_url(root)
         # Child processes (launchers, agents) must find the same store.
         os.environ.setdefault("RUNYARD_DIR", str(root))
-        if settings.mode == "online" and explicit_id:
+        if settings.mode == "online" and explicit_id and sweep is None:
             resumed, start_step, runtime_offset, initial_summary = _check_existing(
                 settings, entity, project, run_id, run_config
             )
@@ -203,6 +218,7 @@ def _start(
         "notes": settings.run_notes,
         "config": run_config.as_dict(),
         "resume": resumed or settings.resume in ("allow", "must"),
+        "join_sweep": sweep is not None,
         "resumed": resumed,
         "start_time": now,
         "host": hostname(),
@@ -232,6 +248,46 @@ def _start(
         where = settings.store if settings.mode == "online" else f"{root} (offline)"
         print(f"runyard: run {run.path} ({run.name}) {verb}; store: {where}", file=sys.stderr)
     return run
+
+
+@dataclass
+class _SweepAssignment:
+    sweep_id: str
+    run_id: str
+    entity: str | None
+    project: str | None
+    params: dict[str, Any]
+
+
+_sweep_assignment_taken = False
+
+
+def _sweep_assignment(settings: Settings) -> _SweepAssignment | None:
+    """The run an agent assigned to this process (environment set by ``runyard agent``).
+
+    Only the first ``init()`` of the process joins it; later ones are ordinary runs.
+    """
+    global _sweep_assignment_taken
+    raw = os.environ.get("RUNYARD_SWEEP_PARAMS")
+    sweep_id = os.environ.get("RUNYARD_SWEEP_ID")
+    run_id = os.environ.get("RUNYARD_RUN_ID")
+    if _sweep_assignment_taken or raw is None or not sweep_id or not run_id:
+        return None
+    _sweep_assignment_taken = True
+    try:
+        params = loads_doc(raw)
+    except ValueError:
+        raise ValueError(
+            f"runyard.init: RUNYARD_SWEEP_PARAMS is not valid JSON ({raw[:80]!r}); it is set "
+            f"by `runyard agent`, do not set it by hand"
+        ) from None
+    return _SweepAssignment(
+        sweep_id=sweep_id,
+        run_id=run_id,
+        entity=os.environ.get("RUNYARD_ENTITY") or settings.entity,
+        project=os.environ.get("RUNYARD_PROJECT") or settings.project,
+        params=params if isinstance(params, dict) else {},
+    )
 
 
 def _initial_config(

@@ -288,6 +288,10 @@ class Store(abc.ABC):
         """Lock the sweep and yield a :class:`SweepTransaction` (see its contract)."""
 
     @abc.abstractmethod
+    def sweep_trials(self, sweep_id: str) -> list[TrialRecord]:
+        """The sweep's runs, oldest first, read without taking the sweep's lock."""
+
+    @abc.abstractmethod
     def register_agent(self, agent_id: str, sweep_id: str, host: str, pid: int) -> AgentRecord: ...
 
     @abc.abstractmethod

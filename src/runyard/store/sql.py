@@ -222,6 +222,27 @@ class SQLStore(SweepMethods, Store):
                 S.runs.c.project_id == project_id, S.runs.c.run_id == header["run_id"]
             )
         ).first()
+        if existing is not None and existing[1] == "pending" and header.get("join_sweep"):
+            # A sweep agent created this run; its process now starts it.
+            conn.execute(
+                S.runs.update()
+                .where(S.runs.c.pk == existing[0])
+                .values(
+                    state="running",
+                    name=header.get("name") or header["run_id"],
+                    group_name=header.get("group"),
+                    job_type=header.get("job_type"),
+                    tags=dumps_doc(list(header.get("tags") or [])),
+                    notes=header.get("notes"),
+                    config=dumps_doc(header.get("config") or {}),
+                    meta=dumps_doc(header.get("meta") or {}),
+                    host=header.get("host"),
+                    pid=header.get("pid"),
+                    heartbeat_at=now,
+                    updated_at=now,
+                )
+            )
+            return int(existing[0])
         if existing is not None:
             if not header.get("resume"):
                 raise RunConflictError(

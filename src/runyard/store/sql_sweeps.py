@@ -270,6 +270,16 @@ class SweepMethods:
                 int(row._mapping["project_id"]),
             )
 
+    def sweep_trials(self, sweep_id: str) -> list[TrialRecord]:
+        with self._read() as conn:
+            row = conn.execute(self._sweep_select().where(S.sweeps.c.id == sweep_id)).first()
+            if row is None:
+                raise StoreError(f"no sweep {sweep_id!r}")
+            tx = _SQLSweepTransaction(
+                conn, _to_sweep(row._mapping), int(row._mapping["project_id"])
+            )
+            return tx.trials()
+
     def register_agent(self, agent_id: str, sweep_id: str, host: str, pid: int) -> AgentRecord:
         now = time.time()
         with self.engine.begin() as conn:

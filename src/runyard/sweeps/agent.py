@@ -1,0 +1,269 @@
+"""``runyard agent``: ask the controller for runs and execute the sweep's command for each.
+
+The command runs as an argv list (never through a shell), with the assignment in its
+environment (``RUNYARD_SWEEP_ID``, ``RUNYARD_RUN_ID``, ``RUNYARD_SWEEP_PARAMS``), so the child's
+``runyard.init()`` joins the assigned run with the sampled values in its config. While it runs
+the agent heartbeats; when the controller says the run should stop (early termination, a
+canceled sweep) the agent sends SIGTERM, then SIGKILL after a grace period. The child is asked
+by the kernel to receive SIGTERM if the agent dies (``PR_SET_PDEATHSIG``), so a killed agent
+leaves no orphan training; its run is then marked crashed once its heartbeat times out.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from rich.console import Console
+
+from runyard._json import sanitize
+from runyard.sdk.metadata import hostname
+from runyard.store.base import Store, SweepRecord
+from runyard.sweeps.command import DEFAULT_COMMAND, build_command
+from runyard.sweeps.config import SweepConfig, load_sweep_config
+from runyard.sweeps.controller import Decision, SweepController, objective
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+@dataclass
+class AgentOptions:
+    count: int | None = None
+    heartbeat_interval: float = 2.0
+    poll_interval: float = 2.0
+    stop_grace: float = 15.0
+    cwd: Path = field(default_factory=Path.cwd)
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    exit_code: int
+    state: str
+    value: float | None
+    stop_reason: str | None
+
+
+class Agent:
+    """One agent process working on one sweep."""
+
+    def __init__(
+        self,
+        store: Store,
+        sweep: SweepRecord,
+        root: Path,
+        options: AgentOptions | None = None,
+        store_url: str | None = None,
+        console: Console | None = None,
+    ) -> None:
+        self.store = store
+        self.sweep = sweep
+        self.root = root
+        self.options = options or AgentOptions()
+        self.store_url = store_url
+        self.console = console or Console(stderr=True)
+        self.controller = SweepController(store, sweep.id)
+        self.config: SweepConfig = load_sweep_config(sweep.config)
+        self.id = f"{hostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.done = 0
+        self.best: tuple[float, str] | None = None
+        self._hydra: Any = None
+        self._stop_requested = False
+
+    # -- main loop ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Work until the sweep ends or ``count`` runs are done; returns the number of runs."""
+        self.store.register_agent(self.id, self.sweep.id, hostname(), os.getpid())
+        self._say(f"agent {self.id} on sweep {self.sweep.path} ({self.config.method})")
+        state = "finished"
+        try:
+            while self.options.count is None or self.done < self.options.count:
+                decision = self.controller.next_run(self.id)
+                if decision.kind == "done":
+                    self._say(f"sweep over: {decision.reason}")
+                    break
+                if decision.kind == "wait":
+                    self._say(f"waiting: {decision.reason}", once_key="wait")
+                    self.store.agent_heartbeat(self.id, None, self.done)
+                    time.sleep(self.options.poll_interval)
+                    continue
+                self._last_said = None
+                outcome = self._execute(decision)
+                self.done += 1
+                self._report(outcome)
+        except KeyboardInterrupt:
+            state = "killed"
+            self._say("interrupted; agent stopping")
+            raise
+        finally:
+            self.store.agent_heartbeat(self.id, None, self.done, state=state)
+        self._say(f"agent done: {self.done} run(s)" + self._best_text())
+        return self.done
+
+    # -- one run --------------------------------------------------------------------------------
+
+    def _execute(self, decision: Decision) -> RunOutcome:
+        assert decision.run_id is not None
+        shown = ", ".join(f"{k}={v!r}" for k, v in decision.params.items())
+        self._say(f"run {decision.run_id} ({decision.run_name}): {shown}")
+        env = self._child_env(decision)
+        with tempfile.TemporaryDirectory(prefix="runyard-agent-") as tmp:
+            argv = build_command(
+                self.config.command or DEFAULT_COMMAND,
+                program=self.config.program,
+                params=decision.params,
+                env=env,
+                interpreter=sys.executable,
+                json_file_dir=Path(tmp),
+                hydra=self._hydra_overrides(),
+            )
+            exit_code, stop_reason = self._supervise(argv, env, decision.run_id)
+        record = self.controller.finish_trial(decision.run_id, exit_code, stop_reason)
+        value = None
+        if record is not None and self.config.metric is not None:
+            value = objective(record.summary, self.config.metric.name, self.config.metric.goal)
+        state = record.state if record is not None else "unknown"
+        return RunOutcome(decision.run_id, exit_code, state, value, stop_reason)
+
+    def _child_env(self, decision: Decision) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_RUN_")}
+        env.update(
+            {
+                "RUNYARD_SWEEP_ID": self.sweep.id,
+                "RUNYARD_RUN_ID": decision.run_id or "",
+                "RUNYARD_SWEEP_PARAMS": json.dumps(sanitize(decision.config)),
+                "RUNYARD_PROJECT": self.sweep.project,
+                "RUNYARD_ENTITY": self.sweep.entity,
+                "RUNYARD_DIR": str(self.root),
+            }
+        )
+        env.pop("RUNYARD_NAME", None)
+        if self.store_url:
+            env["RUNYARD_STORE"] = self.store_url
+        return env
+
+    def _hydra_overrides(self) -> Any:
+        command = self.config.command or DEFAULT_COMMAND
+        if not any("${args_hydra}" in part for part in command):
+            return None
+        if self._hydra is None:
+            from runyard.sweeps.hydra_args import HydraOverrides
+
+            self._hydra = HydraOverrides(
+                program=self.config.program, cwd=self.options.cwd, interpreter=sys.executable
+            )
+        return self._hydra
+
+    def _supervise(
+        self, argv: list[str], env: dict[str, str], run_id: str
+    ) -> tuple[int, str | None]:
+        proc = subprocess.Popen(
+            argv,
+            cwd=self.options.cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe enough
+        )
+        assert proc.stdout is not None
+        pump = threading.Thread(target=_pump, args=(proc.stdout, self._child_line), daemon=True)
+        pump.start()
+        stop_reason: str | None = None
+        stop_sent = 0.0
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=self.options.heartbeat_interval)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                self.store.agent_heartbeat(self.id, run_id, self.done)
+                if stop_reason is None:
+                    stop_reason = self.controller.stop_decisions(run_id)
+                    if stop_reason is not None:
+                        self._say(f"stopping run {run_id}: {stop_reason}")
+                        proc.send_signal(signal.SIGTERM)
+                        stop_sent = time.monotonic()
+                elif time.monotonic() - stop_sent > self.options.stop_grace:
+                    self._say(
+                        f"run {run_id} ignored SIGTERM for {self.options.stop_grace}s: SIGKILL"
+                    )
+                    proc.kill()
+        except BaseException:
+            proc.terminate()
+            try:
+                proc.wait(timeout=self.options.stop_grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
+        finally:
+            pump.join(timeout=5)
+        return proc.returncode, stop_reason
+
+    # -- output ---------------------------------------------------------------------------------
+
+    _last_said: str | None = None
+
+    def _say(self, text: str, once_key: str | None = None) -> None:
+        if once_key is not None:
+            if self._last_said == once_key:
+                return
+            self._last_said = once_key
+        self.console.print(f"[bold cyan]runyard agent[/] {text}", highlight=False)
+
+    def _child_line(self, line: str) -> None:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+    def _best_text(self) -> str:
+        if self.best is None or self.config.metric is None:
+            return ""
+        return f"; best {self.config.metric.name} = {self.best[0]:.6g} (run {self.best[1]})"
+
+    def _report(self, outcome: RunOutcome) -> None:
+        metric = self.config.metric
+        if outcome.value is not None and metric is not None:
+            better = self.best is None or (
+                outcome.value > self.best[0]
+                if metric.goal == "maximize"
+                else outcome.value < self.best[0]
+            )
+            if better:
+                self.best = (outcome.value, outcome.run_id)
+        value = (
+            f" {metric.name}={outcome.value:.6g}"
+            if metric is not None and outcome.value is not None
+            else ""
+        )
+        total = f"/{self.options.count}" if self.options.count else ""
+        self._say(
+            f"[{self.done}{total}] run {outcome.run_id} {outcome.state}{value}" + self._best_text()
+        )
+
+
+def _pump(stream: IO[bytes], emit: Callable[[str], None]) -> None:
+    for raw in iter(stream.readline, b""):
+        emit(raw.decode("utf-8", errors="replace"))
+    stream.close()

@@ -1,0 +1,231 @@
+"""The sweep controller: hands out runs atomically and tells agents which runs to stop.
+
+Every decision happens inside :meth:`Store.sweep_transaction`, which holds the sweep's lock
+(SQLite: the database write lock; PostgreSQL: ``SELECT ... FOR UPDATE`` on the sweep's row).
+So any number of agents, in any processes and on any hosts sharing the store, never get the
+same grid cell twice and stop at exactly ``run_cap``. The controller itself keeps no state:
+each agent runs it in its own process against the shared store.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from runyard.sdk.names import new_run_id, new_run_name
+from runyard.store.base import Store, StoreError, SweepRecord, SweepTransaction, TrialRecord
+from runyard.sweeps.config import SweepConfig, load_sweep_config
+from runyard.sweeps.search import Trial, build_search
+from runyard.sweeps.space import nest
+
+#: An agent whose heartbeat is older than this is dead; its active run is marked crashed.
+AGENT_TIMEOUT = 60.0
+FINAL_SWEEP_STATES = ("finished", "canceled")
+
+
+@dataclass
+class Decision:
+    """The controller's answer to an agent asking for work."""
+
+    kind: Literal["run", "wait", "done"]
+    reason: str = ""
+    run_id: str | None = None
+    run_name: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return nest(self.params)
+
+
+def objective(summary: dict[str, Any], metric: str, goal: str) -> float | None:
+    """The sweep metric of a run, from its summary (aggregates: best for the goal)."""
+    value = summary.get(metric)
+    if isinstance(value, dict):
+        for key in ("best", "max" if goal == "maximize" else "min", "last"):
+            if key in value:
+                value = value[key]
+                break
+        else:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def reached_target(value: float | None, target: float | None, goal: str) -> bool:
+    if value is None or target is None:
+        return False
+    return value >= target if goal == "maximize" else value <= target
+
+
+class SweepController:
+    """Controller operations on one sweep (cheap to create; holds no state)."""
+
+    def __init__(self, store: Store, sweep_id: str) -> None:
+        self.store = store
+        self.sweep_id = sweep_id
+
+    def sweep(self) -> SweepRecord:
+        sweep = self.store.get_sweep(self.sweep_id)
+        if sweep is None:
+            raise StoreError(f"no sweep {self.sweep_id!r}")
+        return sweep
+
+    def config(self, sweep: SweepRecord | None = None) -> SweepConfig:
+        return load_sweep_config((sweep or self.sweep()).config)
+
+    def trials(self, tx: SweepTransaction, config: SweepConfig) -> list[Trial]:
+        metric = config.metric
+        out = []
+        for record in tx.trials():
+            value = None
+            if metric is not None and record.state not in ("pending", "running"):
+                value = objective(record.summary, metric.name, metric.goal)
+            out.append(Trial(params=record.params, value=value, state=record.state))
+        return out
+
+    def _reap_dead_agents(self, tx: SweepTransaction, now: float) -> None:
+        """Agents that stopped heartbeating: mark them dead and their active runs crashed."""
+        dead = {
+            a.id
+            for a in tx.agents()
+            if a.state == "running" and now - a.heartbeat_at > AGENT_TIMEOUT
+        }
+        if not dead:
+            return
+        for agent_id in dead:
+            tx.set_agent_state(agent_id, "dead")
+        for record in tx.trials():
+            if record.agent_id in dead and record.state in ("pending", "running"):
+                tx.set_trial_state(
+                    record.run_id,
+                    "crashed",
+                    failure=f"its agent {record.agent_id} stopped sending heartbeats",
+                )
+
+    def next_run(self, agent_id: str) -> Decision:
+        """Hand the agent its next run, or tell it to wait (paused) or stop (sweep over)."""
+        now = time.time()
+        with self.store.sweep_transaction(self.sweep_id) as tx:
+            sweep = tx.sweep
+            if sweep.state == "paused":
+                return Decision("wait", "the sweep is paused")
+            if sweep.state in FINAL_SWEEP_STATES:
+                return Decision("done", f"the sweep is {sweep.state}")
+            config = load_sweep_config(sweep.config)
+            self._reap_dead_agents(tx, now)
+            records = tx.trials()
+            if config.run_cap is not None and len(records) >= config.run_cap:
+                tx.update_sweep(state="finished")
+                return Decision("done", f"run_cap {config.run_cap} reached")
+            metric = config.metric
+            if metric is not None and metric.target is not None:
+                for record in records:
+                    value = objective(record.summary, metric.name, metric.goal)
+                    if record.state == "finished" and reached_target(
+                        value, metric.target, metric.goal
+                    ):
+                        tx.update_sweep(state="finished")
+                        return Decision(
+                            "done",
+                            f"run {record.run_id} reached the target "
+                            f"{metric.name} = {value} ({metric.goal} to {metric.target})",
+                        )
+            search = build_search(config.method, metric.goal if metric else "minimize")
+            params = search.suggest(config.parameters, self.trials(tx, config), sweep.seed)
+            if params is None:
+                tx.update_sweep(state="finished")
+                return Decision("done", "every grid cell has been run")
+            run_id = new_run_id()
+            name = new_run_name(len(records) + 1)
+            tx.add_trial(run_id, name, params, nest(params), agent_id)
+            tx.update_sweep(run_count=len(records) + 1)
+            return Decision("run", "", run_id, name, params)
+
+    def stop_decisions(self, run_id: str | None) -> str | None:
+        """Why ``run_id`` should stop now (early termination, or a canceled sweep), or None."""
+        if run_id is None:
+            return None
+        sweep = self.sweep()
+        if sweep.state == "canceled":
+            return "the sweep was canceled"
+        config = load_sweep_config(sweep.config)
+        if not config.early_terminate or config.metric is None:
+            return None
+        from runyard.sweeps.stopping import RunProgress, build_early_stopping
+
+        rule = build_early_stopping(config.early_terminate, config.metric.name, config.metric.goal)
+        if rule is None:
+            return None
+        by_pk = {r.pk: r for r in self.store.sweep_trials(self.sweep_id)}
+        series = self.store.metric_values(list(by_pk), config.metric.name)
+        progress = [
+            RunProgress(
+                run_id=by_pk[pk].run_id,
+                state=by_pk[pk].state,
+                values=[_as_float(v) for v in values],
+            )
+            for pk, values in series.items()
+        ]
+        for decision in rule.decide(progress):
+            if decision.run_id == run_id:
+                return decision.reason
+        return None
+
+    def finish_trial(
+        self, run_id: str, exit_code: int | None, stop_reason: str | None
+    ) -> TrialRecord | None:
+        """Called by the agent when the run's process ended: settle the run's final state."""
+        with self.store.sweep_transaction(self.sweep_id) as tx:
+            record = next((r for r in tx.trials() if r.run_id == run_id), None)
+            if record is None:
+                return None
+            if stop_reason is not None and record.state in ("running", "killed", "pending"):
+                tx.set_trial_state(run_id, "stopped", failure=f"stopped early: {stop_reason}")
+            elif record.state == "pending":
+                # The program never called runyard.init(): nothing was tracked.
+                if exit_code == 0:
+                    tx.set_trial_state(
+                        run_id,
+                        "finished",
+                        failure="the program exited without calling runyard.init(); "
+                        "no metrics were recorded",
+                    )
+                else:
+                    tx.set_trial_state(
+                        run_id,
+                        "failed",
+                        failure=f"the program exited with code {exit_code} before runyard.init()",
+                    )
+            elif record.state == "running":
+                # Its process is gone but the run was not finished (e.g. killed by signal).
+                tx.set_trial_state(
+                    run_id,
+                    "failed" if exit_code else "crashed",
+                    failure=f"the program ended (exit code {exit_code}) without finishing the run",
+                )
+            return next((r for r in tx.trials() if r.run_id == run_id), None)
+
+    def best(self, limit: int = 10) -> list[tuple[TrialRecord, float | None]]:
+        """Runs of the sweep ordered by the metric, best first (runs without a value last)."""
+        sweep = self.sweep()
+        config = load_sweep_config(sweep.config)
+        records = self.store.sweep_trials(self.sweep_id)
+        if config.metric is None:
+            return [(r, None) for r in records[-limit:]]
+        goal = config.metric.goal
+        scored = [(r, objective(r.summary, config.metric.name, goal)) for r in records]
+        with_value = [s for s in scored if s[1] is not None]
+        with_value.sort(key=lambda s: s[1] or 0.0, reverse=goal == "maximize")
+        rest = [s for s in scored if s[1] is None]
+        return (with_value + rest)[:limit]
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    return float(value)

@@ -1,0 +1,50 @@
+"""The search-method interface (like Optuna's ``BaseSampler``).
+
+Contract
+--------
+A search method is a *pure function* of the search space, the sweep's trials so far and the
+sweep's seed: ``suggest`` keeps no state between calls and draws its randomness from the seed
+and the number of trials. That is what lets the controller run it in whichever process happens
+to hold the sweep's lock (any agent, any host), one call at a time, and get the same answer as a
+single long-lived optimiser would. Methods must be thread-safe (they are stateless).
+
+``trials`` contains every run the sweep has handed out, oldest first: finished ones with their
+objective value, failed/crashed ones with ``value=None``, and *pending* ones (handed out, not
+finished) which a method should not duplicate.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runyard.sweeps.space import SearchSpace
+
+ACTIVE_STATES = ("pending", "running")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a sweep as a search method sees it."""
+
+    params: dict[str, Any]  # flat dotted names
+    value: float | None  # the objective; None while pending, or if the run failed
+    state: str
+
+    @property
+    def pending(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class SearchMethod(abc.ABC):
+    """Chooses the next parameters of a sweep. See the module docstring for the contract."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def suggest(
+        self, space: SearchSpace, trials: Sequence[Trial], seed: int
+    ) -> dict[str, Any] | None:
+        """The next parameters (flat dotted names), or ``None`` when the method is exhausted."""
