@@ -608,11 +608,24 @@ def sweep_show(
 @main.command("agent")
 @click.argument("sweep_ref")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N runs.")
+@click.option(
+    "--heartbeat-interval",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="Seconds between heartbeats (and early-termination checks).",
+)
 @store_option
 @dir_option
-def agent(sweep_ref: str, count: int | None, store: str | None, directory: str | None) -> None:
+def agent(
+    sweep_ref: str,
+    count: int | None,
+    heartbeat_interval: float,
+    store: str | None,
+    directory: str | None,
+) -> None:
     """Run the sweep's command for each run handed out (SWEEP_REF: [entity/project/]id)."""
-    from runyard.sweeps.agent import Agent, AgentOptions
+    from runyard.sweeps.agent import Agent, AgentError, AgentOptions
 
     api = _api(store, directory)
     record = _open_sweep(api, sweep_ref)
@@ -621,12 +634,18 @@ def agent(sweep_ref: str, count: int | None, store: str | None, directory: str |
             api.store,
             record,
             api.root,
-            AgentOptions(count=count),
+            AgentOptions(
+                count=count,
+                heartbeat_interval=heartbeat_interval,
+                poll_interval=max(heartbeat_interval, 0.5),
+            ),
             store_url=store,
             console=err_console,
         ).run()
     except KeyboardInterrupt:
         sys.exit(130)
+    except AgentError as exc:
+        raise RunyardCLIError(str(exc)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

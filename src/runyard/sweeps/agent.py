@@ -31,9 +31,10 @@ from rich.console import Console
 from runyard._json import sanitize
 from runyard.sdk.metadata import hostname
 from runyard.store.base import Store, SweepRecord
-from runyard.sweeps.command import DEFAULT_COMMAND, build_command
+from runyard.sweeps.command import DEFAULT_COMMAND, CommandError, build_command
 from runyard.sweeps.config import SweepConfig, load_sweep_config
 from runyard.sweeps.controller import Decision, SweepController, objective
+from runyard.sweeps.hydra_args import HydraProbeError
 
 _PR_SET_PDEATHSIG = 1
 
@@ -44,6 +45,10 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
         pass
+
+
+class AgentError(RuntimeError):
+    """The agent cannot go on (the message says why and what to fix)."""
 
 
 @dataclass
@@ -116,6 +121,9 @@ class Agent:
             state = "killed"
             self._say("interrupted; agent stopping")
             raise
+        except AgentError:
+            state = "failed"
+            raise
         finally:
             self.store.agent_heartbeat(self.id, None, self.done, state=state)
         self._say(f"agent done: {self.done} run(s)" + self._best_text())
@@ -129,15 +137,22 @@ class Agent:
         self._say(f"run {decision.run_id} ({decision.run_name}): {shown}")
         env = self._child_env(decision)
         with tempfile.TemporaryDirectory(prefix="runyard-agent-") as tmp:
-            argv = build_command(
-                self.config.command or DEFAULT_COMMAND,
-                program=self.config.program,
-                params=decision.params,
-                env=env,
-                interpreter=sys.executable,
-                json_file_dir=Path(tmp),
-                hydra=self._hydra_overrides(),
-            )
+            try:
+                argv = build_command(
+                    self.config.command or DEFAULT_COMMAND,
+                    program=self.config.program,
+                    params=decision.params,
+                    env=env,
+                    interpreter=sys.executable,
+                    json_file_dir=Path(tmp),
+                    hydra=self._hydra_overrides(),
+                )
+            except (CommandError, HydraProbeError, ValueError) as exc:
+                # The same problem would hit every run: fail this one and stop the agent.
+                self.controller.fail_trial(decision.run_id, f"cannot build the command: {exc}")
+                raise AgentError(
+                    f"cannot build the command for run {decision.run_id}: {exc}"
+                ) from None
             exit_code, stop_reason = self._supervise(argv, env, decision.run_id)
         record = self.controller.finish_trial(decision.run_id, exit_code, stop_reason)
         value = None
@@ -171,7 +186,10 @@ class Agent:
             from runyard.sweeps.hydra_args import HydraOverrides
 
             self._hydra = HydraOverrides(
-                program=self.config.program, cwd=self.options.cwd, interpreter=sys.executable
+                program=self.config.program,
+                cwd=self.options.cwd,
+                interpreter=sys.executable,
+                on_warning=lambda text: self._say(f"[yellow]warning:[/] {text}"),
             )
         return self._hydra
 
@@ -184,7 +202,7 @@ class Agent:
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe enough
+            preexec_fn=_die_with_parent,  # only prctl(): safe between fork and exec
         )
         assert proc.stdout is not None
         pump = threading.Thread(target=_pump, args=(proc.stdout, self._child_line), daemon=True)

@@ -10,6 +10,7 @@ each agent runs it in its own process against the shared store.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,8 +21,18 @@ from runyard.sweeps.config import SweepConfig, load_sweep_config
 from runyard.sweeps.search import Trial, build_search
 from runyard.sweeps.space import nest
 
-#: An agent whose heartbeat is older than this is dead; its active run is marked crashed.
+#: An agent whose heartbeat is older than this (seconds; ``RUNYARD_AGENT_TIMEOUT``) is dead;
+#: its active run is marked crashed.
 AGENT_TIMEOUT = 60.0
+
+
+def agent_timeout() -> float:
+    try:
+        return float(os.environ.get("RUNYARD_AGENT_TIMEOUT", AGENT_TIMEOUT))
+    except ValueError:
+        return AGENT_TIMEOUT
+
+
 FINAL_SWEEP_STATES = ("finished", "canceled")
 
 
@@ -93,7 +104,7 @@ class SweepController:
         dead = {
             a.id
             for a in tx.agents()
-            if a.state == "running" and now - a.heartbeat_at > AGENT_TIMEOUT
+            if a.state == "running" and now - a.heartbeat_at > agent_timeout()
         }
         if not dead:
             return
@@ -209,6 +220,11 @@ class SweepController:
                     failure=f"the program ended (exit code {exit_code}) without finishing the run",
                 )
             return next((r for r in tx.trials() if r.run_id == run_id), None)
+
+    def fail_trial(self, run_id: str, reason: str) -> None:
+        """Mark a run that could not even be started as failed."""
+        with self.store.sweep_transaction(self.sweep_id) as tx:
+            tx.set_trial_state(run_id, "failed", failure=reason)
 
     def best(self, limit: int = 10) -> list[tuple[TrialRecord, float | None]]:
         """Runs of the sweep ordered by the metric, best first (runs without a value last)."""
