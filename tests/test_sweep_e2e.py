@@ -46,7 +46,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _write(tmp_path: Path, sweep: dict[str, Any], train: str = TRAIN) -> Path:
-    (tmp_path / "train.py").write_text(textwrap.dedent(train))
+    (tmp_path / sweep["program"]).write_text(textwrap.dedent(train))
     path = tmp_path / "sweep.yaml"
     path.write_text(json.dumps(sweep))  # JSON is YAML
     return path
@@ -204,3 +204,55 @@ def test_invalid_sweep_file_lists_every_problem(tmp_path: Path) -> None:
     assert out.returncode != 0 and "Traceback" not in out.stderr
     for needle in ("method", "parameters.lr", "${nope}"):
         assert needle in out.stderr, out.stderr
+
+
+HYDRA_APP = """
+import hydra
+from omegaconf import OmegaConf
+import runyard
+
+
+@hydra.main(config_path="configs", config_name="defaults", version_base=None)
+def main(cfg):
+    run = runyard.init(project=cfg.project, config=OmegaConf.to_container(cfg, resolve=True))
+    score = cfg.lr * 10 + cfg.db.speed + (cfg.experiment.bonus if "experiment" in cfg else 0)
+    runyard.log({"test/accuracy": score})
+    run.summary["db"] = cfg.db.name
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_args_hydra_sweeps_plain_keys_and_present_and_absent_groups(tmp_path: Path, root: Path) -> None:
+    configs = tmp_path / "configs"
+    for folder in ("db", "experiment"):
+        (configs / folder).mkdir(parents=True)
+    (configs / "defaults.yaml").write_text("defaults:\n  - db: mysql\n  - _self_\nproject: hyd\nlr: 0.1\n")
+    (configs / "db" / "mysql.yaml").write_text("name: mysql\nspeed: 1\n")
+    (configs / "db" / "postgres.yaml").write_text("name: postgres\nspeed: 2\n")
+    (configs / "experiment" / "fast.yaml").write_text("bonus: 100\n")
+    (configs / "experiment" / "slow.yaml").write_text("bonus: 200\n")
+    sweep = {
+        "program": "main.py",
+        "method": "grid",
+        "metric": {"name": "test/accuracy", "goal": "maximize"},
+        "parameters": {
+            "db": {"values": ["mysql", "postgres"]},
+            "experiment": {"values": ["fast", "slow"]},
+            "lr": {"values": [0.5]},
+            "new.flag": {"value": True},
+        },
+        "command": ["${env}", "${interpreter}", "${program}", "${args_hydra}"],
+    }
+    ref = _create(tmp_path, _write(tmp_path, sweep, train=HYDRA_APP), "--project", "hyd")
+    (out,) = _wait_all(_agents(tmp_path, ref, 1))
+    runs = api(root).runs("hyd")
+    got = sorted((r.summary["db"], r.config["experiment"]["bonus"], r.config["lr"]) for r in runs)
+    assert got == [("mysql", 100, 0.5), ("mysql", 200, 0.5), ("postgres", 100, 0.5), ("postgres", 200, 0.5)]
+    assert all(r.config["new"]["flag"] is True for r in runs)  # absent key added with ++
+    assert all(r.state == "finished" for r in runs)
+    assert "new.flag" in out  # warned: a swept key absent from the config
+    best = max(runs, key=lambda r: r.summary["test/accuracy"])
+    assert best.sweep_params == {"db": "postgres", "experiment": "slow", "lr": 0.5, "new.flag": True}

@@ -114,6 +114,8 @@ class ApiRun:
     tags = property(lambda self: self.record.tags)
     notes = property(lambda self: self.record.notes)
     sweep_id = property(lambda self: self.record.sweep_id)
+    #: the parameters the sweep assigned (flat dotted names), for runs of a sweep
+    sweep_params = property(lambda self: self.record.sweep_params)
     metadata = property(lambda self: self.record.meta)
     created_at = property(lambda self: self.record.created_at)
     runtime = property(lambda self: self.record.runtime)

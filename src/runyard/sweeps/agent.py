@@ -35,6 +35,7 @@ from runyard.sweeps.command import DEFAULT_COMMAND, CommandError, build_command
 from runyard.sweeps.config import SweepConfig, load_sweep_config
 from runyard.sweeps.controller import Decision, SweepController, objective
 from runyard.sweeps.hydra_args import HydraProbeError
+from runyard.sweeps.space import nest
 
 _PR_SET_PDEATHSIG = 1
 
@@ -153,6 +154,12 @@ class Agent:
                 raise AgentError(
                     f"cannot build the command for run {decision.run_id}: {exc}"
                 ) from None
+            groups = self._hydra_groups()
+            if groups:
+                # A swept config group's value is an option name, not config content: Hydra
+                # composes the content, so only plain keys are put into the run's config.
+                plain = {k: v for k, v in decision.params.items() if k not in groups}
+                env["RUNYARD_SWEEP_PARAMS"] = json.dumps(sanitize(nest(plain)))
             exit_code, stop_reason = self._supervise(argv, env, decision.run_id)
         record = self.controller.finish_trial(decision.run_id, exit_code, stop_reason)
         value = None
@@ -192,6 +199,14 @@ class Agent:
                 on_warning=lambda text: self._say(f"[yellow]warning:[/] {text}"),
             )
         return self._hydra
+
+    def _hydra_groups(self) -> set[str]:
+        if self._hydra is None or not self._hydra.default_argv:
+            return set()
+        try:
+            return set(self._hydra.info_for(self._hydra.default_argv).groups)
+        except HydraProbeError:
+            return set()
 
     def _supervise(
         self, argv: list[str], env: dict[str, str], run_id: str
