@@ -1,0 +1,138 @@
+"""The controller on both stores: atomic assignment, run_cap, target, dead agents, states."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runyard.store import JournalBatch
+from runyard.store.sql import SQLStore
+from runyard.sweeps.controller import SweepController
+from tests import pg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore]:
+    if request.param == "sqlite":
+        s = SQLStore(f"sqlite:///{tmp_path / 'store.db'}")
+        yield s
+        s.close()
+    else:
+        with pg.fresh_schema() as url:
+            s = SQLStore(url)
+            yield s
+            s.close()
+
+
+def _sweep(store: SQLStore, config: dict[str, Any], sweep_id: str = "sw1") -> SweepController:
+    store.create_sweep(
+        sweep_id=sweep_id, entity="e", project="p", name=None, description=None,
+        method=config["method"], config={"program": "train.py", **config}, seed=3,
+    )
+    return SweepController(store, sweep_id)
+
+
+def _finish(store: SQLStore, run_id: str, summary: dict[str, Any]) -> None:
+    """Play the part of the run's process: join the pending run and finish it."""
+    header = {"entity": "e", "project": "p", "run_id": run_id, "name": run_id,
+              "journal_id": f"j-{run_id}", "join_sweep": True, "start_time": time.time()}
+    store.apply(JournalBatch(f"j-{run_id}", header, [
+        (1, "run", header),
+        (2, "finish", {"state": "finished", "exit_code": 0, "time": time.time(), "runtime": 1.0}),
+    ], summary=summary))
+
+
+def test_parallel_controllers_never_duplicate_a_grid_cell(store: SQLStore) -> None:
+    controller = _sweep(store, {
+        "method": "grid",
+        "parameters": {"a": {"values": list(range(10))}, "b": {"values": ["x", "y", "z"]}},
+    })
+    got: list[tuple[Any, ...]] = []
+    lock = threading.Lock()
+
+    def agent(n: int) -> None:
+        while True:
+            decision = SweepController(store, "sw1").next_run(f"agent{n}")
+            if decision.kind != "run":
+                return
+            with lock:
+                got.append((decision.params["a"], decision.params["b"]))
+
+    threads = [threading.Thread(target=agent, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(got) == sorted((a, b) for a in range(10) for b in "xyz")
+    assert controller.sweep().state == "finished" and controller.sweep().run_count == 30
+
+
+def test_run_cap_and_target(store: SQLStore) -> None:
+    controller = _sweep(store, {
+        "method": "random", "run_cap": 5,
+        "metric": {"name": "acc", "goal": "maximize", "target": 0.9},
+        "parameters": {"lr": {"min": 0.0, "max": 1.0}},
+    })
+    first = controller.next_run("a1")
+    assert first.kind == "run" and first.run_id is not None
+    _finish(store, first.run_id, {"acc": 0.5})
+    second = controller.next_run("a1")
+    assert second.kind == "run" and second.run_id is not None
+    _finish(store, second.run_id, {"acc": {"max": 0.95, "last": 0.5}})
+    done = controller.next_run("a1")
+    assert done.kind == "done" and "target" in done.reason
+    assert controller.sweep().state == "finished"
+
+
+def test_run_cap_counts_every_run(store: SQLStore) -> None:
+    controller = _sweep(store, {"method": "random", "run_cap": 3,
+                                "parameters": {"lr": {"min": 0.0, "max": 1.0}}})
+    decisions = [controller.next_run("a") for _ in range(5)]
+    assert [d.kind for d in decisions] == ["run", "run", "run", "done", "done"]
+
+
+def test_paused_and_canceled(store: SQLStore) -> None:
+    controller = _sweep(store, {"method": "random", "parameters": {"lr": {"min": 0.0, "max": 1.0}}})
+    store.set_sweep_state("sw1", "paused")
+    assert controller.next_run("a").kind == "wait"
+    store.set_sweep_state("sw1", "running")
+    decision = controller.next_run("a")
+    assert decision.kind == "run"
+    store.set_sweep_state("sw1", "canceled")
+    assert controller.stop_decisions(decision.run_id) == "the sweep was canceled"
+    assert controller.next_run("a").kind == "done"
+
+
+def test_a_dead_agents_run_is_crashed_and_not_reassigned(store: SQLStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    controller = _sweep(store, {"method": "grid", "parameters": {"a": {"values": [1, 2]}}})
+    store.register_agent("dead", "sw1", "h", 1)
+    first = controller.next_run("dead")
+    monkeypatch.setenv("RUNYARD_AGENT_TIMEOUT", "0")
+    time.sleep(0.01)
+    store.register_agent("alive", "sw1", "h", 2)
+    store.agent_heartbeat("alive", None, 0)
+    monkeypatch.setenv("RUNYARD_AGENT_TIMEOUT", "0.005")
+    second = controller.next_run("alive")
+    assert second.params == {"a": 2} and first.params == {"a": 1}
+    states = {t.run_id: t.state for t in store.sweep_trials("sw1")}
+    assert states[first.run_id] == "crashed"  # type: ignore[index]
+    assert controller.next_run("alive").kind == "done"
+
+
+def test_bayes_controller_uses_finished_runs(store: SQLStore) -> None:
+    controller = _sweep(store, {
+        "method": "bayes", "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"x": {"min": -5.0, "max": 5.0}, "c": {"values": ["a", "b"]}},
+    })
+    for _ in range(12):
+        decision = controller.next_run("a")
+        assert decision.kind == "run" and decision.run_id is not None
+        x = decision.params["x"]
+        _finish(store, decision.run_id, {"loss": (x - 1.0) ** 2 + (0 if decision.params["c"] == "b" else 3)})
+    best = controller.best(limit=1)[0]
+    assert best[1] is not None and best[1] < 3.0 and best[0].params["c"] == "b"
