@@ -94,7 +94,9 @@ class Agent:
         self.done = 0
         self.best: tuple[float, str] | None = None
         self._hydra: Any = None
-        self._stop_requested = False
+        self._status: Any = None  # a rich Status line on a terminal, else None
+        self._run_started = 0.0
+        self._current: str | None = None
 
     # -- main loop ------------------------------------------------------------------------------
 
@@ -103,6 +105,9 @@ class Agent:
         self.store.register_agent(self.id, self.sweep.id, hostname(), os.getpid())
         self._say(f"agent {self.id} on sweep {self.sweep.path} ({self.config.method})")
         state = "finished"
+        if self.console.is_terminal:
+            self._status = self.console.status(self._status_text())
+            self._status.start()
         try:
             while self.options.count is None or self.done < self.options.count:
                 decision = self.controller.next_run(self.id)
@@ -126,6 +131,9 @@ class Agent:
             state = "failed"
             raise
         finally:
+            if self._status is not None:
+                self._status.stop()
+                self._status = None
             self.store.agent_heartbeat(self.id, None, self.done, state=state)
         self._say(f"agent done: {self.done} run(s)" + self._best_text())
         return self.done
@@ -220,6 +228,8 @@ class Agent:
             preexec_fn=_die_with_parent,  # only prctl(): safe between fork and exec
         )
         assert proc.stdout is not None
+        self._current, self._run_started = run_id, time.monotonic()
+        self._refresh_status()
         pump = threading.Thread(target=_pump, args=(proc.stdout, self._child_line), daemon=True)
         pump.start()
         stop_reason: str | None = None
@@ -232,6 +242,7 @@ class Agent:
                 except subprocess.TimeoutExpired:
                     pass
                 self.store.agent_heartbeat(self.id, run_id, self.done)
+                self._refresh_status()
                 if stop_reason is None:
                     stop_reason = self.controller.stop_decisions(run_id)
                     if stop_reason is not None:
@@ -253,6 +264,8 @@ class Agent:
             raise
         finally:
             pump.join(timeout=5)
+            self._current = None
+            self._refresh_status()
         return proc.returncode, stop_reason
 
     # -- output ---------------------------------------------------------------------------------
@@ -267,8 +280,25 @@ class Agent:
         self.console.print(f"[bold cyan]runyard agent[/] {text}", highlight=False)
 
     def _child_line(self, line: str) -> None:
-        sys.stdout.write(line)
-        sys.stdout.flush()
+        if self._status is not None:  # print above the live status line
+            self.console.print(line.rstrip("\n"), markup=False, highlight=False)
+        else:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+    def _status_text(self) -> str:
+        total = f"/{self.options.count}" if self.options.count else ""
+        parts = [f"sweep {self.sweep.id}", f"done {self.done}{total}"]
+        if self._current is not None:
+            elapsed = int(time.monotonic() - self._run_started)
+            parts.insert(1, f"run {self._current} running {elapsed}s")
+        if self.best is not None and self.config.metric is not None:
+            parts.append(f"best {self.config.metric.name} {self.best[0]:.6g}")
+        return " · ".join(parts)
+
+    def _refresh_status(self) -> None:
+        if self._status is not None:
+            self._status.update(self._status_text())
 
     def _best_text(self) -> str:
         if self.best is None or self.config.metric is None:
@@ -294,6 +324,7 @@ class Agent:
         self._say(
             f"[{self.done}{total}] run {outcome.run_id} {outcome.state}{value}" + self._best_text()
         )
+        self._refresh_status()
 
 
 def _pump(stream: IO[bytes], emit: Callable[[str], None]) -> None:
