@@ -102,6 +102,9 @@ def test_grid_is_exhausted_exactly_once_by_four_agents(tmp_path: Path, root: Pat
     shown = subprocess.run([*CLI, "sweep", "show", ref, "--format", "json"], cwd=tmp_path,
                            env=_env(), capture_output=True, text=True, check=True)
     best = json.loads(shown.stdout)["best"][0]
+    listed = subprocess.run([*CLI, "sweep", "ls", "grid", "--format", "json"], cwd=tmp_path,
+                            env=_env(), capture_output=True, text=True, check=True)
+    assert [(s["id"], s["state"], s["runs"]) for s in json.loads(listed.stdout)] == [(sweep_id, "finished", 12)]
     assert best["params"] == {"lr": 0.01, "opt": "y"} and best["value"] == pytest.approx(0.52)
 
 
