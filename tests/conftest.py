@@ -11,6 +11,7 @@ import pytest
 
 import runyard
 from runyard.sdk import state as sdk_state
+from runyard.store.sql import SQLStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,6 +35,22 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     return tmp_path / ".runyard"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore]:
+    """A fresh SQL store: the same tests run on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        sqlite_store = SQLStore(f"sqlite:///{tmp_path / 'store.db'}")
+        yield sqlite_store
+        sqlite_store.close()
+    else:
+        from tests import pg
+
+        with pg.fresh_schema() as url:
+            pg_store = SQLStore(url)
+            yield pg_store
+            pg_store.close()
 
 
 def run_python(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,45 +11,58 @@ import pytest
 from runyard.store import JournalBatch
 from runyard.store.sql import SQLStore
 from runyard.sweeps.controller import SweepController
-from tests import pg
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore]:
-    if request.param == "sqlite":
-        s = SQLStore(f"sqlite:///{tmp_path / 'store.db'}")
-        yield s
-        s.close()
-    else:
-        with pg.fresh_schema() as url:
-            s = SQLStore(url)
-            yield s
-            s.close()
 
 
 def _sweep(store: SQLStore, config: dict[str, Any], sweep_id: str = "sw1") -> SweepController:
     store.create_sweep(
-        sweep_id=sweep_id, entity="e", project="p", name=None, description=None,
-        method=config["method"], config={"program": "train.py", **config}, seed=3,
+        sweep_id=sweep_id,
+        entity="e",
+        project="p",
+        name=None,
+        description=None,
+        method=config["method"],
+        config={"program": "train.py", **config},
+        seed=3,
     )
     return SweepController(store, sweep_id)
 
 
 def _finish(store: SQLStore, run_id: str, summary: dict[str, Any]) -> None:
     """Play the part of the run's process: join the pending run and finish it."""
-    header = {"entity": "e", "project": "p", "run_id": run_id, "name": run_id,
-              "journal_id": f"j-{run_id}", "join_sweep": True, "start_time": time.time()}
-    store.apply(JournalBatch(f"j-{run_id}", header, [
-        (1, "run", header),
-        (2, "finish", {"state": "finished", "exit_code": 0, "time": time.time(), "runtime": 1.0}),
-    ], summary=summary))
+    header = {
+        "entity": "e",
+        "project": "p",
+        "run_id": run_id,
+        "name": run_id,
+        "journal_id": f"j-{run_id}",
+        "join_sweep": True,
+        "start_time": time.time(),
+    }
+    store.apply(
+        JournalBatch(
+            f"j-{run_id}",
+            header,
+            [
+                (1, "run", header),
+                (
+                    2,
+                    "finish",
+                    {"state": "finished", "exit_code": 0, "time": time.time(), "runtime": 1.0},
+                ),
+            ],
+            summary=summary,
+        )
+    )
 
 
 def test_parallel_controllers_never_duplicate_a_grid_cell(store: SQLStore) -> None:
-    controller = _sweep(store, {
-        "method": "grid",
-        "parameters": {"a": {"values": list(range(10))}, "b": {"values": ["x", "y", "z"]}},
-    })
+    controller = _sweep(
+        store,
+        {
+            "method": "grid",
+            "parameters": {"a": {"values": list(range(10))}, "b": {"values": ["x", "y", "z"]}},
+        },
+    )
     got: list[tuple[Any, ...]] = []
     lock = threading.Lock()
 
@@ -73,11 +84,15 @@ def test_parallel_controllers_never_duplicate_a_grid_cell(store: SQLStore) -> No
 
 
 def test_run_cap_and_target(store: SQLStore) -> None:
-    controller = _sweep(store, {
-        "method": "random", "run_cap": 5,
-        "metric": {"name": "acc", "goal": "maximize", "target": 0.9},
-        "parameters": {"lr": {"min": 0.0, "max": 1.0}},
-    })
+    controller = _sweep(
+        store,
+        {
+            "method": "random",
+            "run_cap": 5,
+            "metric": {"name": "acc", "goal": "maximize", "target": 0.9},
+            "parameters": {"lr": {"min": 0.0, "max": 1.0}},
+        },
+    )
     first = controller.next_run("a1")
     assert first.kind == "run" and first.run_id is not None
     _finish(store, first.run_id, {"acc": 0.5})
@@ -90,8 +105,9 @@ def test_run_cap_and_target(store: SQLStore) -> None:
 
 
 def test_run_cap_counts_every_run(store: SQLStore) -> None:
-    controller = _sweep(store, {"method": "random", "run_cap": 3,
-                                "parameters": {"lr": {"min": 0.0, "max": 1.0}}})
+    controller = _sweep(
+        store, {"method": "random", "run_cap": 3, "parameters": {"lr": {"min": 0.0, "max": 1.0}}}
+    )
     decisions = [controller.next_run("a") for _ in range(5)]
     assert [d.kind for d in decisions] == ["run", "run", "run", "done", "done"]
 
@@ -108,7 +124,9 @@ def test_paused_and_canceled(store: SQLStore) -> None:
     assert controller.next_run("a").kind == "done"
 
 
-def test_a_dead_agents_run_is_crashed_and_not_reassigned(store: SQLStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dead_agents_run_is_crashed_and_not_reassigned(
+    store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     controller = _sweep(store, {"method": "grid", "parameters": {"a": {"values": [1, 2]}}})
     store.register_agent("dead", "sw1", "h", 1)
     first = controller.next_run("dead")
@@ -125,14 +143,22 @@ def test_a_dead_agents_run_is_crashed_and_not_reassigned(store: SQLStore, monkey
 
 
 def test_bayes_controller_uses_finished_runs(store: SQLStore) -> None:
-    controller = _sweep(store, {
-        "method": "bayes", "metric": {"name": "loss", "goal": "minimize"},
-        "parameters": {"x": {"min": -5.0, "max": 5.0}, "c": {"values": ["a", "b"]}},
-    })
+    controller = _sweep(
+        store,
+        {
+            "method": "bayes",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"min": -5.0, "max": 5.0}, "c": {"values": ["a", "b"]}},
+        },
+    )
     for _ in range(12):
         decision = controller.next_run("a")
         assert decision.kind == "run" and decision.run_id is not None
         x = decision.params["x"]
-        _finish(store, decision.run_id, {"loss": (x - 1.0) ** 2 + (0 if decision.params["c"] == "b" else 3)})
+        _finish(
+            store,
+            decision.run_id,
+            {"loss": (x - 1.0) ** 2 + (0 if decision.params["c"] == "b" else 3)},
+        )
     best = controller.best(limit=1)[0]
     assert best[1] is not None and best[1] < 3.0 and best[0].params["c"] == "b"

@@ -55,18 +55,27 @@ def _write(tmp_path: Path, sweep: dict[str, Any], train: str = TRAIN) -> Path:
 def _create(tmp_path: Path, sweep_file: Path, *extra: str) -> str:
     out = subprocess.run(
         [*CLI, "sweep", str(sweep_file), "--seed", "7", *extra],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     line = next(li for li in out.stdout.splitlines() if "runyard agent " in li)
     return line.split("runyard agent ")[1].strip()
 
 
-def _agents(tmp_path: Path, ref: str, n: int, *args: str, **env: str) -> list[subprocess.Popen[str]]:
+def _agents(
+    tmp_path: Path, ref: str, n: int, *args: str, **env: str
+) -> list[subprocess.Popen[str]]:
     return [
         subprocess.Popen(
             [*CLI, "agent", ref, "--heartbeat-interval", "0.5", *args],
-            cwd=tmp_path, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            env=_env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(n)
@@ -87,7 +96,10 @@ def test_grid_is_exhausted_exactly_once_by_four_agents(tmp_path: Path, root: Pat
         "program": "train.py",
         "method": "grid",
         "metric": {"name": "score", "goal": "maximize"},
-        "parameters": {"lr": {"values": [0.001, 0.01, 0.1]}, "opt": {"values": ["x", "y", "z", "x2"]}},
+        "parameters": {
+            "lr": {"values": [0.001, 0.01, 0.1]},
+            "opt": {"values": ["x", "y", "z", "x2"]},
+        },
     }
     ref = _create(tmp_path, _write(tmp_path, sweep), "--project", "grid")
     _wait_all(_agents(tmp_path, ref, 4))
@@ -99,18 +111,34 @@ def test_grid_is_exhausted_exactly_once_by_four_agents(tmp_path: Path, root: Pat
     sweep_id = ref.split("/")[-1]
     assert {r.sweep_id for r in runs} == {sweep_id}
     assert api(root).store.get_sweep(sweep_id).state == "finished"  # type: ignore[union-attr]
-    shown = subprocess.run([*CLI, "sweep", "show", ref, "--format", "json"], cwd=tmp_path,
-                           env=_env(), capture_output=True, text=True, check=True)
+    shown = subprocess.run(
+        [*CLI, "sweep", "show", ref, "--format", "json"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     best = json.loads(shown.stdout)["best"][0]
-    listed = subprocess.run([*CLI, "sweep", "ls", "grid", "--format", "json"], cwd=tmp_path,
-                            env=_env(), capture_output=True, text=True, check=True)
-    assert [(s["id"], s["state"], s["runs"]) for s in json.loads(listed.stdout)] == [(sweep_id, "finished", 12)]
+    listed = subprocess.run(
+        [*CLI, "sweep", "ls", "grid", "--format", "json"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [(s["id"], s["state"], s["runs"]) for s in json.loads(listed.stdout)] == [
+        (sweep_id, "finished", 12)
+    ]
     assert best["params"] == {"lr": 0.01, "opt": "y"} and best["value"] == pytest.approx(0.52)
 
 
 def test_run_cap_is_exact_with_concurrent_agents(tmp_path: Path, root: Path) -> None:
     sweep = {
-        "program": "train.py", "method": "random", "run_cap": 7,
+        "program": "train.py",
+        "method": "random",
+        "run_cap": 7,
         "metric": {"name": "score", "goal": "maximize"},
         "parameters": {"lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1.0}},
     }
@@ -123,7 +151,8 @@ def test_run_cap_is_exact_with_concurrent_agents(tmp_path: Path, root: Path) -> 
 
 def test_bayes_sweep_and_a_failing_run(tmp_path: Path, root: Path) -> None:
     sweep = {
-        "program": "train.py", "method": "bayes",
+        "program": "train.py",
+        "method": "bayes",
         "metric": {"name": "score", "goal": "maximize"},
         "parameters": {
             "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1.0},
@@ -143,7 +172,8 @@ def test_bayes_sweep_and_a_failing_run(tmp_path: Path, root: Path) -> None:
 
 def test_hyperband_stops_weak_runs(tmp_path: Path, root: Path) -> None:
     sweep = {
-        "program": "train.py", "method": "grid",
+        "program": "train.py",
+        "method": "grid",
         "metric": {"name": "score", "goal": "maximize"},
         "early_terminate": {"type": "hyperband", "min_iter": 3, "eta": 2},
         "parameters": {"lr": {"values": [0.01, 1e-5, 0.1, 1e-6, 0.001, 1e-7]}},
@@ -159,11 +189,20 @@ def test_hyperband_stops_weak_runs(tmp_path: Path, root: Path) -> None:
 
 
 def test_pause_resume_and_cancel(tmp_path: Path, root: Path) -> None:
-    sweep = {"program": "train.py", "method": "random",
-             "parameters": {"lr": {"min": 0.001, "max": 0.1}}}
+    sweep = {
+        "program": "train.py",
+        "method": "random",
+        "parameters": {"lr": {"min": 0.001, "max": 0.1}},
+    }
     ref = _create(tmp_path, _write(tmp_path, sweep), "--project", "ctl")
-    cli = lambda *a: subprocess.run([*CLI, "sweep", *a], cwd=tmp_path, env=_env(),  # noqa: E731
-                                    capture_output=True, text=True, timeout=60)
+    cli = lambda *a: subprocess.run(
+        [*CLI, "sweep", *a],
+        cwd=tmp_path,
+        env=_env(),  # noqa: E731
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "paused" in cli("--pause", ref).stdout
     (agent,) = _agents(tmp_path, ref, 1, TRAIN_STEPS="1000", TRAIN_SLEEP="0.05")
     time.sleep(3)  # the agent waits while paused: no run may start
@@ -179,9 +218,14 @@ def test_pause_resume_and_cancel(tmp_path: Path, root: Path) -> None:
     assert "cannot be running" in cli("--resume", ref).stderr
 
 
-def test_killed_agent_leaves_its_run_crashed_and_never_reassigned(tmp_path: Path, root: Path) -> None:
-    sweep = {"program": "train.py", "method": "grid",
-             "parameters": {"lr": {"values": [0.1, 0.01, 0.001]}}}
+def test_killed_agent_leaves_its_run_crashed_and_never_reassigned(
+    tmp_path: Path, root: Path
+) -> None:
+    sweep = {
+        "program": "train.py",
+        "method": "grid",
+        "parameters": {"lr": {"values": [0.1, 0.01, 0.001]}},
+    }
     ref = _create(tmp_path, _write(tmp_path, sweep), "--project", "dead")
     (victim,) = _agents(tmp_path, ref, 1, TRAIN_STEPS="100000", TRAIN_SLEEP="0.05")
     deadline = time.monotonic() + 60
@@ -202,8 +246,14 @@ def test_killed_agent_leaves_its_run_crashed_and_never_reassigned(tmp_path: Path
 def test_invalid_sweep_file_lists_every_problem(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("method: grd\nparameters:\n  lr: {min: 1, max: 0.5}\ncommand: ['${nope}']\n")
-    out = subprocess.run([*CLI, "sweep", str(bad)], cwd=tmp_path, env=_env(),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*CLI, "sweep", str(bad)],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode != 0 and "Traceback" not in out.stderr
     for needle in ("method", "parameters.lr", "${nope}"):
         assert needle in out.stderr, out.stderr
@@ -228,11 +278,15 @@ if __name__ == "__main__":
 """
 
 
-def test_args_hydra_sweeps_plain_keys_and_present_and_absent_groups(tmp_path: Path, root: Path) -> None:
+def test_args_hydra_sweeps_plain_keys_and_present_and_absent_groups(
+    tmp_path: Path, root: Path
+) -> None:
     configs = tmp_path / "configs"
     for folder in ("db", "experiment"):
         (configs / folder).mkdir(parents=True)
-    (configs / "defaults.yaml").write_text("defaults:\n  - db: mysql\n  - _self_\nproject: hyd\nlr: 0.1\n")
+    (configs / "defaults.yaml").write_text(
+        "defaults:\n  - db: mysql\n  - _self_\nproject: hyd\nlr: 0.1\n"
+    )
     (configs / "db" / "mysql.yaml").write_text("name: mysql\nspeed: 1\n")
     (configs / "db" / "postgres.yaml").write_text("name: postgres\nspeed: 2\n")
     (configs / "experiment" / "fast.yaml").write_text("bonus: 100\n")
@@ -253,9 +307,19 @@ def test_args_hydra_sweeps_plain_keys_and_present_and_absent_groups(tmp_path: Pa
     (out,) = _wait_all(_agents(tmp_path, ref, 1))
     runs = api(root).runs("hyd")
     got = sorted((r.summary["db"], r.config["experiment"]["bonus"], r.config["lr"]) for r in runs)
-    assert got == [("mysql", 100, 0.5), ("mysql", 200, 0.5), ("postgres", 100, 0.5), ("postgres", 200, 0.5)]
+    assert got == [
+        ("mysql", 100, 0.5),
+        ("mysql", 200, 0.5),
+        ("postgres", 100, 0.5),
+        ("postgres", 200, 0.5),
+    ]
     assert all(r.config["new"]["flag"] is True for r in runs)  # absent key added with ++
     assert all(r.state == "finished" for r in runs)
     assert "new.flag" in out  # warned: a swept key absent from the config
     best = max(runs, key=lambda r: r.summary["test/accuracy"])
-    assert best.sweep_params == {"db": "postgres", "experiment": "slow", "lr": 0.5, "new.flag": True}
+    assert best.sweep_params == {
+        "db": "postgres",
+        "experiment": "slow",
+        "lr": 0.5,
+        "new.flag": True,
+    }
