@@ -259,21 +259,20 @@ class _SweepAssignment:
     params: dict[str, Any]
 
 
-_sweep_assignment_taken = False
+#: Sweep runs this process already joined. A run id is joined once: a second ``init()`` in the
+#: same job is an ordinary run, but a launcher reusing the process for the next job (with the
+#: next assignment in its environment, e.g. via ``hydra.job.env_set``) joins that one.
+_joined_sweep_runs: set[str] = set()
 
 
 def _sweep_assignment(settings: Settings) -> _SweepAssignment | None:
-    """The run an agent assigned to this process (environment set by ``runyard agent``).
-
-    Only the first ``init()`` of the process joins it; later ones are ordinary runs.
-    """
-    global _sweep_assignment_taken
+    """The run an agent assigned to this process (environment set by ``runyard agent``)."""
     raw = os.environ.get("RUNYARD_SWEEP_PARAMS")
     sweep_id = os.environ.get("RUNYARD_SWEEP_ID")
     run_id = os.environ.get("RUNYARD_RUN_ID")
-    if _sweep_assignment_taken or raw is None or not sweep_id or not run_id:
+    if raw is None or not sweep_id or not run_id or run_id in _joined_sweep_runs:
         return None
-    _sweep_assignment_taken = True
+    _joined_sweep_runs.add(run_id)
     try:
         params = loads_doc(raw)
     except ValueError:

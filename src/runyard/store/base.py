@@ -183,6 +183,19 @@ class SweepTransaction(abc.ABC):
         """Change a run of the sweep (e.g. ``crashed`` when its agent died)."""
 
     @abc.abstractmethod
+    def set_trial_result(
+        self,
+        run_id: str,
+        state: str,
+        summary: dict[str, Any],
+        config: dict[str, Any] | None = None,
+        failure: str | None = None,
+    ) -> None:
+        """Finish a run whose program never called ``runyard.init()`` (e.g. a Hydra job whose
+        return value is the objective): merge ``summary`` into its summary, set its state, and
+        replace its config if ``config`` is given."""
+
+    @abc.abstractmethod
     def set_agent_state(self, agent_id: str, state: str) -> None: ...
 
     @abc.abstractmethod

@@ -147,6 +147,36 @@ class _SQLSweepTransaction(SweepTransaction):
             .values(state=state, failure=failure, updated_at=now, finished_at=now)
         )
 
+    def set_trial_result(
+        self,
+        run_id: str,
+        state: str,
+        summary: dict[str, Any],
+        config: dict[str, Any] | None = None,
+        failure: str | None = None,
+    ) -> None:
+        where = (
+            S.runs.c.project_id == self._project_id,
+            S.runs.c.run_id == run_id,
+            S.runs.c.sweep_id == self.sweep.id,
+        )
+        current = self._conn.execute(sa.select(S.runs.c.summary).where(*where)).scalar()
+        if current is None:
+            raise StoreError(f"run {run_id!r} is not in sweep {self.sweep.id!r}")
+        merged = loads_doc(current) or {}
+        merged.update(summary)
+        now = time.time()
+        values: dict[str, Any] = {
+            "state": state,
+            "summary": dumps_doc(merged),
+            "failure": failure,
+            "updated_at": now,
+            "finished_at": now,
+        }
+        if config is not None:
+            values["config"] = dumps_doc(config)
+        self._conn.execute(S.runs.update().where(*where).values(**values))
+
     def set_agent_state(self, agent_id: str, state: str) -> None:
         self._conn.execute(
             S.sweep_agents.update().where(S.sweep_agents.c.id == agent_id).values(state=state)

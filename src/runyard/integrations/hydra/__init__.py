@@ -1,0 +1,2 @@
+"""Hydra integration: the job callback (``hydra/callbacks=runyard``) and the sweeper
+(``hydra/sweeper=runyard``)."""
