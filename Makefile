@@ -19,7 +19,7 @@ $(VENV)/.installed-bench: $(STAMP)
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/python examples/quickstart/demo.py
+	cd examples/hydra_quickstart && ../../$(BIN)/python demo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

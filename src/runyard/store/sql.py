@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -135,9 +136,17 @@ class SQLStore(SweepMethods, Store):
 
             cfg = AlembicConfig()
             cfg.set_main_option("script_location", str(_MIGRATIONS))
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+            # Alembic logs each step at INFO; under Hydra (root logger at INFO) that would land
+            # in the user's job log. Migrations are runyard's business: keep them quiet.
+            alembic_logger = logging.getLogger("alembic")
+            previous_level = alembic_logger.level
+            alembic_logger.setLevel(logging.WARNING)
+            try:
+                with self.engine.begin() as conn:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+            finally:
+                alembic_logger.setLevel(previous_level)
         revision = self.current_revision()
         if revision != SCHEMA_REVISION:
             raise StoreError(
