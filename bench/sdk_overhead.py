@@ -149,6 +149,17 @@ def _runyard_count_api(path: str, root: Path) -> int:
     return count
 
 
+def _runyard_backlog(run: Any) -> int | None:
+    """Journal records not yet in the store when finish() is called (diagnostic, best effort).
+
+    Reads private attributes, so any change inside runyard just gives ``None``.
+    """
+    try:
+        return int(run._journal.seq) - int(run._shipper.applied_seq)
+    except Exception:
+        return None
+
+
 def child_runyard(n: int, workdir: Path, timeout_s: float) -> Result:
     t0 = time.perf_counter_ns()
     import runyard
@@ -158,8 +169,7 @@ def child_runyard(n: int, workdir: Path, timeout_s: float) -> Result:
     run = runyard.init(project=PROJECT, dir=str(root), settings=settings)
     lat, first_done = _loop_implicit_step(runyard.log, n)
 
-    shipper = getattr(run, "_shipper", None)
-    backlog = len(shipper.queue) if shipper is not None else None
+    backlog = _runyard_backlog(run)
     expected = 2 * n
     db_path = root / "runyard.db"
     use_api = importlib.util.find_spec("runyard.api") is not None
@@ -189,7 +199,7 @@ def child_runyard(n: int, workdir: Path, timeout_s: float) -> Result:
         "readback": readback,
         "rows_read": count,
         "rows_expected": expected,
-        "queued_at_finish": backlog,
+        "backlog_at_finish": backlog,
         "finish_call_s": (t_finish_returned - t_fin) / 1e9,
         **_latency_stats(lat),
     }

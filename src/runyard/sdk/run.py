@@ -62,9 +62,11 @@ class Run:
         self.start_time: float = header["start_time"]
         self._runtime_offset = runtime_offset
         self._owner_pid = os.getpid()
+        #: False once finished, in disabled mode, or in a forked child: log() checks only this.
+        self._live = settings.mode != "disabled"
         self._step = start_step
         self._pending: dict[str, Any] | None = None
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._finished = False
         self._warned_fork = False
         self._tracker = SummaryTracker()
@@ -174,7 +176,8 @@ class Run:
 
     def _abandon_after_fork(self) -> None:
         """Called in a forked child for every run inherited from the parent."""
-        self._lock = threading.RLock()
+        self._live = False
+        self._lock = threading.Lock()
         if self._journal is not None:
             self._journal.abandon_after_fork()
         self._shipper = None
@@ -208,14 +211,13 @@ class Run:
         With ``step``, calls with the same step merge; a higher step commits the previous row; a
         lower step is refused with a warning (the data is dropped).
         """
-        if self._finished:
-            raise RunFinishedError(
-                f"runyard: run {self.id} is finished; call runyard.init() to start a new run"
-            )
-        if self.mode == "disabled":
-            return
-        if os.getpid() != self._owner_pid:
-            self._is_owner()
+        if not self._live:  # finished, disabled, or inherited through fork: the rare paths
+            if self._finished:
+                raise RunFinishedError(
+                    f"runyard: run {self.id} is finished; call runyard.init() to start a new run"
+                )
+            if self.mode != "disabled":
+                self._is_owner()
             return
         if not isinstance(data, Mapping):
             raise TypeError(
@@ -306,10 +308,12 @@ class Run:
                 return
             if os.getpid() != self._owner_pid:
                 self._finished = True
+                self._live = False
                 return
             if self._pending:
                 self._commit()
             self._finished = True
+            self._live = False
             self.state = state
             if self._console is not None:
                 self._console.stop()

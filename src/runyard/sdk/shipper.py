@@ -23,7 +23,9 @@ import orjson
 from runyard.sdk.journal import Record
 from runyard.store.base import JournalBatch, Store
 
-MAX_BATCH = 20_000
+#: Records per transaction. Small batches keep each stretch of work short: this thread shares
+#: the GIL with the training loop, and a long batch shows up as a stall in some log() call.
+MAX_BATCH = 2_000
 
 
 class Shipper:
@@ -124,6 +126,7 @@ class Shipper:
             del self._pending[: len(batch_records)]  # only once the store has them
             if not self._pending:
                 return
+            time.sleep(0.001)  # let the training thread run between batches
 
     def flush_soon(self) -> None:
         self._wake.set()

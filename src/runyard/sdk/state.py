@@ -28,7 +28,7 @@ import traceback
 import uuid
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, NoReturn
@@ -42,6 +42,8 @@ from runyard.sdk.settings import Settings
 
 _lock = threading.RLock()
 _active: list[Run] = []
+#: ``_active[-1]``, kept in a plain global so that ``runyard.log`` needs no lock.
+_current: Run | None = None
 _hooks_installed_pid: int | None = None
 _orphans: list[Run] = []
 
@@ -60,10 +62,12 @@ def current_run() -> Run | None:
 
 def forget(run: Run) -> None:
     """Called by ``Run.finish``: drop the run and reset the module-level shortcuts."""
+    global _current
     with _lock:
         if run in _active:
             _active.remove(run)
         nxt = _active[-1] if _active else None
+        _current = nxt
     pkg = _package()
     # Reset only what still points at this run: a config the user already assigned for the
     # next run (``runyard.config = {...}`` before the next init) must survive.
@@ -100,6 +104,8 @@ def init(
 ) -> Run:
     """Start a run (see docs/sdk.md). Returns the ``Run``, also usable as a context manager."""
     base = settings if isinstance(settings, Settings) else Settings().merged(settings)
+    if _job_context is not None:
+        base = _job_context.settings.merged(base)
     explicit = Settings(
         mode=mode,
         project=project,
@@ -184,11 +190,16 @@ def _start(
     project = check_name("project", settings.project or "uncategorized")
     explicit_id = settings.run_id is not None
     run_id = check_run_id(settings.run_id) if settings.run_id else new_run_id()
-    run_config = _initial_config(config, config_exclude_keys, config_include_keys)
+    context = _job_context
+    run_config = _initial_config(
+        config, config_exclude_keys, config_include_keys, context.config if context else None
+    )
     if sweep is not None:
         run_config.update(sweep.params, allow_val_change=True)
         run_config.lock(sweep.params, reason="sweep")
     tag_list = list(tags) if tags is not None else _env_tags(settings.run_tags)
+    if context is not None:
+        tag_list += [t for t in context.tags if t not in tag_list]
 
     root: Path | None = None
     start_step, runtime_offset = 0, 0.0
@@ -207,6 +218,11 @@ def _start(
         elif settings.resume == "must" and settings.mode == "offline":
             resumed = True
     now = time.time()
+    meta = process_metadata()
+    if context is not None:
+        meta.update(context.meta)
+        if context.start_time is not None:
+            now = min(now, context.start_time)
     header: dict[str, Any] = {
         "entity": entity,
         "project": project,
@@ -226,7 +242,7 @@ def _start(
         "sweep_id": settings.sweep_id,
         "mode": settings.mode,
         "journal_id": uuid.uuid4().hex,
-        "meta": process_metadata(),
+        "meta": meta,
     }
     run = Run(
         settings=settings,
@@ -239,6 +255,8 @@ def _start(
     )
     with _lock:
         _active.append(run)
+        if context is not None:
+            context.runs.append(run)
     pkg = _package()
     pkg.run = run
     pkg.config = run.config
@@ -290,9 +308,13 @@ def _sweep_assignment(settings: Settings) -> _SweepAssignment | None:
 
 
 def _initial_config(
-    config: Any, exclude: Sequence[str] | None, include: Sequence[str] | None
+    config: Any,
+    exclude: Sequence[str] | None,
+    include: Sequence[str] | None,
+    under: dict[str, Any] | None = None,
 ) -> Config:
-    """The run's config: ``runyard.config`` as set before init, then ``init(config=...)``."""
+    """The run's config: ``under`` (a job context's), ``runyard.config`` as set before init,
+    then ``init(config=...)``, each merged over the previous."""
     pre = _package().__dict__.get("config")
     run_config = Config()
     if isinstance(pre, Config):
@@ -304,6 +326,10 @@ def _initial_config(
             raise ConfigError(f"{exc} (from the value assigned to runyard.config)") from None
     if config is not None:
         run_config.update(config, allow_val_change=True)
+    if under:
+        merged = Config(under)
+        merged.update(run_config.as_dict(), allow_val_change=True)
+        run_config = merged
     if include:
         keep = set(include)
         for key in [k for k in run_config if k not in keep]:
@@ -312,6 +338,43 @@ def _initial_config(
         if key in run_config:
             del run_config[key]
     return run_config
+
+
+# -- job context (integrations) ----------------------------------------------------------------
+
+
+@dataclass
+class JobContext:
+    """What an integration knows about the job this process runs now.
+
+    The Hydra job callback sets one per job (``set_job_context``) and clears it when the job
+    ends. Every run ``init()`` starts while it is set is one of the job's runs: ``settings``
+    are defaults (below ``init()`` arguments and a ``Settings`` passed to it, above the
+    environment), ``config`` goes under the program's own config, ``meta`` is merged into the
+    run's metadata, ``tags`` are added, ``start_time`` (if set) backdates the run's start, and
+    the run is appended to ``runs`` so that the integration can end it with the job's status.
+    Only the process that set it uses it: a forked child forgets it.
+    """
+
+    settings: Settings = field(default_factory=Settings)
+    config: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    start_time: float | None = None
+    runs: list[Run] = field(default_factory=list)
+
+
+_job_context: JobContext | None = None
+
+
+def set_job_context(context: JobContext | None) -> None:
+    """Set (or clear, with ``None``) the current job's context; see :class:`JobContext`."""
+    global _job_context
+    _job_context = context
+
+
+def job_context() -> JobContext | None:
+    return _job_context
 
 
 def _env_tags(raw: str | None) -> list[str]:
@@ -378,7 +441,10 @@ def _require_run(what: str) -> Run:
 
 def log(data: Any, step: int | None = None, commit: bool | None = None) -> None:
     """Log to the current run (see :meth:`Run.log`)."""
-    _require_run("log").log(data, step=step, commit=commit)
+    run = _current
+    if run is None:
+        run = _require_run("log")
+    run.log(data, step=step, commit=commit)
 
 
 def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
@@ -495,9 +561,10 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _lock, _hooks_installed_pid
+    global _lock, _hooks_installed_pid, _job_context
     _lock = threading.RLock()
     _hooks_installed_pid = None
+    _job_context = None
     for run in _active:
         run._abandon_after_fork()
         _orphans.append(run)

@@ -54,17 +54,26 @@ def _preview(value: Any) -> str:
 def flatten_into(out: dict[str, Any], data: Mapping[str, Any], prefix: str = "") -> None:
     """Flatten ``data`` into ``out``: nested mappings become ``a/b`` keys, values are checked."""
     for key, value in data.items():
-        if not isinstance(key, str):
+        if type(key) is not str:
             key = str(key)
-        full = prefix + key
-        if isinstance(value, Mapping):
+        full = prefix + key if prefix else key
+        tp = type(value)
+        # The common cases first, by exact type: this runs for every value of every log().
+        if tp is float:
+            if value - value != 0.0:  # NaN or +-inf
+                value = float_marker(value)
+        elif tp is int or tp is str or tp is bool or value is None:
+            pass
+        elif tp is dict or isinstance(value, Mapping):
             flatten_into(out, value, full + "/")
             continue
+        else:
+            value = _convert(full, value)
         if full in _RESERVED:
             raise ValueError(
                 f"runyard.log: {full!r} is set by runyard itself; pass step=... to choose the step"
             )
-        out[full] = _convert(full, value)
+        out[full] = value
 
 
 def decode_value(value: Any) -> Any:
