@@ -69,6 +69,10 @@ def test_reinit_choices() -> None:
     assert first.state == "running" and other.state == "running" and runyard.run is other
     other.finish()
     assert runyard.run is first
+    third = runyard.init(project="p", reinit="create_new")
+    runyard.log({"to": "third"})  # module-level log follows the newest run
+    assert third.summary["to"] == "third" and "to" not in first.summary
+    third.finish()
     with pytest.raises(ValueError, match="reinit='sometimes' is not valid"):
         runyard.init(reinit="sometimes")
 

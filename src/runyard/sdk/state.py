@@ -26,7 +26,6 @@ import threading
 import time
 import traceback
 import uuid
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,8 +252,10 @@ def _start(
         runtime_offset=runtime_offset,
         initial_summary=initial_summary,
     )
+    global _current
     with _lock:
         _active.append(run)
+        _current = run
         if context is not None:
             context.runs.append(run)
     pkg = _package()
@@ -561,10 +562,11 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _lock, _hooks_installed_pid, _job_context
+    global _lock, _hooks_installed_pid, _job_context, _current
     _lock = threading.RLock()
     _hooks_installed_pid = None
     _job_context = None
+    _current = None
     for run in _active:
         run._abandon_after_fork()
         _orphans.append(run)
@@ -574,7 +576,3 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _warn_unused(**kwargs: Any) -> None:  # pragma: no cover - reserved for W&B-only arguments
-    for key, value in kwargs.items():
-        if value:
-            warnings.warn(f"runyard.init: {key} is accepted and ignored", stacklevel=3)
