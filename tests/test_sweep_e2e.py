@@ -195,14 +195,17 @@ def test_pause_resume_and_cancel(tmp_path: Path, root: Path) -> None:
         "parameters": {"lr": {"min": 0.001, "max": 0.1}},
     }
     ref = _create(tmp_path, _write(tmp_path, sweep), "--project", "ctl")
-    cli = lambda *a: subprocess.run(
-        [*CLI, "sweep", *a],
-        cwd=tmp_path,
-        env=_env(),  # noqa: E731
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "sweep", *args],
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
     assert "paused" in cli("--pause", ref).stdout
     (agent,) = _agents(tmp_path, ref, 1, TRAIN_STEPS="1000", TRAIN_SLEEP="0.05")
     time.sleep(3)  # the agent waits while paused: no run may start
