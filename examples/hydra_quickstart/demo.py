@@ -39,6 +39,8 @@ def runyard(*args: str, capture: bool = False) -> str:
 
 def main() -> None:
     os.environ.setdefault("RUNYARD_DISABLE_GIT", "true")
+    # The example keeps its own store next to it (otherwise a .runyard folder further up wins).
+    os.environ.setdefault("RUNYARD_DIR", str(HERE / ".runyard"))
     step("runyard sweep sweep.yaml")
     out = runyard("sweep", "sweep.yaml", capture=True)
     print(out, end="")
@@ -79,9 +81,10 @@ def main() -> None:
         "config.model.kind,config.train.lr,config.train.epochs,summary.test/accuracy",
     )
     sweeps = json.loads(runyard("sweep", "ls", "--format", "json", capture=True))
+    store = os.environ["RUNYARD_DIR"]
     print(
-        f"\n{len(sweeps)} sweep(s) in {HERE / '.runyard'}; explore with "
-        f"`.venv/bin/runyard runs show <id>` from {HERE}"
+        f"\n{len(sweeps)} sweep(s) in {store}; explore with "
+        f"`RUNYARD_DIR={store} .venv/bin/runyard runs ls`"
     )
 
 
