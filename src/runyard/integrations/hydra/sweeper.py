@@ -62,6 +62,7 @@ from hydra.errors import CompactHydraException, HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from runyard._json import sanitize
+from runyard.integrations.hydra._context import return_value_summary
 from runyard.sdk.metadata import hostname, username
 from runyard.sdk.names import new_run_id
 from runyard.store.base import AgentRecord, Store, SweepRecord, TrialRecord
@@ -514,33 +515,15 @@ def _number(value: Any) -> float | int | None:
     return value
 
 
-def _flatten(out: dict[str, Any], value: Mapping[str, Any], prefix: str) -> None:
-    for key, item in value.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, Mapping):
-            _flatten(out, item, f"{name}/")
-        else:
-            item = plain_value(item)
-            if item is None or isinstance(item, bool | int | float | str):
-                out[name] = item
-
-
 def return_summary(value: Any, metric: str) -> dict[str, Any]:
-    """Summary entries for a task's return value: a number under ``metric``; a mapping's
-    entries (nested keys joined with ``/``, as ``runyard.log`` does; numbers, strings, bools
-    and nulls only); nothing for anything else."""
+    """Summary entries for a task's return value: a number under ``metric``; for anything else
+    the job callback's rule (a mapping's entries with ``/``-joined keys, ...), so a trial's
+    summary is the same whether the callback or the sweeper recorded it."""
     number = _number(value)
     if number is not None:
         return {metric: number}
-    if isinstance(value, DictConfig):
-        try:
-            value = OmegaConf.to_container(value, resolve=True)
-        except Exception:
-            value = OmegaConf.to_container(value, resolve=False)
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        _flatten(out, value, "")
-        return out
+    if isinstance(value, Mapping) or type(value).__module__.startswith("omegaconf"):
+        return return_value_summary(value)
     return {}
 
 
