@@ -74,3 +74,35 @@ def test_plain_sdk_quickstart(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     runs = api(tmp_path / ".runyard").runs("quickstart")
     assert len(runs) == 4 and all(r.summary["test/accuracy"]["max"] > 0.8 for r in runs)
+
+
+def test_hydra_quickstart_bayes_sweeper_beats_its_first_five_trials(tmp_path: Path) -> None:
+    app = tmp_path / "hydra_quickstart"
+    shutil.copytree(
+        REPO / "examples" / "hydra_quickstart",
+        app,
+        ignore=shutil.ignore_patterns(".runyard", "outputs", "multirun"),
+    )
+    env = _env() | {"RUNYARD_DIR": str(app / ".runyard")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "main.py",
+            "-m",
+            "hydra/sweeper=runyard",
+            "hydra.sweeper.sweep_config=sweep.yaml",
+            "hydra.sweeper.n_trials=20",
+            "hydra.sweeper.seed=0",
+        ],
+        cwd=app,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    runs = sorted(api(app / ".runyard").runs("lab/hydra-quickstart"), key=lambda r: r.created_at)
+    assert len(runs) == 20 and all(r.state == "finished" for r in runs)
+    accuracy = [r.summary["test/accuracy"] for r in runs]
+    assert max(accuracy[5:]) > max(accuracy[:5])
+    assert list(app.glob("multirun/*/*/optimization_results.yaml"))
