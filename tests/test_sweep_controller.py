@@ -36,6 +36,7 @@ def _finish(store: SQLStore, run_id: str, summary: dict[str, Any]) -> None:
         "name": run_id,
         "journal_id": f"j-{run_id}",
         "join_sweep": True,
+        "sweep_id": "sw1",
         "start_time": time.time(),
     }
     store.apply(

@@ -271,22 +271,33 @@ class Config(ConfigView):
         self._changed()
 
     def _set_path(self, path: tuple[str, ...], value: Any, allow_val_change: bool) -> None:
+        value = to_plain(value, ".".join(path))
         if self._locked:
             probe: dict[str, Any] = {}
             node_probe = probe
             for key in path[:-1]:
                 node_probe = node_probe.setdefault(key, {})
-            node_probe[path[-1]] = to_plain(value, ".".join(path))
+            node_probe[path[-1]] = value
             self._drop_locked(probe, ())
             if not _leaf_paths(probe, ()):
                 return
+            value = _get_path(probe, path)
+            if isinstance(value, dict):
+                # Locked leaves under this key keep their values (assigning a whole section
+                # must not overwrite the sweep's parameters inside it).
+                for locked in self._locked:
+                    if len(locked) > len(path) and locked[: len(path)] == path:
+                        inner: Any = value
+                        for key in locked[len(path) : -1]:
+                            inner = inner.setdefault(key, {})
+                        inner[locked[-1]] = _get_path(self._data, locked)
         node = self._data
         for key in path[:-1]:
             child = node.get(key)
             if not isinstance(child, dict):
                 child = node[key] = {}
             node = child
-        node[path[-1]] = to_plain(value, ".".join(path))
+        node[path[-1]] = value
         self._changed()
 
     def _delete_path(self, path: tuple[str, ...]) -> None:

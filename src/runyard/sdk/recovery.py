@@ -44,6 +44,8 @@ def pending_journals(root: Path) -> list[Path]:
 def replay(records: list[Record]) -> tuple[SummaryTracker, bool]:
     """The summary tracker after ``records``, and whether they include a ``finish`` record."""
     tracker = SummaryTracker()
+    if records and records[0][1] == "run":
+        tracker.last.update(records[0][2].get("initial_summary") or {})
     finished = False
     for _seq, kind, payload in records:
         if kind == "row":

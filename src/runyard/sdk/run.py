@@ -394,7 +394,11 @@ class Run:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is not None and not isinstance(exc, SystemExit):
+        if isinstance(exc, SystemExit):
+            from runyard.sdk.state import finish_for_exit
+
+            finish_for_exit(self, exc.code if isinstance(exc.code, int | str) else None)
+        elif exc is not None:
             self.mark_failed(exc)
         else:
             self.finish()

@@ -234,6 +234,8 @@ def _start(
         "config": run_config.as_dict(),
         "resume": resumed or settings.resume in ("allow", "must"),
         "join_sweep": sweep is not None,
+        # A resumed run's summary so far: recovery replays this journal on top of it.
+        "initial_summary": initial_summary,
         "resumed": resumed,
         "start_time": now,
         "host": hostname(),
@@ -386,9 +388,14 @@ def _check_existing(
     settings: Settings, entity: str, project: str, run_id: str, run_config: Config
 ) -> tuple[bool, int, float, dict[str, Any] | None]:
     """For a user-chosen id: resume it, or refuse to overwrite it, as ``resume`` says."""
+    from runyard.sdk.recovery import recover_journals
     from runyard.store import open_store
+    from runyard.store.locate import resolve_root
 
     store = open_store(settings.store or "")
+    # A killed earlier session of this run may have left records that never reached the
+    # store: apply them first, or this session would restart at the wrong step.
+    recover_journals(resolve_root(settings.root_dir), store, quiet=True)
     existing = store.find_run(entity, project, run_id)
     resume = settings.resume
     if existing is None:
@@ -520,27 +527,33 @@ def _wrap_sys_exit() -> None:
     sys.exit = exit
 
 
-def _at_exit() -> None:
+def finish_for_exit(run: Run, status: str | int | None = None) -> None:
+    """End ``run`` as the process's exit says: killed by SIGTERM, failed for ``sys.exit(N≠0)``
+    (with the traceback of the exception being handled then, e.g. by Hydra), else finished."""
     request = _exit_request
-    status = request[0] if request is not None else None
-    failed = status not in (None, 0) and status is not False
+    if status is None and request is not None:
+        status = request[0]
+    if _terminated_by is not None:
+        run._finish(
+            "killed",
+            exit_code=128 + _terminated_by,
+            failure=f"terminated by {signal.Signals(_terminated_by).name}",
+        )
+    elif status not in (None, 0) and status is not False:
+        code = status if isinstance(status, int) else 1
+        failure = request[1] if request is not None and request[0] == status else None
+        if failure is None:
+            failure = f"the program exited with sys.exit({status!r})"
+        run._finish("failed", exit_code=code, failure=failure)
+    else:
+        run.finish()
+
+
+def _at_exit() -> None:
     for run in list(_active):
         if run._owner_pid == os.getpid():
             try:
-                if failed and _terminated_by is None:
-                    code = status if isinstance(status, int) else 1
-                    failure = request[1] if request is not None else None
-                    if failure is None:
-                        failure = f"the program exited with sys.exit({status!r})"
-                    run._finish("failed", exit_code=code, failure=failure)
-                elif _terminated_by is not None:
-                    run._finish(
-                        "killed",
-                        exit_code=128 + _terminated_by,
-                        failure=f"terminated by {signal.Signals(_terminated_by).name}",
-                    )
-                else:
-                    run.finish()
+                finish_for_exit(run)
             except Exception as exc:
                 print(f"runyard: could not finish run {run.id}: {exc}", file=sys.__stderr__)
 

@@ -227,17 +227,25 @@ class SQLStore(SweepMethods, Store):
     def _open_run(self, conn: Connection, header: dict[str, Any], now: float) -> int:
         project_id = self._project_id(conn, header["entity"], header["project"], now)
         existing = conn.execute(
-            sa.select(S.runs.c.pk, S.runs.c.state).where(
+            sa.select(S.runs.c.pk, S.runs.c.state, S.runs.c.sweep_id).where(
                 S.runs.c.project_id == project_id, S.runs.c.run_id == header["run_id"]
             )
         ).first()
-        if existing is not None and existing[1] == "pending" and header.get("join_sweep"):
-            # A sweep agent created this run; its process now starts it.
+        if (
+            existing is not None
+            and header.get("join_sweep")
+            and existing[2] is not None
+            and existing[2] == header.get("sweep_id")
+        ):
+            # A sweep agent created this run; its process now starts it (or, when recovering
+            # the journal of a process that died, whatever the controller concluded meanwhile
+            # is replaced by what the journal says).
             conn.execute(
                 S.runs.update()
                 .where(S.runs.c.pk == existing[0])
                 .values(
-                    state="running",
+                    # A late journal (recovery) must not reopen a run the controller settled.
+                    state="running" if existing[1] == "pending" else existing[1],
                     name=header.get("name") or header["run_id"],
                     group_name=header.get("group"),
                     job_type=header.get("job_type"),
@@ -373,12 +381,17 @@ class SQLStore(SweepMethods, Store):
                 meta_update.update(payload)
             elif kind == "finish":
                 run_update.update(
-                    state=payload["state"],
-                    exit_code=payload.get("exit_code"),
-                    failure=payload.get("failure"),
                     finished_at=payload.get("time", now),
                     runtime=float(payload.get("runtime", 0.0)),
                 )
+                # A sweep that stopped the run early keeps its verdict (and reason) when the
+                # run's own finish record (killed, crashed) arrives later.
+                if not self._is_stopped(conn, run_pk):
+                    run_update.update(
+                        state=payload["state"],
+                        exit_code=payload.get("exit_code"),
+                        failure=payload.get("failure"),
+                    )
             elif kind == "tags":
                 run_update["tags"] = dumps_doc(list(payload))
             elif kind in ("run", "summary", "define"):
@@ -411,6 +424,10 @@ class SQLStore(SweepMethods, Store):
             meta.update(meta_update)
             run_update["meta"] = dumps_doc(meta)
         conn.execute(S.runs.update().where(S.runs.c.pk == run_pk).values(**run_update))
+
+    def _is_stopped(self, conn: Connection, run_pk: int) -> bool:
+        current = conn.execute(sa.select(S.runs.c.state).where(S.runs.c.pk == run_pk)).scalar()
+        return bool(current == "stopped")
 
     def _remember_run_keys(self, conn: Connection, run_pk: int, key_ids: set[int]) -> None:
         with self._cache_lock:

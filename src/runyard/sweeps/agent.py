@@ -30,6 +30,7 @@ from rich.console import Console
 
 from runyard._json import sanitize
 from runyard.sdk.metadata import hostname
+from runyard.sdk.recovery import recover_journals
 from runyard.store.base import Store, SweepRecord
 from runyard.sweeps.command import DEFAULT_COMMAND, CommandError, build_command
 from runyard.sweeps.config import SweepConfig, load_sweep_config
@@ -169,6 +170,9 @@ class Agent:
                 plain = {k: v for k, v in decision.params.items() if k not in groups}
                 env["RUNYARD_SWEEP_PARAMS"] = json.dumps(sanitize(nest(plain)))
             exit_code, stop_reason = self._supervise(argv, env, decision.run_id)
+        # If the child died before its records reached the store, apply its journal now, so
+        # the run's final state comes from what it logged rather than from a guess.
+        recover_journals(self.root, self.store, quiet=True)
         record = self.controller.finish_trial(decision.run_id, exit_code, stop_reason)
         value = None
         if record is not None and self.config.metric is not None:

@@ -1,0 +1,165 @@
+"""Recovery meets resume, sweeps and exits: the cases where a journal arrives late."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+import runyard
+from runyard.store import open_store
+from runyard.sweeps.controller import SweepController
+from tests.conftest import api, run_python
+
+DIE_UNFLUSHED = """
+import os, signal, runyard
+run = runyard.init(project="p", id="{rid}", resume="allow")
+for i in range(3):
+    runyard.log({{"x": i, "{key}": 0.9}})
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_resume_after_a_killed_session_that_never_flushed(tmp_path: Path, root: Path) -> None:
+    proc = run_python(
+        DIE_UNFLUSHED.format(rid="r1", key="acc"),
+        tmp_path,
+        env={"RUNYARD_FLUSH_INTERVAL": "60"},
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL
+    run = runyard.init(project="p", id="r1", resume="allow")
+    assert run.step == 3  # the dead session's rows were recovered before deciding
+    for i in range(3, 6):
+        run.log({"x": i})
+    run.finish()
+    stored = api(root).run("p/r1")
+    assert stored.state == "finished"
+    assert [r["x"] for r in stored.scan_history()] == list(range(6))
+    assert list((root / "journal").glob("*.journal")) == []
+
+
+def test_recovering_a_resumed_session_keeps_the_earlier_summary(tmp_path: Path, root: Path) -> None:
+    first = runyard.init(project="p", id="r2")
+    first.log({"acc": 0.9})
+    first.finish()
+    proc = run_python(
+        DIE_UNFLUSHED.format(rid="r2", key="loss"),
+        tmp_path,
+        env={"RUNYARD_FLUSH_INTERVAL": "60"},
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL
+    stored = api(root).run("p/r2")  # recovers the second session's journal
+    assert stored.state == "crashed"
+    assert stored.summary["acc"] == 0.9 and stored.summary["loss"] == 0.9
+
+
+def test_a_sweep_trial_that_died_before_flushing_keeps_its_rows(tmp_path: Path, root: Path) -> None:
+    store = open_store(f"sqlite:///{root / 'runyard.db'}")
+    store.create_sweep(
+        sweep_id="sw",
+        entity="e",
+        project="p",
+        name=None,
+        description=None,
+        method="grid",
+        config={"program": "t.py", "method": "grid", "parameters": {"a": {"values": [1]}}},
+        seed=0,
+    )
+    controller = SweepController(store, "sw")
+    decision = controller.next_run("agent")
+    assert decision.run_id is not None
+    env = {
+        "RUNYARD_FLUSH_INTERVAL": "60",
+        "RUNYARD_SWEEP_ID": "sw",
+        "RUNYARD_RUN_ID": decision.run_id,
+        "RUNYARD_SWEEP_PARAMS": '{"a": 1}',
+        "RUNYARD_PROJECT": "p",
+        "RUNYARD_ENTITY": "e",
+    }
+    proc = run_python(DIE_UNFLUSHED.format(rid="ignored", key="y"), tmp_path, env=env, check=False)
+    assert proc.returncode == -signal.SIGKILL
+    from runyard.sdk.recovery import recover_journals
+
+    recover_journals(root, store)  # what the agent does once its child has exited
+    record = controller.finish_trial(decision.run_id, proc.returncode, None)
+    assert record is not None and record.state == "crashed"
+    run = api(root).run(f"e/p/{decision.run_id}")
+    assert [r["x"] for r in run.scan_history()] == [0, 1, 2] and run.config["a"] == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "state", "exit_code"),
+    [
+        ("sys.exit(3)", "failed", 3),
+        ("sys.exit(0)", "finished", None),
+        ("os.kill(os.getpid(), signal.SIGTERM)", "killed", 143),
+    ],
+)
+def test_with_block_respects_exit_and_sigterm(
+    tmp_path: Path, root: Path, code: str, state: str, exit_code: int | None
+) -> None:
+    run_python(
+        f"""
+import os, signal, sys, time, runyard
+with runyard.init(project="p", id="w") as run:
+    run.log({{"x": 1}})
+    {code}
+    time.sleep(5)
+""",
+        tmp_path,
+        check=False,
+    )
+    stored = api(root).run("p/w")
+    assert (stored.state, stored.exit_code) == (state, exit_code)
+
+
+def test_assigning_a_section_keeps_locked_sweep_values() -> None:
+    config = runyard.Config({"model": {"lr": 0.5, "layers": 1}})
+    config.lock({"model": {"lr": 0.5}}, reason="sweep")
+    with pytest.warns(UserWarning, match="model.lr is set by the sweep"):
+        config.model = {"lr": 0.001, "layers": 2}
+    assert config.as_dict() == {"model": {"lr": 0.5, "layers": 2}}
+    with pytest.warns(UserWarning):
+        config.update({"model": {"lr": 1.0}}, allow_val_change=True)
+    assert config.model.lr == 0.5
+
+
+def test_a_late_journal_does_not_undo_stopped(root: Path) -> None:
+    from runyard.store import JournalBatch
+
+    store = open_store(f"sqlite:///{root / 'runyard.db'}")
+    store.create_sweep(
+        sweep_id="sw2",
+        entity="e",
+        project="p",
+        name=None,
+        description=None,
+        method="grid",
+        config={"program": "t.py", "method": "grid", "parameters": {"a": {"values": [1]}}},
+        seed=0,
+    )
+    controller = SweepController(store, "sw2")
+    decision = controller.next_run("agent")
+    assert decision.run_id is not None
+    header = {
+        "entity": "e",
+        "project": "p",
+        "run_id": decision.run_id,
+        "sweep_id": "sw2",
+        "join_sweep": True,
+    }
+    store.apply(
+        JournalBatch(
+            "child",
+            dict(header, journal_id="child"),
+            [(1, "run", header), (2, "finish", {"state": "killed", "exit_code": 143})],
+        )
+    )
+    controller.finish_trial(decision.run_id, -15, "hyperband: too slow")
+    late = dict(header, journal_id="late")
+    store.apply(JournalBatch("late", late, [(1, "run", late), (2, "finish", {"state": "crashed"})]))
+    run = store.find_run("e", "p", decision.run_id)
+    assert run is not None and run.state == "stopped" and "hyperband" in (run.failure or "")
