@@ -147,3 +147,23 @@ def test_kill_9_loses_nothing_that_log_returned(tmp_path: Path, root: Path) -> N
     assert result is not None and result.state == "crashed"
     again = [r["_step"] for r in api(root).run("states/nine").scan_history(keys=["i"])]
     assert again == steps
+
+
+def test_git_commit_and_dirty_state_are_recorded(tmp_path: Path, root: Path) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "tracked.txt").write_text("v1")
+    subprocess.run([*git, "add", "tracked.txt"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], cwd=tmp_path, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (tmp_path / "tracked.txt").write_text("v2")  # uncommitted change: dirty
+    run_python(
+        PRELUDE + "runyard.log({'x': 1})\n",
+        tmp_path,
+        env={"RID": "git1", "RUNYARD_DISABLE_GIT": "false"},
+    )
+    meta = api(root).run("states/git1").metadata
+    assert meta["git"]["commit"] == head and meta["git"]["dirty"] is True
+    assert meta["args"] == [] and meta["host"]

@@ -96,8 +96,12 @@ class Run:
                 heartbeat_interval=settings.heartbeat_interval or 15.0,
                 on_ready=self._store_ready,
             )
+        self._git_thread: threading.Thread | None = None
         if not settings.disable_git:
-            threading.Thread(target=self._collect_git, name="runyard-git", daemon=True).start()
+            self._git_thread = threading.Thread(
+                target=self._collect_git, name="runyard-git", daemon=True
+            )
+            self._git_thread.start()
         if settings.console != "off":
             self._console = ConsoleCapture(self._on_console)
 
@@ -303,6 +307,9 @@ class Run:
     ) -> None:
         from runyard.sdk import state as module_state
 
+        git_thread = getattr(self, "_git_thread", None)
+        if git_thread is not None and os.getpid() == self._owner_pid:
+            git_thread.join(timeout=5.0)  # a short run still gets its git metadata
         with self._lock:
             if self._finished:
                 return
