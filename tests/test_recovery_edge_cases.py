@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import runyard
-from runyard.store import open_store
-from runyard.sweeps.controller import SweepController
+from runyard.store import Store, open_store
+from runyard.sweeps.controller import Decision, SweepController
 from tests.conftest import api, run_python
 
 DIE_UNFLUSHED = """
@@ -56,10 +56,11 @@ def test_recovering_a_resumed_session_keeps_the_earlier_summary(tmp_path: Path, 
     assert stored.summary["acc"] == 0.9 and stored.summary["loss"] == 0.9
 
 
-def test_a_sweep_trial_that_died_before_flushing_keeps_its_rows(tmp_path: Path, root: Path) -> None:
+def _one_pending_trial(root: Path, sweep_id: str) -> tuple[Store, SweepController, Decision]:
+    """A one-cell grid sweep whose only run the controller has just handed out."""
     store = open_store(f"sqlite:///{root / 'runyard.db'}")
     store.create_sweep(
-        sweep_id="sw",
+        sweep_id=sweep_id,
         entity="e",
         project="p",
         name=None,
@@ -68,9 +69,14 @@ def test_a_sweep_trial_that_died_before_flushing_keeps_its_rows(tmp_path: Path, 
         config={"program": "t.py", "method": "grid", "parameters": {"a": {"values": [1]}}},
         seed=0,
     )
-    controller = SweepController(store, "sw")
+    controller = SweepController(store, sweep_id)
     decision = controller.next_run("agent")
     assert decision.run_id is not None
+    return store, controller, decision
+
+
+def test_a_sweep_trial_that_died_before_flushing_keeps_its_rows(tmp_path: Path, root: Path) -> None:
+    store, controller, decision = _one_pending_trial(root, "sw")
     env = {
         "RUNYARD_FLUSH_INTERVAL": "60",
         "RUNYARD_SWEEP_ID": "sw",
@@ -130,20 +136,7 @@ def test_assigning_a_section_keeps_locked_sweep_values() -> None:
 def test_a_late_journal_does_not_undo_stopped(root: Path) -> None:
     from runyard.store import JournalBatch
 
-    store = open_store(f"sqlite:///{root / 'runyard.db'}")
-    store.create_sweep(
-        sweep_id="sw2",
-        entity="e",
-        project="p",
-        name=None,
-        description=None,
-        method="grid",
-        config={"program": "t.py", "method": "grid", "parameters": {"a": {"values": [1]}}},
-        seed=0,
-    )
-    controller = SweepController(store, "sw2")
-    decision = controller.next_run("agent")
-    assert decision.run_id is not None
+    store, controller, decision = _one_pending_trial(root, "sw2")
     header = {
         "entity": "e",
         "project": "p",
