@@ -6,8 +6,6 @@ import threading
 import time
 from typing import Any
 
-import pytest
-
 from runyard.store import JournalBatch
 from runyard.store.sql import SQLStore
 from runyard.sweeps.controller import SweepController
@@ -125,17 +123,20 @@ def test_paused_and_canceled(store: SQLStore) -> None:
     assert controller.next_run("a").kind == "done"
 
 
-def test_a_dead_agents_run_is_crashed_and_not_reassigned(
-    store: SQLStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_dead_agents_run_is_crashed_and_not_reassigned(store: SQLStore) -> None:
+    from runyard.store import schema
+
     controller = _sweep(store, {"method": "grid", "parameters": {"a": {"values": [1, 2]}}})
     store.register_agent("dead", "sw1", "h", 1)
     first = controller.next_run("dead")
-    monkeypatch.setenv("RUNYARD_AGENT_TIMEOUT", "0")
-    time.sleep(0.01)
+    # Its last heartbeat is far older than the agent timeout (60 s).
+    with store.engine.begin() as conn:
+        conn.execute(
+            schema.sweep_agents.update()
+            .where(schema.sweep_agents.c.id == "dead")
+            .values(heartbeat_at=time.time() - 3600)
+        )
     store.register_agent("alive", "sw1", "h", 2)
-    store.agent_heartbeat("alive", None, 0)
-    monkeypatch.setenv("RUNYARD_AGENT_TIMEOUT", "0.005")
     second = controller.next_run("alive")
     assert second.params == {"a": 2} and first.params == {"a": 1}
     states = {t.run_id: t.state for t in store.sweep_trials("sw1")}

@@ -208,7 +208,18 @@ def test_pause_resume_and_cancel(tmp_path: Path, root: Path) -> None:
 
     assert "paused" in cli("--pause", ref).stdout
     (agent,) = _agents(tmp_path, ref, 1, TRAIN_STEPS="1000", TRAIN_SLEEP="0.05")
-    time.sleep(3)  # the agent waits while paused: no run may start
+    # Wait until the agent has asked for work and been told to wait a few times (its heartbeats
+    # while paused span >= 2 s): no run may have started meanwhile.
+    store = api(root).store
+    sweep_id = ref.split("/")[-1]
+    deadline = time.monotonic() + 60
+    waited = False
+    while time.monotonic() < deadline and not waited:
+        with store.sweep_transaction(sweep_id) as tx:
+            agents = tx.agents()
+        waited = bool(agents) and agents[0].heartbeat_at - agents[0].created_at >= 2.0
+        time.sleep(0.2)
+    assert waited, "the agent never heartbeated while the sweep was paused"
     assert api(root).runs("ctl") == []
     assert "resumed" in cli("--resume", ref).stdout
     deadline = time.monotonic() + 60
