@@ -79,6 +79,7 @@ class SweepController:
     def __init__(self, store: Store, sweep_id: str) -> None:
         self.store = store
         self.sweep_id = sweep_id
+        self._config: SweepConfig | None = None
 
     def sweep(self) -> SweepRecord:
         sweep = self.store.get_sweep(self.sweep_id)
@@ -87,7 +88,11 @@ class SweepController:
         return sweep
 
     def config(self, sweep: SweepRecord | None = None) -> SweepConfig:
-        return load_sweep_config((sweep or self.sweep()).config)
+        """The sweep's parsed config. A stored sweep's config never changes, so it is parsed
+        once per controller rather than on every call (agents call several times a second)."""
+        if self._config is None:
+            self._config = load_sweep_config((sweep or self.sweep()).config)
+        return self._config
 
     def trials(self, tx: SweepTransaction, config: SweepConfig) -> list[Trial]:
         metric = config.metric
@@ -127,7 +132,7 @@ class SweepController:
                 return Decision("wait", "the sweep is paused")
             if sweep.state in FINAL_SWEEP_STATES:
                 return Decision("done", f"the sweep is {sweep.state}")
-            config = load_sweep_config(sweep.config)
+            config = self.config(sweep)
             self._reap_dead_agents(tx, now)
             records = tx.trials()
             if config.run_cap is not None and len(records) >= config.run_cap:
@@ -164,7 +169,7 @@ class SweepController:
         sweep = self.sweep()
         if sweep.state == "canceled":
             return "the sweep was canceled"
-        config = load_sweep_config(sweep.config)
+        config = self.config(sweep)
         if not config.early_terminate or config.metric is None:
             return None
         from runyard.sweeps.stopping import RunProgress, build_early_stopping
@@ -229,7 +234,7 @@ class SweepController:
     def best(self, limit: int = 10) -> list[tuple[TrialRecord, float | None]]:
         """Runs of the sweep ordered by the metric, best first (runs without a value last)."""
         sweep = self.sweep()
-        config = load_sweep_config(sweep.config)
+        config = self.config(sweep)
         records = self.store.sweep_trials(self.sweep_id)
         if config.metric is None:
             return [(r, None) for r in records[-limit:]]
