@@ -551,11 +551,10 @@ def sweep_show(
 ) -> None:
     """Show a sweep: state, progress, agents, and its best runs."""
     from runyard.sweeps.config import load_sweep_config
-    from runyard.sweeps.controller import SweepController
 
     api = _api(store, directory)
     record = _open_sweep(api, sweep_ref)
-    controller = SweepController(api.store, record.id)
+    controller = api.store.controller(record.id)
     config = load_sweep_config(record.config)
     best = controller.best(limit=top)
     trials = api.store.sweep_trials(record.id)

@@ -24,9 +24,12 @@ import abc
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.sdk.journal import Record
+
+if TYPE_CHECKING:
+    from runyard.sweeps.controller import SweepControl
 
 
 @dataclass
@@ -95,6 +98,30 @@ class RunQuery:
     limit: int | None = None
     order_desc: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Series:
+    """One numeric metric of one run by step, possibly downsampled (see :meth:`Store.series`).
+
+    ``values`` are floats (NaN where NaN was logged); ``total`` is the number of logged points
+    in the requested step range before downsampling.
+    """
+
+    key: str
+    steps: list[int]
+    values: list[float]
+    total: int
+    downsampled: bool
+
+
+@dataclass
+class FileRecord:
+    """A file saved with a run (``run.save``), relative ``name`` with ``/`` separators."""
+
+    name: str
+    size: int
+    updated_at: float
 
 
 @dataclass
@@ -315,6 +342,49 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def metric_values(self, run_pks: Sequence[int], key: str) -> dict[int, list[Any]]:
         """The logged values of one metric for each run, in step order (for early stopping)."""
+
+    @abc.abstractmethod
+    def series(
+        self,
+        run_pk: int,
+        key: str,
+        samples: int = 2000,
+        min_step: int | None = None,
+        max_step: int | None = None,
+    ) -> Series:
+        """One numeric metric of a run in step order, for charts.
+
+        When more than ``samples`` points fall in the step range, the range is cut into
+        ``samples // 2`` buckets of consecutive steps and each bucket keeps its minimum and its
+        maximum point (in step order), so a spike or a dip is never averaged away. Non-numeric
+        values (strings, None) are left out.
+        """
+
+    # -- files ----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def put_file(
+        self, entity: str, project: str, run_id: str, name: str, data: bytes
+    ) -> FileRecord:
+        """Store (or replace) a run's file. ``name`` is relative; ``..`` and absolute paths are
+        refused with :class:`StoreError`."""
+
+    @abc.abstractmethod
+    def read_file(self, entity: str, project: str, run_id: str, name: str) -> bytes:
+        """A run's file; :class:`FileNotFoundError` if absent."""
+
+    @abc.abstractmethod
+    def list_files(self, entity: str, project: str, run_id: str) -> list[FileRecord]:
+        """A run's files, by name."""
+
+    # -- sweep control --------------------------------------------------------------------------
+
+    def controller(self, sweep_id: str) -> SweepControl:
+        """The sweep controller for ``sweep_id``. A direct store runs it in this process (over
+        :meth:`sweep_transaction`); a remote store asks its server, which runs it there."""
+        from runyard.sweeps.controller import SweepController
+
+        return SweepController(self, sweep_id)
 
     def after_fork(self) -> None:  # noqa: B027 - optional hook
         """Forget connections inherited from the parent process."""

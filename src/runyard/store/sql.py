@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -19,10 +21,12 @@ from sqlalchemy.engine import Connection, Engine
 from runyard._json import dumps_doc, loads_doc
 from runyard.store import schema as S
 from runyard.store.base import (
+    FileRecord,
     JournalBatch,
     RunConflictError,
     RunQuery,
     RunRecord,
+    Series,
     Store,
     StoreError,
 )
@@ -44,14 +48,59 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def default_files_root(url: str) -> Path:
+    """Run files live beside an SQLite database (``<root>/files``, where ``run.save`` has
+    always put them); for PostgreSQL in ``RUNYARD_FILES_ROOT`` or ``~/.runyard/files``."""
+    if url.startswith("sqlite"):
+        db_path = sa.engine.make_url(url).database
+        if db_path and db_path != ":memory:":
+            return Path(db_path).resolve().parent / "files"
+    return Path(os.environ.get("RUNYARD_FILES_ROOT") or Path.home() / ".runyard" / "files")
+
+
+def downsample_min_max(key: str, steps: list[int], values: list[float], samples: int) -> Series:
+    """At most ``samples`` points of a series: per bucket of consecutive points, the minimum and
+    the maximum in step order (NaN points count as neither and are kept only if a bucket has
+    nothing else)."""
+    total = len(steps)
+    samples = max(2, samples)
+    if total <= samples:
+        return Series(key, steps, values, total, False)
+    import numpy as np
+
+    st = np.asarray(steps, dtype=np.int64)
+    va = np.asarray(values, dtype=np.float64)
+    buckets = samples // 2
+    edges = np.linspace(0, total, buckets + 1).astype(np.int64)
+    out_steps: list[int] = []
+    out_values: list[float] = []
+    for lo, hi in itertools.pairwise(edges):
+        if hi <= lo:
+            continue
+        chunk = va[lo:hi]
+        if np.all(np.isnan(chunk)):
+            picks = [int(lo)]
+        else:
+            i_min = int(lo + np.nanargmin(chunk))
+            i_max = int(lo + np.nanargmax(chunk))
+            picks = sorted({i_min, i_max})
+        for i in picks:
+            out_steps.append(int(st[i]))
+            out_values.append(float(va[i]))
+    return Series(key, out_steps, out_values, total, True)
+
+
 class SQLStore(SweepMethods, Store):
     """A store in one SQL database. Create with :func:`runyard.store.open_store`."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(
+        self, url: str, *, migrate: bool = True, files_root: str | os.PathLike[str] | None = None
+    ) -> None:
         self.url = normalize_url(url)
         self._pid = os.getpid()
         self.engine = self._create_engine(self.url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.files_root = Path(files_root) if files_root else default_files_root(self.url)
         self._key_ids: dict[str, int] = {}
         self._run_keys: dict[int, set[int]] = {}
         self._cache_lock = threading.Lock()
@@ -564,6 +613,90 @@ class SQLStore(SweepMethods, Store):
                 if values:
                     row.update(values)
                 out.append(row)
+        return out
+
+    def series(
+        self,
+        run_pk: int,
+        key: str,
+        samples: int = 2000,
+        min_step: int | None = None,
+        max_step: int | None = None,
+    ) -> Series:
+        numeric = (S.KIND_FLOAT, S.KIND_NAN, S.KIND_INT, S.KIND_BOOL)
+        with self._read() as conn:
+            key_id = conn.execute(
+                sa.select(S.metric_keys.c.id).where(S.metric_keys.c.name == key)
+            ).scalar()
+            if key_id is None:
+                return Series(key, [], [], 0, False)
+            stmt = (
+                sa.select(S.metrics.c.step, S.metrics.c.value, S.metrics.c.kind)
+                .where(
+                    S.metrics.c.key_id == key_id,
+                    S.metrics.c.run_pk == run_pk,
+                    S.metrics.c.kind.in_(numeric),
+                )
+                .order_by(S.metrics.c.step)
+            )
+            if min_step is not None:
+                stmt = stmt.where(S.metrics.c.step >= min_step)
+            if max_step is not None:
+                stmt = stmt.where(S.metrics.c.step <= max_step)
+            points = conn.execute(stmt).all()
+        steps = [int(p[0]) for p in points]
+        values = [math.nan if p[2] == S.KIND_NAN else float(p[1]) for p in points]
+        return downsample_min_max(key, steps, values, samples)
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def files_dir(self, entity: str, project: str, run_id: str) -> Path:
+        for part in (entity, project, run_id):
+            if not part or "/" in part or part in (".", "..") or "\0" in part:
+                raise StoreError(f"invalid run path component {part!r}")
+        return self.files_root / entity / project / run_id
+
+    def _file_path(self, entity: str, project: str, run_id: str, name: str) -> Path:
+        base = self.files_dir(entity, project, run_id)
+        parts = name.split("/")
+        if (
+            not name
+            or name.startswith("/")
+            or "\0" in name
+            or any(p in ("", ".", "..") for p in parts)
+        ):
+            raise StoreError(
+                f"invalid file name {name!r}: use a relative path without '.', '..' or empty parts"
+            )
+        return base.joinpath(*parts)
+
+    def put_file(
+        self, entity: str, project: str, run_id: str, name: str, data: bytes
+    ) -> FileRecord:
+        path = self._file_path(entity, project, run_id, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # readers never see a half-written file
+        stat = path.stat()
+        return FileRecord(name, stat.st_size, stat.st_mtime)
+
+    def read_file(self, entity: str, project: str, run_id: str, name: str) -> bytes:
+        path = self._file_path(entity, project, run_id, name)
+        if not path.is_file():
+            raise FileNotFoundError(f"run {entity}/{project}/{run_id} has no file {name!r}")
+        return path.read_bytes()
+
+    def list_files(self, entity: str, project: str, run_id: str) -> list[FileRecord]:
+        base = self.files_dir(entity, project, run_id)
+        if not base.is_dir():
+            return []
+        out = []
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and not path.name.endswith(".tmp"):
+                stat = path.stat()
+                name = path.relative_to(base).as_posix()
+                out.append(FileRecord(name, stat.st_size, stat.st_mtime))
         return out
 
     def console(self, run_pk: int, limit: int | None = None) -> list[tuple[str, float, str]]:

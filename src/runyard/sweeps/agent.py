@@ -34,7 +34,7 @@ from runyard.sdk.recovery import recover_journals
 from runyard.store.base import Store, SweepRecord
 from runyard.sweeps.command import DEFAULT_COMMAND, CommandError, build_command
 from runyard.sweeps.config import SweepConfig, load_sweep_config
-from runyard.sweeps.controller import Decision, SweepController, objective
+from runyard.sweeps.controller import Decision, objective
 from runyard.sweeps.hydra_args import HydraProbeError
 from runyard.sweeps.space import nest
 
@@ -89,7 +89,7 @@ class Agent:
         self.options = options or AgentOptions()
         self.store_url = store_url
         self.console = console or Console(stderr=True)
-        self.controller = SweepController(store, sweep.id)
+        self.controller = store.controller(sweep.id)
         self.config: SweepConfig = load_sweep_config(sweep.config)
         self.id = f"{hostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.done = 0

@@ -9,6 +9,7 @@ each agent runs it in its own process against the shared store.
 
 from __future__ import annotations
 
+import abc
 import math
 import os
 import time
@@ -73,8 +74,46 @@ def reached_target(value: float | None, target: float | None, goal: str) -> bool
     return value >= target if goal == "maximize" else value <= target
 
 
-class SweepController:
-    """Controller operations on one sweep (cheap to create; holds no state)."""
+class SweepControl(abc.ABC):
+    """What agents and the CLI ask of a sweep. Obtain one with :meth:`Store.controller`.
+
+    :class:`SweepController` runs the decisions in this process over the store's sweep
+    transaction; the HTTP store's implementation asks the server, which runs a
+    ``SweepController`` there. Either way every decision is atomic across all agents.
+    """
+
+    sweep_id: str
+
+    @abc.abstractmethod
+    def sweep(self) -> SweepRecord:
+        """The sweep as stored now; :class:`StoreError` if it does not exist."""
+
+    @abc.abstractmethod
+    def next_run(self, agent_id: str) -> Decision:
+        """Hand the agent its next run, or tell it to wait (paused) or stop (sweep over)."""
+
+    @abc.abstractmethod
+    def stop_decisions(self, run_id: str | None) -> str | None:
+        """Why ``run_id`` should stop now (early termination, a canceled sweep), or None."""
+
+    @abc.abstractmethod
+    def finish_trial(
+        self, run_id: str, exit_code: int | None, stop_reason: str | None
+    ) -> TrialRecord | None:
+        """Settle the final state of a run whose process ended."""
+
+    @abc.abstractmethod
+    def fail_trial(self, run_id: str, reason: str) -> None:
+        """Mark a run that could not even be started as failed."""
+
+    @abc.abstractmethod
+    def best(self, limit: int = 10) -> list[tuple[TrialRecord, float | None]]:
+        """Runs of the sweep ordered by the metric, best first (runs without a value last)."""
+
+
+class SweepController(SweepControl):
+    """Controller operations on one sweep, run in this process (cheap to create; holds no
+    state but the parsed sweep config)."""
 
     def __init__(self, store: Store, sweep_id: str) -> None:
         self.store = store
