@@ -647,5 +647,13 @@ def agent(
         raise RunyardCLIError(str(exc)) from None
 
 
+# -- server ------------------------------------------------------------------------------------
+# `runyard server [...]`, `runyard server keys|entities ...` live in runyard.server.cli (click
+# only at import; FastAPI is imported when the server starts).
+from runyard.server.cli import server as _server_command  # noqa: E402
+
+main.add_command(_server_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

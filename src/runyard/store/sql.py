@@ -34,7 +34,7 @@ from runyard.store.codec import decode_metric, encode_metric
 from runyard.store.sql_sweeps import SweepMethods
 
 #: The Alembic head this code expects; tests check it matches the migrations folder.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"

@@ -1,0 +1,263 @@
+"""A journal batch from a request body: parsed with orjson and checked by hand.
+
+This is the hot path (the SDK ships up to 2000 records of 10+ metrics per batch), so no model
+is built per record: one pass over the records checks exactly what the store relies on, and
+every problem is a 422 naming the record (``seq``), the field and what is expected. Values the
+database cannot hold (over-long names, NUL characters, integers past 64 bits, non-finite
+timestamps) are refused here rather than failing in SQL.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from runyard._json import FLOAT_MARKER
+from runyard.server.errors import ApiError
+from runyard.store.base import JournalBatch
+
+RUN_STATES = ("pending", "running", "finished", "failed", "crashed", "killed", "stopped")
+RECORD_KINDS = ("run", "config", "row", "summary", "define", "console", "meta", "finish", "tags")
+INT64 = 2**63 - 1
+INT32 = 2**31 - 1
+_MARKER_NAMES = ("nan", "inf", "-inf")
+
+#: The JSON schema published in the OpenAPI document for the batch body.
+BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["header", "records"],
+    "properties": {
+        "header": {
+            "type": "object",
+            "description": "The journal's `run` record: creates or resumes the run.",
+            "required": ["entity", "project", "run_id"],
+            "properties": {
+                "entity": {"type": "string", "minLength": 1, "maxLength": 128},
+                "project": {"type": "string", "minLength": 1, "maxLength": 128},
+                "run_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                "name": {"type": ["string", "null"], "maxLength": 256},
+                "group": {"type": ["string", "null"], "maxLength": 256},
+                "job_type": {"type": ["string", "null"], "maxLength": 128},
+                "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+                "notes": {"type": ["string", "null"]},
+                "config": {"type": ["object", "null"]},
+                "meta": {"type": ["object", "null"]},
+                "resume": {"type": "boolean"},
+                "join_sweep": {"type": "boolean"},
+                "sweep_id": {"type": ["string", "null"], "maxLength": 64},
+                "start_time": {"type": ["number", "null"]},
+                "host": {"type": ["string", "null"], "maxLength": 256},
+                "pid": {"type": ["integer", "null"], "minimum": 0, "maximum": INT32},
+            },
+        },
+        "records": {
+            "type": "array",
+            "description": "`[seq, kind, payload]` in increasing `seq`.",
+            "items": {
+                "type": "array",
+                "minItems": 3,
+                "maxItems": 3,
+                "prefixItems": [
+                    {"type": "integer", "minimum": 1},
+                    {"type": "string", "enum": list(RECORD_KINDS)},
+                    {},
+                ],
+            },
+        },
+        "summary": {"type": ["object", "null"]},
+        "metric_defs": {"type": ["array", "null"], "items": {"type": "object"}},
+        "heartbeat_at": {"type": ["number", "null"]},
+    },
+}
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(422, message, "invalid")
+
+
+def _is_number(value: Any) -> bool:
+    return (type(value) is float and math.isfinite(value)) or type(value) is int
+
+
+def _text(doc: dict[str, Any], key: str, where: str, max_len: int | None, required: bool) -> None:
+    value = doc.get(key)
+    if value is None:
+        if required:
+            raise _bad(f"{where}.{key} is required (a non-empty string)")
+        return
+    if type(value) is not str:
+        raise _bad(f"{where}.{key} must be a string, not {type(value).__name__}")
+    if required and not value:
+        raise _bad(f"{where}.{key} must not be empty")
+    if max_len is not None and len(value) > max_len:
+        raise _bad(f"{where}.{key} is longer than {max_len} characters")
+    if "\x00" in value:
+        raise _bad(f"{where}.{key} contains a NUL character")
+
+
+def _path_part(doc: dict[str, Any], key: str, max_len: int) -> None:
+    _text(doc, key, "header", max_len, required=True)
+    value = doc[key]
+    if "/" in value or value in (".", ".."):
+        raise _bad(f"header.{key} {value!r} must not contain '/' or be '.' or '..'")
+
+
+def _check_header(header: Any) -> dict[str, Any]:
+    if type(header) is not dict:
+        raise _bad("header must be an object: the journal's run record (entity, project, run_id)")
+    _path_part(header, "entity", 128)
+    _path_part(header, "project", 128)
+    _path_part(header, "run_id", 64)
+    for key, limit in (("name", 256), ("group", 256), ("job_type", 128), ("host", 256)):
+        _text(header, key, "header", limit, required=False)
+    _text(header, "sweep_id", "header", 64, required=False)
+    _text(header, "notes", "header", None, required=False)
+    tags = header.get("tags")
+    if tags is not None and (
+        type(tags) is not list or any(type(t) is not str or "\x00" in t for t in tags)
+    ):
+        raise _bad("header.tags must be a list of strings")
+    for key in ("config", "meta"):
+        if header.get(key) is not None and type(header[key]) is not dict:
+            raise _bad(f"header.{key} must be an object")
+    start = header.get("start_time")
+    if start is not None and not _is_number(start):
+        raise _bad("header.start_time must be a finite number (seconds since the epoch)")
+    pid = header.get("pid")
+    if pid is not None and (type(pid) is not int or not 0 <= pid <= INT32):
+        raise _bad(f"header.pid must be an integer between 0 and {INT32}")
+    return header
+
+
+def _check_value(seq: int, key: str, value: Any) -> None:
+    tp = type(value)
+    if tp is float or tp is int or tp is bool or value is None:
+        return
+    if tp is str:
+        if "\x00" in value:
+            raise _bad(f"record {seq}: the value of {key!r} contains a NUL character")
+        return
+    if tp is dict and len(value) == 1 and value.get(FLOAT_MARKER) in _MARKER_NAMES:
+        return
+    raise _bad(
+        f"record {seq}: the value of {key!r} is a {tp.__name__}; history values are numbers, "
+        f'booleans, strings, null or a non-finite marker {{"{FLOAT_MARKER}": "nan"}}'
+    )
+
+
+def _check_row(seq: int, payload: Any) -> None:
+    if type(payload) is not dict:
+        raise _bad(f"record {seq}: a row is an object with _step and the logged values")
+    step = payload.get("_step")
+    if type(step) is not int or not -INT64 <= step <= INT64:
+        raise _bad(f"record {seq}: row._step must be a 64-bit integer")
+    for key in ("_runtime", "_timestamp"):
+        value = payload.get(key)
+        if value is not None and not _is_number(value):
+            raise _bad(f"record {seq}: row.{key} must be a finite number")
+    for key, value in payload.items():
+        if key[:1] == "_":
+            continue
+        if len(key) > 512 or "\x00" in key:
+            raise _bad(f"record {seq}: metric name {key[:40]!r}... is too long or has a NUL")
+        _check_value(seq, key, value)
+
+
+def _check_console(seq: int, payload: Any) -> None:
+    if type(payload) is not list:
+        raise _bad(f"record {seq}: console is a list of [stream, timestamp, text]")
+    for line in payload:
+        if (
+            type(line) is not list
+            or len(line) != 3
+            or type(line[0]) is not str
+            or len(line[0]) > 8
+            or not _is_number(line[1])
+            or type(line[2]) is not str
+            or "\x00" in line[0]
+            or "\x00" in line[2]
+        ):
+            raise _bad(f"record {seq}: a console line is [stream (stdout|stderr), timestamp, text]")
+
+
+def _check_finish(seq: int, payload: Any) -> None:
+    if type(payload) is not dict:
+        raise _bad(f"record {seq}: finish is an object with state, exit_code, failure")
+    if payload.get("state") not in RUN_STATES:
+        raise _bad(f"record {seq}: finish.state must be one of {', '.join(RUN_STATES)}")
+    code = payload.get("exit_code")
+    if code is not None and (type(code) is not int or not -INT32 <= code <= INT32):
+        raise _bad(f"record {seq}: finish.exit_code must be a 32-bit integer or null")
+    failure = payload.get("failure")
+    if failure is not None and (type(failure) is not str or "\x00" in failure):
+        raise _bad(f"record {seq}: finish.failure must be a string or null")
+    for key in ("time", "runtime"):
+        value = payload.get(key)
+        if value is not None and not _is_number(value):
+            raise _bad(f"record {seq}: finish.{key} must be a finite number")
+
+
+def _check_record(record: Any, previous: int) -> tuple[int, str, Any]:
+    if type(record) is not list or len(record) != 3:
+        raise _bad(f"each record is [seq, kind, payload]; got {str(record)[:80]}")
+    seq, kind, payload = record
+    if type(seq) is not int or not 1 <= seq <= INT64:
+        raise _bad(f"record seq must be a positive 64-bit integer, got {seq!r}")
+    if seq <= previous:
+        raise _bad(f"records must be in increasing seq order: {seq} after {previous}")
+    if kind == "row":
+        _check_row(seq, payload)
+    elif kind == "console":
+        _check_console(seq, payload)
+    elif kind == "finish":
+        _check_finish(seq, payload)
+    elif kind in ("config", "meta"):
+        if type(payload) is not dict:
+            raise _bad(f"record {seq}: {kind} must be an object")
+    elif kind == "tags":
+        if type(payload) is not list or any(type(t) is not str for t in payload):
+            raise _bad(f"record {seq}: tags must be a list of strings")
+    elif kind not in RECORD_KINDS:
+        raise _bad(f"record {seq}: unknown kind {kind!r}; kinds are {', '.join(RECORD_KINDS)}")
+    return seq, kind, payload
+
+
+def parse_batch(journal_id: str, body: bytes) -> JournalBatch:
+    """The batch in ``body``, or an :class:`ApiError` 422 saying what is wrong."""
+    if not body:
+        raise _bad("empty body: send the batch as a JSON object")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _bad(f"the body is not valid JSON: {exc}") from None
+    if type(doc) is not dict:
+        raise _bad("the body must be a JSON object {header, records, summary, ...}")
+    header = _check_header(doc.get("header"))
+    raw_records = doc.get("records")
+    if type(raw_records) is not list:
+        raise _bad("records must be a list of [seq, kind, payload]")
+    records = []
+    previous = 0
+    for raw in raw_records:
+        record = _check_record(raw, previous)
+        previous = record[0]
+        records.append(record)
+    summary = doc.get("summary")
+    if summary is not None and type(summary) is not dict:
+        raise _bad("summary must be an object or null")
+    defs = doc.get("metric_defs")
+    if defs is not None and (type(defs) is not list or any(type(d) is not dict for d in defs)):
+        raise _bad("metric_defs must be a list of objects or null")
+    heartbeat = doc.get("heartbeat_at")
+    if heartbeat is not None and not _is_number(heartbeat):
+        raise _bad("heartbeat_at must be a finite number or null")
+    return JournalBatch(
+        journal_id=journal_id,
+        header=header,
+        records=records,
+        summary=summary,
+        metric_defs=defs,
+        heartbeat_at=None if heartbeat is None else float(heartbeat),
+    )

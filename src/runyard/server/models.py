@@ -1,0 +1,286 @@
+"""Request bodies (validated by pydantic: small, rare requests) and the response shapes
+published in the OpenAPI document (documentation only: responses are built by
+:mod:`runyard.server.serialize` and encoded by orjson, never validated on the way out).
+
+Fields that may hold non-finite floats are typed loosely: those travel as ``{"__f__": "nan"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+INT32 = 2**31 - 1
+INT64 = 2**63 - 1
+
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/\x00]+$")]
+Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+ShortText = Annotated[str, Field(max_length=256, pattern=r"^[^\x00]*$")]
+LongText = Annotated[str, Field(max_length=100_000, pattern=r"^[^\x00]*$")]
+
+RunState = Literal["pending", "running", "finished", "failed", "crashed", "killed", "stopped"]
+SweepState = Literal["running", "paused", "finished", "canceled"]
+AgentState = Literal["running", "finished", "killed", "failed", "dead"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+
+class RunStateIn(_In):
+    state: RunState
+    failure: LongText | None = None
+    only_if_running: bool = True
+
+
+class SweepIn(_In):
+    sweep_id: Ident | None = None
+    entity: Name | None = Field(None, description="Default: the config's entity, else the user.")
+    project: Name | None = Field(None, description="Default: the config's project.")
+    name: ShortText | None = None
+    description: LongText | None = None
+    method: Literal["grid", "random", "bayes"] | None = Field(
+        None, description="Must match the config's method (default: the config's)."
+    )
+    config: dict[str, Any] = Field(description="The sweep.yaml document.")
+    seed: int | None = Field(None, ge=0, le=INT64)
+
+
+class SweepStateIn(_In):
+    state: SweepState
+
+
+class AgentIn(_In):
+    agent_id: Ident
+    host: ShortText = ""
+    pid: int = Field(0, ge=0, le=INT32)
+
+
+class AgentHeartbeatIn(_In):
+    current_run_id: Ident | None = None
+    runs_done: int = Field(0, ge=0, le=INT32)
+    state: AgentState = "running"
+
+
+class TrialFinishIn(_In):
+    exit_code: int | None = Field(None, ge=-INT32, le=INT32)
+    stop_reason: LongText | None = None
+
+
+class TrialFailIn(_In):
+    reason: LongText
+
+
+class EntityIn(_In):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    kind: Literal["user", "team"]
+
+
+class MemberIn(_In):
+    user: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    role: Literal["member", "admin"] = "member"
+
+
+class KeyIn(_In):
+    user: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    admin: bool = False
+    description: ShortText = ""
+
+
+# -- responses (documentation) -------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    schema_revision: str
+    auth: bool
+
+
+class Viewer(BaseModel):
+    user: str | None
+    admin: bool
+    entities: list[str]
+
+
+class ProjectOut(BaseModel):
+    entity: str
+    project: str
+    runs: int
+
+
+class RunOut(BaseModel):
+    pk: int
+    entity: str
+    project: str
+    run_id: str
+    name: str
+    group: str | None
+    job_type: str | None
+    tags: list[str]
+    notes: str | None
+    state: str
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    meta: dict[str, Any]
+    metric_defs: list[dict[str, Any]]
+    sweep_id: str | None
+    host: str | None
+    pid: int | None
+    created_at: float
+    updated_at: float
+    heartbeat_at: float
+    finished_at: float | None
+    runtime: float
+    last_step: int
+    exit_code: int | None
+    failure: str | None
+    sweep_params: dict[str, Any] | None
+    agent_id: str | None
+
+
+class RunsOut(BaseModel):
+    runs: list[RunOut]
+    total: int
+
+
+class AppliedOut(BaseModel):
+    applied_seq: int
+
+
+class ChangedOut(BaseModel):
+    changed: bool
+
+
+class HistoryOut(BaseModel):
+    rows: list[dict[str, Any]]
+
+
+class SeriesOut(BaseModel):
+    key: str
+    steps: list[int]
+    values: list[Any] = Field(description="Floats; NaN/±inf as markers.")
+    total: int
+    downsampled: bool
+
+
+class ConsoleOut(BaseModel):
+    lines: list[tuple[str, float, str]]
+
+
+class FileOut(BaseModel):
+    name: str
+    size: int
+    updated_at: float
+
+
+class SweepOut(BaseModel):
+    id: str
+    entity: str
+    project: str
+    name: str | None
+    description: str | None
+    method: str
+    state: str
+    config: dict[str, Any]
+    seed: int
+    method_state: dict[str, Any]
+    run_count: int
+    created_at: float
+    updated_at: float
+
+
+class TrialOut(BaseModel):
+    pk: int
+    run_id: str
+    name: str
+    state: str
+    params: dict[str, Any]
+    summary: dict[str, Any]
+    agent_id: str | None
+    created_at: float
+    heartbeat_at: float
+    failure: str | None
+
+
+class BestOut(BaseModel):
+    trial: TrialOut
+    value: Any = Field(description="The metric (a float), or null.")
+
+
+class AgentOut(BaseModel):
+    id: str
+    sweep_id: str
+    host: str | None
+    pid: int | None
+    state: str
+    current_run_id: str | None
+    runs_done: int
+    created_at: float
+    heartbeat_at: float
+
+
+class DecisionOut(BaseModel):
+    kind: Literal["run", "wait", "done"]
+    reason: str
+    run_id: str | None
+    run_name: str | None
+    params: dict[str, Any]
+
+
+class StopOut(BaseModel):
+    reason: str | None
+
+
+class OkOut(BaseModel):
+    ok: bool
+
+
+class MemberOut(BaseModel):
+    user: str
+    role: str
+
+
+class EntityOut(BaseModel):
+    name: str
+    kind: str
+    created_at: float
+    members: list[MemberOut]
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    user: str
+    admin: bool
+    description: str | None
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+
+class CreatedKeyOut(BaseModel):
+    key: str = Field(description="The whole key: shown only this once.")
+    key_id: str
+    user: str
+    admin: bool
+
+
+def doc(model: Any, *errors: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: the 200 shape and the error statuses it may answer."""
+    out: dict[int | str, dict[str, Any]] = {200: {"model": model}}
+    for status in errors:
+        out[status] = {"model": ErrorOut}
+    return out

@@ -1,0 +1,238 @@
+"""Reads of projects and runs: listing with filter/sort/pagination, a run, its history,
+series (downsampled for charts), console, and marking a run's state."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query
+
+from runyard._json import restore
+from runyard.query import QueryError, compile_filter, parse_expression, sort_runs
+from runyard.server.auth import principal, require_entity
+from runyard.server.errors import invalid, not_found
+from runyard.server.models import (
+    ChangedOut,
+    ConsoleOut,
+    HistoryOut,
+    ProjectOut,
+    RunsOut,
+    RunStateIn,
+    SeriesOut,
+    doc,
+)
+from runyard.server.models import RunOut as RunModel
+from runyard.server.responses import ORJSONResponse, json_response
+from runyard.server.serialize import record, run_doc
+from runyard.server.state import get_store
+from runyard.store.base import RunQuery, RunRecord, Store
+from runyard.store.sql_auth import Principal
+
+router = APIRouter(tags=["runs"])
+
+Entity = Annotated[str, Path(min_length=1, max_length=128)]
+Project = Annotated[str, Path(min_length=1, max_length=128)]
+RunId = Annotated[str, Path(min_length=1, max_length=64)]
+Step = Annotated[int | None, Query(ge=-(2**63) + 1, le=2**63 - 1)]
+MAX_LIMIT = 10_000
+
+StoreDep = Annotated[Store, Depends(get_store)]
+Who = Annotated[Principal, Depends(principal)]
+
+
+def _csv(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items
+
+
+def find_run(store: Store, who: Principal, entity: str, project: str, run_id: str) -> RunRecord:
+    """The run, after checking the key may see its entity; 404 if absent."""
+    require_entity(who, entity)
+    run = store.find_run(entity, project, run_id)
+    if run is None:
+        raise not_found(f"no run {entity}/{project}/{run_id}; list runs with GET /api/v1/runs")
+    return run
+
+
+@router.get("/projects", response_class=ORJSONResponse, responses=doc(list[ProjectOut], 401))
+def projects(store: StoreDep, who: Who) -> ORJSONResponse:
+    """Projects the key may see, with their number of runs."""
+    return json_response(
+        [
+            {"entity": e, "project": p, "runs": n}
+            for e, p, n in store.list_projects()
+            if who.may_access(e)
+        ]
+    )
+
+
+def _filter_spec(filters: list[str]) -> dict[str, Any]:
+    specs: list[dict[str, Any]] = []
+    for text in filters:
+        text = text.strip()
+        if not text:
+            continue
+        if text.startswith("{"):
+            try:
+                spec = restore(orjson.loads(text))
+            except orjson.JSONDecodeError as exc:
+                raise invalid(f"filter is not valid JSON: {exc}") from None
+            if not isinstance(spec, dict):
+                raise invalid('a JSON filter must be an object, e.g. {"state": "finished"}')
+            specs.append(spec)
+        else:
+            specs.append(parse_expression(text))
+    if not specs:
+        return {}
+    return specs[0] if len(specs) == 1 else {"$and": specs}
+
+
+@router.get("/runs", response_class=ORJSONResponse, responses=doc(RunsOut, 401, 403, 422))
+def list_runs(
+    store: StoreDep,
+    who: Who,
+    entity: Annotated[str | None, Query(max_length=128)] = None,
+    project: Annotated[str | None, Query(max_length=128)] = None,
+    state: Annotated[str | None, Query(description="Comma-separated states.")] = None,
+    sweep_id: Annotated[str | None, Query(max_length=64)] = None,
+    run_id: Annotated[str | None, Query(description="Comma-separated run ids.")] = None,
+    filter: Annotated[
+        list[str] | None,
+        Query(description="`FIELD OP VALUE` or a MongoDB-style JSON object (repeatable)."),
+    ] = None,
+    sort: Annotated[str | None, Query(description="Field, `-field` for descending.")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ORJSONResponse:
+    """Runs the key may see, newest first unless ``sort`` says otherwise; ``total`` counts the
+    matching runs before ``limit``/``offset``."""
+    if entity is not None:
+        require_entity(who, entity)
+    try:
+        spec = _filter_spec(filter or [])
+        predicate = compile_filter(spec) if spec else None
+        found = store.list_runs(
+            RunQuery(
+                entity=entity,
+                project=project,
+                states=_csv(state),
+                sweep_id=sweep_id,
+                run_ids=_csv(run_id),
+            )
+        )
+        if not who.admin:
+            found = [r for r in found if who.may_access(r.entity)]
+        if predicate is not None:
+            found = [r for r in found if predicate(r)]
+        if sort:
+            found = sort_runs(found, sort)
+    except QueryError as exc:
+        raise invalid(str(exc)) from None
+    except (TypeError, ValueError) as exc:  # e.g. a bad regex, an uncomparable $lt
+        raise invalid(f"cannot apply the filter: {exc}") from None
+    total = len(found)
+    page = found[offset : offset + limit if limit is not None else None]
+    return json_response({"runs": [run_doc(r) for r in page], "total": total})
+
+
+@router.get(
+    "/runs/{entity}/{project}/{run_id}",
+    response_class=ORJSONResponse,
+    responses=doc(RunModel, 401, 403, 404),
+)
+def get_run(
+    entity: Entity, project: Project, run_id: RunId, store: StoreDep, who: Who
+) -> ORJSONResponse:
+    """One run (every stored field)."""
+    return json_response(run_doc(find_run(store, who, entity, project, run_id)))
+
+
+@router.post(
+    "/runs/{entity}/{project}/{run_id}/state",
+    response_class=ORJSONResponse,
+    responses=doc(ChangedOut, 401, 403, 404, 422),
+)
+def set_run_state(
+    entity: Entity, project: Project, run_id: RunId, body: RunStateIn, store: StoreDep, who: Who
+) -> ORJSONResponse:
+    """Set a run's state outside its journal (e.g. crashed after a stale heartbeat)."""
+    run = find_run(store, who, entity, project, run_id)
+    changed = store.mark_run_state(run.pk, body.state, body.failure, body.only_if_running)
+    return json_response({"changed": changed})
+
+
+@router.get(
+    "/runs/{entity}/{project}/{run_id}/metrics",
+    response_class=ORJSONResponse,
+    responses=doc(list[str], 401, 403, 404),
+)
+def metric_names(
+    entity: Entity, project: Project, run_id: RunId, store: StoreDep, who: Who
+) -> ORJSONResponse:
+    """Names of the metrics the run logged, sorted."""
+    run = find_run(store, who, entity, project, run_id)
+    return json_response(store.metric_names(run.pk))
+
+
+@router.get(
+    "/runs/{entity}/{project}/{run_id}/history",
+    response_class=ORJSONResponse,
+    responses=doc(HistoryOut, 401, 403, 404, 422),
+)
+def history(
+    entity: Entity,
+    project: Project,
+    run_id: RunId,
+    store: StoreDep,
+    who: Who,
+    keys: Annotated[str | None, Query(description="Comma-separated metric names.")] = None,
+    min_step: Step = None,
+    max_step: Step = None,
+) -> ORJSONResponse:
+    """History rows by step (with ``keys``: rows where one of them was logged)."""
+    run = find_run(store, who, entity, project, run_id)
+    rows = store.history(run.pk, _csv(keys), min_step, max_step)
+    return json_response({"rows": rows})
+
+
+@router.get(
+    "/runs/{entity}/{project}/{run_id}/series",
+    response_class=ORJSONResponse,
+    responses=doc(SeriesOut, 401, 403, 404, 422),
+)
+def series(
+    entity: Entity,
+    project: Project,
+    run_id: RunId,
+    store: StoreDep,
+    who: Who,
+    key: Annotated[str, Query(min_length=1, max_length=512)],
+    samples: Annotated[int, Query(ge=2, le=100_000)] = 2000,
+    min_step: Step = None,
+    max_step: Step = None,
+) -> ORJSONResponse:
+    """One numeric metric for a chart: at most ``samples`` points; when more were logged,
+    each bucket of consecutive steps keeps its minimum and maximum."""
+    run = find_run(store, who, entity, project, run_id)
+    return json_response(record(store.series(run.pk, key, samples, min_step, max_step)))
+
+
+@router.get(
+    "/runs/{entity}/{project}/{run_id}/console",
+    response_class=ORJSONResponse,
+    responses=doc(ConsoleOut, 401, 403, 404, 422),
+)
+def console(
+    entity: Entity,
+    project: Project,
+    run_id: RunId,
+    store: StoreDep,
+    who: Who,
+    limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+) -> ORJSONResponse:
+    """Console lines ``[stream, timestamp, text]`` in order (the last ``limit``)."""
+    run = find_run(store, who, entity, project, run_id)
+    return json_response({"lines": store.console(run.pk, limit)})
