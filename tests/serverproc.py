@@ -151,8 +151,9 @@ def running_server(
 ) -> Iterator[ServerProc]:
     """Start ``runyard server --store store_url`` on a free port and wait for its health check.
 
-    ``host`` is the address it binds (tests reach it on 127.0.0.1 either way; ``0.0.0.0``
-    forces auth on). ``env`` is added to this process's environment.
+    ``host`` is the address it binds (tests reach it on 127.0.0.1 either way; a non-loopback
+    address such as ``0.0.0.0`` turns auth on even with ``auth=False``). ``env`` is added to
+    this process's environment, minus its ``RUNYARD_*`` variables (``RUNYARD_TEST_*`` stay).
     """
     port = free_port()
     args = [
@@ -168,12 +169,21 @@ def running_server(
         str(port),
         "--workers",
         str(workers),
-        "--auth" if auth else "--no-auth",
+        # Without --auth the server decides: off on a loopback host, on anywhere else.
+        *(["--auth"] if auth else []),
         *extra_args,
     ]
-    full_env = dict(os.environ)
+    # The server must not pick up this process's RUNYARD_* settings (a client's RUNYARD_STORE
+    # or RUNYARD_API_KEY); the tests' own RUNYARD_TEST_* variables are kept.
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RUNYARD_") or k.startswith("RUNYARD_TEST_")
+    }
     full_env.update(env or {})
     server = ServerProc(store_url=store_url, port=port, args=args, env=full_env)
+    if host == "::1":
+        server.connect_host = "[::1]"
     try:
         server.start()
         yield server

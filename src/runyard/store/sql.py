@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import logging
@@ -38,6 +39,8 @@ SCHEMA_REVISION = "0003"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"
+#: Part of the name of a file being written (``put_file``); never a stored file's name.
+_TMP_MARK = ".runyard-tmp."
 
 
 def normalize_url(url: str) -> str:
@@ -652,7 +655,7 @@ class SQLStore(SweepMethods, Store):
 
     def files_dir(self, entity: str, project: str, run_id: str) -> Path:
         for part in (entity, project, run_id):
-            if not part or "/" in part or part in (".", "..") or "\0" in part:
+            if not part or "/" in part or part in (".", "..") or "\0" in part or len(part) > 255:
                 raise StoreError(f"invalid run path component {part!r}")
         return self.files_root / entity / project / run_id
 
@@ -661,24 +664,40 @@ class SQLStore(SweepMethods, Store):
         parts = name.split("/")
         if (
             not name
+            or len(name) > 1024
             or name.startswith("/")
             or "\0" in name
-            or any(p in ("", ".", "..") for p in parts)
+            or any(p in ("", ".", "..") or len(p.encode()) > 200 for p in parts)
+            or _TMP_MARK in name
         ):
             raise StoreError(
-                f"invalid file name {name!r}: use a relative path without '.', '..' or empty parts"
+                f"invalid file name {name!r}: use a relative path without '.', '..' or empty "
+                f"parts (at most 1024 characters, 200 bytes per part)"
             )
-        return base.joinpath(*parts)
+        path = base.joinpath(*parts)
+        # A symlink planted under the run's folder must not lead out of it.
+        root = self.files_root.resolve()
+        if not path.resolve().is_relative_to(root):
+            raise StoreError(f"invalid file name {name!r}: it leads out of the run's folder")
+        return path
 
     def put_file(
         self, entity: str, project: str, run_id: str, name: str, data: bytes
     ) -> FileRecord:
         path = self._file_path(entity, project, run_id, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # readers never see a half-written file
-        stat = path.stat()
+        tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}.{threading.get_ident()}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)  # readers never see a half-written file
+            stat = path.stat()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise StoreError(
+                f"cannot store file {name!r} of run {entity}/{project}/{run_id}: "
+                f"{exc.strerror or exc} (a file and a folder of the same name cannot coexist)"
+            ) from None
         return FileRecord(name, stat.st_size, stat.st_mtime)
 
     def read_file(self, entity: str, project: str, run_id: str, name: str) -> bytes:
@@ -693,7 +712,7 @@ class SQLStore(SweepMethods, Store):
             return []
         out = []
         for path in sorted(base.rglob("*")):
-            if path.is_file() and not path.name.endswith(".tmp"):
+            if path.is_file() and _TMP_MARK not in path.name:
                 stat = path.stat()
                 name = path.relative_to(base).as_posix()
                 out.append(FileRecord(name, stat.st_size, stat.st_mtime))
