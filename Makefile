@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean postgres-binaries
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,7 +32,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# The PostgreSQL tests need a server: the machine's (127.0.0.1:5432 in CI) or, when none answers,
+# a throwaway cluster that tests/pg.py makes from the installed server binaries. On a fresh
+# Debian machine without them, install them (nothing to do, and quick, where they are present).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgres-binaries:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || { echo "installing PostgreSQL server binaries (apt-get install postgresql)"; \
+	       $(SUDO) apt-get update -qq && \
+	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+unit: $(STAMP) postgres-binaries
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
