@@ -43,6 +43,20 @@ _PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"
 _TMP_MARK = ".runyard-tmp."
 
 
+#: Bulk-inserted history tables: column order of the row tuples, and PostgreSQL's binary COPY
+#: types of those columns (schema.py's Integer, BigInteger, Float, SmallInteger, Text).
+_BULK: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "metrics": (
+        ("key_id", "run_pk", "step", "value", "kind", "text"),
+        ("int4", "int4", "int8", "float8", "int2", "text"),
+    ),
+    "history_steps": (
+        ("run_pk", "step", "timestamp", "runtime"),
+        ("int4", "int8", "float8", "float8"),
+    ),
+}
+
+
 def normalize_url(url: str) -> str:
     """Accept ``postgresql://`` and ``postgres://`` as psycopg 3 URLs."""
     for prefix in ("postgresql://", "postgres://"):
@@ -109,16 +123,6 @@ class SQLStore(SweepMethods, Store):
         self._cache_lock = threading.Lock()
         if migrate:
             self.ensure_schema()
-        paramstyle = self.engine.dialect.paramstyle
-        mark = "?" if paramstyle == "qmark" else "%s"
-        self._sql_insert_metrics = (
-            f"INSERT INTO metrics (key_id, run_pk, step, value, kind, text) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})"
-        )
-        self._sql_insert_steps = (
-            f"INSERT INTO history_steps (run_pk, step, timestamp, runtime) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark})"
-        )
 
     # -- engine ---------------------------------------------------------------------------------
 
@@ -243,10 +247,12 @@ class SQLStore(SweepMethods, Store):
     def apply(self, batch: JournalBatch) -> int:
         now = time.time()
         with self.engine.begin() as conn:
+            # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers): an
+            # overlapping apply of the same journal waits here, then sees the moved mark.
             found = conn.execute(
-                sa.select(S.journals.c.run_pk, S.journals.c.applied_seq).where(
-                    S.journals.c.id == batch.journal_id
-                )
+                sa.select(S.journals.c.run_pk, S.journals.c.applied_seq)
+                .where(S.journals.c.id == batch.journal_id)
+                .with_for_update()
             ).first()
             if found is None:
                 run_pk = self._open_run(conn, batch.header, now)
@@ -451,14 +457,15 @@ class SQLStore(SweepMethods, Store):
             else:
                 raise StoreError(f"unknown journal record kind {kind!r}")
         if steps:
-            conn.exec_driver_sql(self._sql_insert_steps, steps)
+            self._insert_rows(conn, "history_steps", steps)
             run_update["last_step"] = last_step
             if "runtime" not in run_update and last_runtime is not None:
                 run_update["runtime"] = last_runtime
         if values:
             key_ids = self._key_ids_for(conn, {k for k, _, _ in values})
-            conn.exec_driver_sql(
-                self._sql_insert_metrics,
+            self._insert_rows(
+                conn,
+                "metrics",
                 [(key_ids[k], run_pk, step, *encode_metric(v)) for k, step, v in values],
             )
             self._remember_run_keys(conn, run_pk, set(key_ids.values()))
@@ -476,6 +483,33 @@ class SQLStore(SweepMethods, Store):
             meta.update(meta_update)
             run_update["meta"] = dumps_doc(meta)
         conn.execute(S.runs.update().where(S.runs.c.pk == run_pk).values(**run_update))
+
+    def _insert_rows(self, conn: Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """Append history rows (``metrics`` or ``history_steps``, in :data:`_BULK` column order).
+
+        SQLite: one prepared ``INSERT`` run for every row (``executemany`` stays in C).
+        PostgreSQL: one binary ``COPY FROM STDIN`` in the batch's transaction, one round trip
+        instead of one per row (``executemany``, even pipelined, is several times slower).
+        Rows are never duplicated: only records above the journal's applied mark get here, and
+        the mark moves in the same transaction.
+        """
+        columns, pg_types = _BULK[table]
+        if self.is_sqlite:
+            marks = ", ".join("?" * len(columns))
+            conn.exec_driver_sql(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+            )
+            return
+        driver_conn = conn.connection.driver_connection
+        assert driver_conn is not None
+        with (
+            driver_conn.cursor() as cur,
+            cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types(list(pg_types))
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
 
     def _is_stopped(self, conn: Connection, run_pk: int) -> bool:
         current = conn.execute(sa.select(S.runs.c.state).where(S.runs.c.pk == run_pk)).scalar()
