@@ -9,12 +9,15 @@ from typing import Any
 
 from runyard.query import compile_filter, sort_runs
 from runyard.sdk.metadata import username
-from runyard.store import RunQuery, RunRecord, Store, open_store
-from runyard.store.locate import default_store_url, resolve_root
+from runyard.store import RunQuery, RunRecord, Store, open_store, resolve_store_url
+from runyard.store.locate import resolve_root
 
 
 class Api:
-    """Read access to a store (the embedded default unless ``store``/``RUNYARD_STORE`` say).
+    """Read access to a store: ``store`` if given, else ``RUNYARD_BASE_URL`` (a runyard
+    server), else ``RUNYARD_STORE``, else the server ``runyard login`` made the default, else
+    the embedded store. ``api_key`` is for a server (default: ``RUNYARD_API_KEY``, then the key
+    saved by ``runyard login``).
 
     Opening the Api also recovers journals left by processes that died and marks runs whose
     process is gone as ``crashed``, so what it returns is up to date.
@@ -26,10 +29,11 @@ class Api:
         dir: str | os.PathLike[str] | None = None,
         entity: str | None = None,
         recover: bool = True,
+        api_key: str | None = None,
     ) -> None:
         self.root: Path = resolve_root(dir)
-        self.store_url = store or os.environ.get("RUNYARD_STORE") or default_store_url(self.root)
-        self.store: Store = open_store(self.store_url)
+        self.store_url = resolve_store_url(store, self.root)
+        self.store: Store = open_store(self.store_url, api_key)
         self.default_entity = entity or os.environ.get("RUNYARD_ENTITY") or username()
         if recover:
             from runyard.sdk.recovery import mark_stale_runs, recover_journals

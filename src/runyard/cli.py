@@ -40,14 +40,29 @@ def _api(store: str | None, directory: str | None) -> Any:
 
 
 store_option = click.option(
-    "--store", envvar="RUNYARD_STORE", help="Store URL (default: the embedded SQLite store)."
+    "--store",
+    envvar=["RUNYARD_BASE_URL", "RUNYARD_STORE"],
+    help="A runyard server (http(s)://...) or an SQLAlchemy URL (default: RUNYARD_BASE_URL, "
+    "RUNYARD_STORE, the server of `runyard login`, else the embedded SQLite store).",
 )
 dir_option = click.option(
     "--dir", "directory", envvar="RUNYARD_DIR", help="The .runyard folder (default: found up)."
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _MainGroup(click.Group):
+    """Store errors (a server refusing the key, a server that is down) are one clear line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from runyard.store.base import StoreError
+
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            raise RunyardCLIError(str(exc)) from None
+
+
+@click.group(cls=_MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="runyard")
 def main() -> None:
     """runyard: self-hosted experiment tracking and sweeps."""
@@ -389,12 +404,31 @@ def sync(include_offline: bool, store: str | None, directory: str | None) -> Non
         return
     results = recover_journals(api.root, api.store, include_offline=include_offline)
     for result in results:
-        console.print(f"synced {result.run_path} ({result.records} records, {result.state})")
+        files = _sync_files(api, result.run_path)
+        console.print(f"synced {result.run_path} ({result.records} records, {result.state}{files})")
     skipped = len(pending) - len(results)
     mark_stale_runs(api.store)
     if skipped:
         console.print(f"{skipped} journal(s) skipped: their runs are still running")
     console.print(f"{len(results)} run(s) synced to {api.store_url}")
+
+
+def _sync_files(api: Any, run_path: str) -> str:
+    """Upload a synced run's saved files (``run.save``) that a server does not have yet."""
+    if not api.store_url.lower().startswith(("http://", "https://")):
+        return ""  # the embedded store keeps them in place already
+    entity, project, run_id = run_path.split("/")
+    folder = api.root / "files" / entity / project / run_id
+    if not folder.is_dir():
+        return ""
+    have = {f.name: f.size for f in api.store.list_files(entity, project, run_id)}
+    sent = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        if have.get(name) != path.stat().st_size:
+            api.store.put_file(entity, project, run_id, name, path.read_bytes())
+            sent += 1
+    return f", {sent} file(s) uploaded" if sent else ""
 
 
 # -- sweeps ------------------------------------------------------------------------------------
@@ -638,13 +672,58 @@ def agent(
                 heartbeat_interval=heartbeat_interval,
                 poll_interval=max(heartbeat_interval, 0.5),
             ),
-            store_url=store,
+            store_url=api.store_url,
             console=err_console,
         ).run()
     except KeyboardInterrupt:
         sys.exit(130)
     except AgentError as exc:
         raise RunyardCLIError(str(exc)) from None
+
+
+# -- server credentials ------------------------------------------------------------------------
+
+
+@main.command("login")
+@click.argument("url", required=False, envvar="RUNYARD_BASE_URL")
+@click.option("--key", help="API key (ry_...); asked for if the server needs one.")
+def login(url: str | None, key: str | None) -> None:
+    """Use the runyard server at URL as this machine's store, with an API key.
+
+    The key is checked, then saved (mode 0600) in ~/.config/runyard/credentials.json; SDK runs,
+    `runyard sweep`, `runyard agent` and `runyard.Api()` then use the server unless
+    RUNYARD_BASE_URL/RUNYARD_STORE say otherwise. RUNYARD_API_KEY, if set, wins over the saved
+    key.
+    """
+    from runyard import credentials
+    from runyard.store.http import HTTPStore
+
+    if not url:
+        raise RunyardCLIError("give the server's URL: `runyard login https://runyard.example.com`")
+    if not credentials.is_http_url(url):
+        raise RunyardCLIError(f"{url!r} is not a server URL; use http://HOST:PORT or https://...")
+    url = credentials.server_url(url)
+    probe = HTTPStore(url, key or "-")
+    health = probe._json("GET", "/health")
+    if key is None and isinstance(health, dict) and health.get("auth"):
+        key = click.prompt(f"API key for {url}", hide_input=True).strip()
+    viewer = HTTPStore(url, key or "-")._json("GET", "/viewer") if key else None
+    path = credentials.login(url, key)
+    who = f" as {viewer.get('user')}" if isinstance(viewer, dict) and viewer.get("user") else ""
+    console.print(f"logged in to {url}{who}; saved in {path}", highlight=False)
+
+
+@main.command("logout")
+@click.argument("url", required=False)
+def logout(url: str | None) -> None:
+    """Forget the saved key of URL (default: the server of `runyard login`)."""
+    from runyard import credentials
+
+    forgotten = credentials.logout(url)
+    if forgotten is None:
+        console.print("not logged in" + (f" to {url}" if url else ""))
+        return
+    console.print(f"logged out of {forgotten}", highlight=False)
 
 
 # -- server ------------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ class Run:
         self._console: ConsoleCapture | None = None
         self.state = "running"
         self.journal_path: Path | None = None
+        self._uploads: Any = None  # sdk/uploads.FileUploads, once save() uploads to a server
         if self.mode == "disabled" or root is None:
             return
         self._journal_id: str = header["journal_id"]
@@ -130,7 +131,7 @@ class Run:
     def _open_store(self) -> Any:
         from runyard.store import open_store
 
-        return open_store(self._settings.store or "")
+        return open_store(self._settings.store or "", self._settings.api_key)
 
     def _store_ready(self, store: Any) -> None:
         # Recover journals left by processes that died, now that we have the store open.
@@ -303,7 +304,7 @@ class Run:
         exit_code: int | None = None,
         failure: str | None = None,
         quiet: bool | None = None,
-        wait: float | None = 60.0,
+        wait: float | None = None,
     ) -> None:
         from runyard.sdk import state as module_state
 
@@ -335,9 +336,15 @@ class Run:
                     "runtime": now - self.start_time + self._runtime_offset,
                 },
             )
+        if wait is None:  # RUNYARD_FINISH_TIMEOUT: then the rest is left to `runyard sync`
+            wait = self._settings.finish_timeout if self._settings.finish_timeout else 30.0
+        deadline = time.monotonic() + wait
         complete = True
         if self._shipper is not None:
             complete = self._shipper.stop(wait)
+        not_uploaded: list[str] = []
+        if self._uploads is not None:
+            not_uploaded = self._uploads.close(max(0.0, deadline - time.monotonic()))
         if self._journal is not None:
             if complete and self.journal_path is not None and self.mode == "online":
                 # Retired while we still hold its lock, so no recovery ever races with us.
@@ -347,8 +354,17 @@ class Run:
             self._journal.close()
         module_state.forget(self)
         silent = self._settings.silent if quiet is None else quiet
-        if not silent:
+        if not silent or not complete:
             self._print_footer(complete)
+        if not_uploaded:
+            print(
+                f"runyard: {len(not_uploaded)} file(s) of run {self.path} could not be uploaded "
+                f"to {self._settings.store} "
+                f"({self._uploads.last_error or 'the run did not reach the store'}): "
+                f"{', '.join(not_uploaded)}; copies are in {self._files_dir()}, and "
+                f"`runyard sync` uploads them",
+                file=sys.__stderr__ or sys.stderr,
+            )
 
     def _print_footer(self, complete: bool) -> None:
         out = sys.__stderr__ or sys.stderr
@@ -366,10 +382,19 @@ class Run:
                 file=out,
             )
         else:
+            import shlex
+
             error = self._shipper.last_error if self._shipper is not None else None
+            left = "some"
+            if self._journal is not None and self._shipper is not None:
+                left = str(max(self._journal.seq - self._shipper.applied_seq, 0))
+            command = f"runyard sync --dir {shlex.quote(str(self._root))}"
+            if self._settings.store:
+                command += f" --store {shlex.quote(self._settings.store)}"
             print(
-                f"runyard: run {self.path} {self.state}, but the store could not take all of it "
-                f"({error}); the journal {self.journal_path} keeps it: run `runyard sync`",
+                f"runyard: run {self.path} {self.state}, but {left} record(s) did not reach the "
+                f"store within {self._settings.finish_timeout:g}s ({error}); they are kept in "
+                f"{self.journal_path}: upload them with `{command}`",
                 file=out,
             )
 
@@ -380,7 +405,11 @@ class Run:
         self._finish(state, exit_code=1, failure=text)
 
     def save(self, path: str | os.PathLike[str], policy: str = "now") -> str | None:
-        """Copy a file into the run's files folder (``<store>/files/<entity>/<project>/<id>``)."""
+        """Copy a file into the run's files folder (``<store>/files/<entity>/<project>/<id>``).
+
+        With a server store (online mode) the copy is also uploaded in the background;
+        ``finish()`` waits for the uploads (``RUNYARD_FINISH_TIMEOUT``) and reports any that
+        did not complete."""
         if self._root is None:
             return None
         source = Path(path)
@@ -390,7 +419,30 @@ class Run:
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / source.name
         shutil.copy2(source, target)
+        if self.mode == "online" and self._is_server_store() and self._is_owner():
+            if self._uploads is None:
+                from runyard.sdk.uploads import FileUploads
+
+                shipper = self._shipper
+                self._uploads = FileUploads(
+                    self._open_store,
+                    self.entity,
+                    self.project,
+                    self.id,
+                    ready=lambda: shipper is None or shipper.applied_seq > 0,
+                )
+            self._uploads.submit(source.name, target)
         return str(target)
+
+    def _files_dir(self) -> Path | None:
+        return (
+            None
+            if self._root is None
+            else self._root / "files" / self.entity / self.project / self.id
+        )
+
+    def _is_server_store(self) -> bool:
+        return (self._settings.store or "").lower().startswith(("http://", "https://"))
 
     def __enter__(self) -> Run:
         return self

@@ -21,6 +21,12 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "RUNYARD_ENTITY": ("entity", "entity (user or team) owning the project (default: OS user)"),
     "RUNYARD_DIR": ("root_dir", "folder of the embedded store and journals (a .runyard folder)"),
     "RUNYARD_STORE": ("store", "SQLAlchemy URL of the store (default: sqlite in RUNYARD_DIR)"),
+    "RUNYARD_BASE_URL": ("base_url", "URL of a runyard server; when set it is the store"),
+    "RUNYARD_API_KEY": ("api_key", "API key for the server (default: saved by `runyard login`)"),
+    "RUNYARD_FINISH_TIMEOUT": (
+        "finish_timeout",
+        "seconds finish() waits for the store before leaving the rest to `runyard sync` (30)",
+    ),
     "RUNYARD_MODE": ("mode", "online (the store; default), offline (journal only) or disabled"),
     "RUNYARD_RUN_ID": ("run_id", "id of the run to create or resume"),
     "RUNYARD_NAME": ("run_name", "display name of the run"),
@@ -55,6 +61,9 @@ class Settings:
     entity: str | None = None
     root_dir: str | None = None
     store: str | None = None
+    base_url: str | None = None
+    api_key: str | None = dataclasses.field(default=None, repr=False)
+    finish_timeout: float | None = None
     run_id: str | None = None
     run_name: str | None = None
     run_group: str | None = None
@@ -74,9 +83,14 @@ class Settings:
     def resolved(self) -> Settings:
         """A copy with every unset field taken from the environment or the default."""
         out = dataclasses.replace(self)
+        explicit_store = out.store
         for var, (field, _) in ENV_VARS.items():
             if getattr(out, field) is None and os.environ.get(var):
                 setattr(out, field, _parse(field, os.environ[var], var))
+        if explicit_store is None and out.base_url:
+            out.store = out.base_url  # a server wins over RUNYARD_STORE
+        if out.finish_timeout is None:
+            out.finish_timeout = 30.0
         out.mode = normalize_mode(out.mode or "online")
         out.console = (out.console or "auto").lower()
         if out.console not in ("auto", "wrap", "off", "redirect"):
@@ -122,6 +136,14 @@ def normalize_mode(mode: str) -> str:
 def _parse(field: str, raw: str, var: str) -> Any:
     if field in ("silent", "disable_git", "keep_journals"):
         return raw.strip().lower() in _TRUE
+    if field == "finish_timeout":
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"runyard: {var}={raw!r} is not a number of seconds") from None
+        if value < 0:
+            raise ValueError(f"runyard: {var} must be >= 0, got {raw!r}")
+        return value
     if field in ("flush_interval", "heartbeat_interval"):
         try:
             value = float(raw)

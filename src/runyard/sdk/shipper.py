@@ -7,6 +7,11 @@ two statements, an exception) cannot make the store skip a record that the journ
 store is unavailable the thread retries with backoff; the journal keeps everything meanwhile, so
 a failure here never reaches the training loop and never loses data (``runyard sync`` or the
 next ``init()`` applies what is left).
+
+A batch whose outcome is unknown (the server died or timed out after receiving it) is simply
+sent again: ``Store.apply`` skips the records at or below the journal's applied mark, so a
+record is never stored twice. At ``stop(timeout)`` the thread keeps retrying until the
+deadline, then gives up and leaves the rest in the journal for ``runyard sync``.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class Shipper:
         self._on_ready = on_ready
         self._wake = threading.Event()
         self._stopping = False
+        self._deadline = float("inf")
         self._store: Store | None = None
         self.applied_seq = 0
         self.last_error: BaseException | None = None
@@ -109,7 +115,12 @@ class Shipper:
                     )
                 backoff = min(max(backoff * 2, 0.5), 10.0)
                 if stopping:
-                    return
+                    # finish() is waiting: keep trying until its deadline, then leave the rest
+                    # to `runyard sync` (the journal has it).
+                    left = self._deadline - time.monotonic()
+                    if left <= 0:
+                        return
+                    backoff = min(backoff, 2.0, left)
                 continue
             if stopping and not self._pending:
                 return
@@ -132,7 +143,10 @@ class Shipper:
         self._wake.set()
 
     def stop(self, timeout: float | None) -> bool:
-        """Ship what is queued, end the thread; False if it did not finish within ``timeout``."""
+        """Ship what is queued, end the thread; False if it did not finish within ``timeout``
+        (the store stayed unavailable or slow): the journal keeps what was not shipped."""
+        if timeout is not None:
+            self._deadline = time.monotonic() + timeout
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout)

@@ -173,7 +173,8 @@ def _start(
     config_exclude_keys: Sequence[str] | None,
     config_include_keys: Sequence[str] | None,
 ) -> Run:
-    from runyard.store.locate import default_store_url, resolve_root
+    from runyard.store import resolve_store_url
+    from runyard.store.locate import resolve_root
 
     sweep = _sweep_assignment(settings)
     if sweep is not None:
@@ -207,7 +208,9 @@ def _start(
     if settings.mode != "disabled":
         root = resolve_root(settings.root_dir)
         if settings.store is None:
-            settings.store = default_store_url(root)
+            # RUNYARD_STORE and RUNYARD_BASE_URL are in settings already; this adds the server
+            # `runyard login` made the default, else the embedded store.
+            settings.store = resolve_store_url(None, root)
         # Child processes (launchers, agents) must find the same store.
         os.environ.setdefault("RUNYARD_DIR", str(root))
         if settings.mode == "online" and explicit_id and sweep is None:
@@ -392,7 +395,7 @@ def _check_existing(
     from runyard.store import open_store
     from runyard.store.locate import resolve_root
 
-    store = open_store(settings.store or "")
+    store = open_store(settings.store or "", settings.api_key)
     # A killed earlier session of this run may have left records that never reached the
     # store: apply them first, or this session would restart at the wrong step.
     recover_journals(resolve_root(settings.root_dir), store, quiet=True)

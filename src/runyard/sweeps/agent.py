@@ -7,6 +7,12 @@ the agent heartbeats; when the controller says the run should stop (early termin
 canceled sweep) the agent sends SIGTERM, then SIGKILL after a grace period. The child is asked
 by the kernel to receive SIGTERM if the agent dies (``PR_SET_PDEATHSIG``), so a killed agent
 leaves no orphan training; its run is then marked crashed once its heartbeat times out.
+
+The agent talks to its sweep only through ``store.controller(id)``, ``store.register_agent``
+and ``store.agent_heartbeat``, so it works the same against a ``runyard server``
+(``--store http://...``/``RUNYARD_BASE_URL``), where every decision is made by the server. A
+server that is briefly unreachable (a restart) is waited for (``server_patience``); a missed
+heartbeat or stop check is skipped, not fatal.
 """
 
 from __future__ import annotations
@@ -24,14 +30,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from rich.console import Console
 
 from runyard._json import sanitize
 from runyard.sdk.metadata import hostname
 from runyard.sdk.recovery import recover_journals
-from runyard.store.base import Store, SweepRecord
+from runyard.store.base import Store, StoreError, SweepRecord
 from runyard.sweeps.command import DEFAULT_COMMAND, CommandError, build_command
 from runyard.sweeps.config import SweepConfig, load_sweep_config
 from runyard.sweeps.controller import Decision, objective
@@ -39,6 +45,12 @@ from runyard.sweeps.hydra_args import HydraProbeError
 from runyard.sweeps.space import nest
 
 _PR_SET_PDEATHSIG = 1
+_T = TypeVar("_T")
+
+
+def _unavailable(exc: StoreError) -> bool:
+    """A server that could not be reached or timed out (not a refusal): worth retrying."""
+    return type(exc).__name__ == "StoreUnavailableError"
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -60,6 +72,8 @@ class AgentOptions:
     poll_interval: float = 2.0
     stop_grace: float = 15.0
     cwd: Path = field(default_factory=Path.cwd)
+    #: seconds to keep retrying a store (server) that cannot be reached before giving up
+    server_patience: float = 300.0
 
 
 @dataclass
@@ -103,7 +117,10 @@ class Agent:
 
     def run(self) -> int:
         """Work until the sweep ends or ``count`` runs are done; returns the number of runs."""
-        self.store.register_agent(self.id, self.sweep.id, hostname(), os.getpid())
+        self._patient(
+            "register",
+            lambda: self.store.register_agent(self.id, self.sweep.id, hostname(), os.getpid()),
+        )
         self._say(f"agent {self.id} on sweep {self.sweep.path} ({self.config.method})")
         state = "finished"
         if self.console.is_terminal:
@@ -111,13 +128,13 @@ class Agent:
             self._status.start()
         try:
             while self.options.count is None or self.done < self.options.count:
-                decision = self.controller.next_run(self.id)
+                decision = self._patient("next run", lambda: self.controller.next_run(self.id))
                 if decision.kind == "done":
                     self._say(f"sweep over: {decision.reason}")
                     break
                 if decision.kind == "wait":
                     self._say(f"waiting: {decision.reason}", once_key="wait")
-                    self.store.agent_heartbeat(self.id, None, self.done)
+                    self._beat(None)
                     time.sleep(self.options.poll_interval)
                     continue
                 self._last_said = None
@@ -135,7 +152,10 @@ class Agent:
             if self._status is not None:
                 self._status.stop()
                 self._status = None
-            self.store.agent_heartbeat(self.id, None, self.done, state=state)
+            try:
+                self.store.agent_heartbeat(self.id, None, self.done, state=state)
+            except StoreError as exc:
+                self._say(f"[yellow]warning:[/] could not send the last heartbeat: {exc}")
         self._say(f"agent done: {self.done} run(s)" + self._best_text())
         return self.done
 
@@ -159,7 +179,9 @@ class Agent:
                 )
             except (CommandError, HydraProbeError, ValueError) as exc:
                 # The same problem would hit every run: fail this one and stop the agent.
-                self.controller.fail_trial(decision.run_id, f"cannot build the command: {exc}")
+                reason = f"cannot build the command: {exc}"
+                run_id = decision.run_id
+                self._patient("fail", lambda: self.controller.fail_trial(run_id, reason))
                 raise AgentError(
                     f"cannot build the command for run {decision.run_id}: {exc}"
                 ) from None
@@ -173,7 +195,10 @@ class Agent:
         # If the child died before its records reached the store, apply its journal now, so
         # the run's final state comes from what it logged rather than from a guess.
         recover_journals(self.root, self.store, quiet=True)
-        record = self.controller.finish_trial(decision.run_id, exit_code, stop_reason)
+        run_id = decision.run_id
+        record = self._patient(
+            "finish", lambda: self.controller.finish_trial(run_id, exit_code, stop_reason)
+        )
         value = None
         if record is not None and self.config.metric is not None:
             value = objective(record.summary, self.config.metric.name, self.config.metric.goal)
@@ -195,7 +220,42 @@ class Agent:
         env.pop("RUNYARD_NAME", None)
         if self.store_url:
             env["RUNYARD_STORE"] = self.store_url
+            if self.store_url.lower().startswith(("http://", "https://")):
+                # The same server and key, whether they came from a flag, the environment or
+                # `runyard login`.
+                env["RUNYARD_BASE_URL"] = self.store_url
+                key = getattr(self.store, "api_key", None)
+                if key:
+                    env["RUNYARD_API_KEY"] = key
+            else:
+                env.pop("RUNYARD_BASE_URL", None)
         return env
+
+    def _patient(self, what: str, call: Callable[[], _T]) -> _T:
+        """``call()``, retried while the store is unreachable, for ``server_patience`` s."""
+        deadline = time.monotonic() + self.options.server_patience
+        delay = 0.5
+        warned = False
+        while True:
+            try:
+                return call()
+            except StoreError as exc:
+                if not _unavailable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                if not warned:
+                    warned = True
+                    self._say(f"[yellow]{exc}[/]; retrying ({what})")
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _beat(self, run_id: str | None) -> None:
+        """A heartbeat; a store that is briefly unreachable only costs this one."""
+        try:
+            self.store.agent_heartbeat(self.id, run_id, self.done)
+        except StoreError as exc:
+            if not _unavailable(exc):
+                raise
+            self._say(f"[yellow]warning:[/] heartbeat not sent: {exc}", once_key="beat")
 
     def _hydra_overrides(self) -> Any:
         command = self.config.command or DEFAULT_COMMAND
@@ -245,10 +305,14 @@ class Agent:
                     break
                 except subprocess.TimeoutExpired:
                     pass
-                self.store.agent_heartbeat(self.id, run_id, self.done)
+                self._beat(run_id)
                 self._refresh_status()
                 if stop_reason is None:
-                    stop_reason = self.controller.stop_decisions(run_id)
+                    try:
+                        stop_reason = self.controller.stop_decisions(run_id)
+                    except StoreError as exc:
+                        if not _unavailable(exc):
+                            raise
                     if stop_reason is not None:
                         self._say(f"stopping run {run_id}: {stop_reason}")
                         proc.send_signal(signal.SIGTERM)

@@ -1,0 +1,78 @@
+"""The sweep controller of a sweep on a ``runyard server`` (see :mod:`runyard.store.http`)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from runyard.store.base import StoreError, SweepRecord, TrialRecord
+from runyard.store.http import HTTPStore
+from runyard.sweeps.controller import Decision, SweepControl
+
+
+class HTTPSweepControl(SweepControl):
+    """The sweep controller of a sweep on a server: each decision is one request, made by the
+    server inside its sweep transaction (so agents anywhere never share an assignment)."""
+
+    def __init__(self, store: HTTPStore, sweep_id: str) -> None:
+        self.store = store
+        self.sweep_id = sweep_id
+        self._base = f"/sweeps/{quote(sweep_id, safe='')}"
+
+    def sweep(self) -> SweepRecord:
+        sweep = self.store.get_sweep(self.sweep_id)
+        if sweep is None:
+            raise StoreError(f"no sweep {self.sweep_id!r} on {self.store.url}")
+        return sweep
+
+    def next_run(self, agent_id: str) -> Decision:
+        # Not idempotent (it may create a run): never re-sent after an unknown outcome.
+        doc = self.store._json(
+            "POST", f"{self._base}/agents/{quote(agent_id, safe='')}/next", idempotent=False
+        )
+        kind = doc.get("kind")
+        if kind not in ("run", "wait", "done"):
+            raise StoreError(f"unexpected answer from the server to next: {doc!r}")
+        return Decision(
+            kind,
+            str(doc.get("reason") or ""),
+            doc.get("run_id"),
+            doc.get("run_name"),
+            dict(doc.get("params") or {}),
+        )
+
+    def stop_decisions(self, run_id: str | None) -> str | None:
+        if run_id is None:
+            return None
+        doc = self.store._json("GET", f"{self._base}/runs/{quote(run_id, safe='')}/stop")
+        reason = doc.get("reason") if isinstance(doc, dict) else None
+        return str(reason) if reason else None
+
+    def finish_trial(
+        self, run_id: str, exit_code: int | None, stop_reason: str | None
+    ) -> TrialRecord | None:
+        doc = self.store._json(
+            "POST",
+            f"{self._base}/runs/{quote(run_id, safe='')}/finish",
+            body={"exit_code": exit_code, "stop_reason": stop_reason},
+        )
+        return None if not doc else self.store._trial(doc, self.sweep_id)
+
+    def fail_trial(self, run_id: str, reason: str) -> None:
+        self.store._json(
+            "POST", f"{self._base}/runs/{quote(run_id, safe='')}/fail", body={"reason": reason}
+        )
+
+    def best(self, limit: int = 10) -> list[tuple[TrialRecord, float | None]]:
+        if self.sweep_id not in self.store._sweep_paths:
+            self.store.get_sweep(self.sweep_id)
+        docs = self.store._json("GET", f"{self._base}/best", params={"limit": limit})
+        out: list[tuple[TrialRecord, float | None]] = []
+        for doc in docs:
+            value = doc.get("value")
+            out.append(
+                (
+                    self.store._trial(doc["trial"], self.sweep_id),
+                    None if value is None else float(value),
+                )
+            )
+        return out
