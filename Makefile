@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit bench clean postgres-binaries
+.PHONY: demo test lint typecheck unit bench clean postgres-binaries web chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,8 +22,28 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
 	touch $@
 
-demo: $(STAMP)
+demo: $(STAMP) web
 	cd examples/hydra_quickstart && ../../$(BIN)/python demo.py
+	@echo "dashboard of the demo's runs and sweep: $(BIN)/runyard ui --dir examples/hydra_quickstart/.runyard  (then open http://127.0.0.1:8080/)"
+
+# The dashboard (web/, TypeScript + Vite): npm dependencies from the lock file, then the bundle
+# that the Python package serves (src/runyard/server/dashboard_dist, gitignored), rebuilt when a
+# source changes.
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json \
+	web/vite.config.ts web/tsconfig.json
+DASHBOARD := src/runyard/server/dashboard_dist/index.html
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+$(DASHBOARD): web/node_modules/.installed $(WEB_SRC)
+	cd web && npm run build
+web: $(DASHBOARD)
+
+# The browser tests drive Debian's chromium (Playwright, from the dev extra, launches it).
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing chromium (apt-get install chromium)"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
@@ -42,7 +62,7 @@ postgres-binaries:
 	       $(SUDO) apt-get update -qq && \
 	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
-unit: $(STAMP) postgres-binaries
+unit: $(STAMP) postgres-binaries web chromium
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

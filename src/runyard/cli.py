@@ -734,5 +734,60 @@ from runyard.server.cli import server as _server_command  # noqa: E402
 main.add_command(_server_command)
 
 
+@main.command("ui")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--dir",
+    "directory",
+    envvar="RUNYARD_DIR",
+    help="The .runyard folder of the embedded store (default: found up from here).",
+)
+@click.option("--no-browser", is_flag=True, help="Only print the URL; open no browser.")
+@click.pass_context
+def ui(ctx: click.Context, port: int, directory: str | None, no_browser: bool) -> None:
+    """The dashboard over the embedded store, on http://127.0.0.1:PORT/ (this machine only).
+
+    The same server as `runyard server`, bound to 127.0.0.1 without API keys. A team's server
+    shows the same dashboard at its own address.
+    """
+    url = f"http://127.0.0.1:{port}/"
+    console.print(f"runyard dashboard: {url}", highlight=False)
+    if not no_browser:
+        import threading
+
+        threading.Thread(target=_open_browser_when_up, args=(url,), daemon=True).start()
+    ctx.invoke(
+        _server_command,
+        store=None,
+        directory=directory,
+        host="127.0.0.1",
+        port=port,
+        workers=1,
+        auth=False,
+        files_root=None,
+        max_body_mb=64.0,
+        max_file_mb=1024.0,
+        access_log=False,
+    )
+
+
+def _open_browser_when_up(url: str, timeout: float = 30.0) -> None:
+    """Open ``url`` in a browser once the server answers (nothing happens without one)."""
+    import time
+    import urllib.request
+    import webbrowser
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}api/v1/health", timeout=1.0):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        return
+    webbrowser.open(url)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,1 @@
+"""Analyses the dashboard shows (parameter importance of a sweep's metric)."""

@@ -1,0 +1,555 @@
+"""The dashboard (web/, served by runyard.server.dashboard) and the API routes it needs
+(runyard.server.routes.analysis, runyard.analysis.importance).
+
+The browser tests start a real server subprocess over a store filled by the SDK (runs with
+config, summary and history; a sweep with trials and an agent) and drive Debian's chromium
+through Playwright: the runs table, a run page, a comparison and a sweep page. A screenshot of
+each page is saved under ``test-artifacts/dashboard/`` (gitignored; CI keeps it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from runyard.analysis.importance import parameter_importance
+from tests.serverproc import ServerProc, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+DIST = REPO / "src" / "runyard" / "server" / "dashboard_dist"
+ARTIFACTS = REPO / "test-artifacts" / "dashboard"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# -- demo data ------------------------------------------------------------------------------------
+
+RUNS = [
+    # run id, lr, optimizer, layers, group, tags, exit code
+    ("r0", 0.1, "sgd", 2, "lr-scan", ["demo"], 0),
+    ("r1", 0.01, "adam", 2, "lr-scan", ["demo", "best"], 0),
+    ("r2", 0.001, "adam", 4, "lr-scan", ["demo"], 0),
+    ("r3", 0.003, "sgd", 4, "baseline", [], 0),
+    ("r4", 0.03, "adam", 8, "baseline", [], 0),
+    ("r5", 0.005, "sgd", 8, "baseline", ["broken"], 1),
+]
+STEPS = 60
+METRICS = ["epoch", "test/accuracy", "test/loss", "train/acc", "train/loss"]
+
+
+def _curve(lr: float, layers: int, step: int) -> dict[str, float]:
+    quality = 1.0 - abs(math.log10(lr) + 2.0) / 3.0 + layers / 40.0
+    loss = 2.0 * math.exp(-step * lr * 5 - step / 40.0) + (1 - quality) * 0.2
+    out = {
+        "epoch": step // 10,
+        "train/loss": round(loss, 6),
+        "train/acc": round(min(1.0, quality * (1 - math.exp(-step / 15.0))), 6),
+    }
+    if step % 10 == 9:
+        out["test/accuracy"] = round(quality * 0.9 * (1 - math.exp(-step / 20.0)), 6)
+        out["test/loss"] = round(loss * 1.1, 6)
+    return out
+
+
+def last_values(run_id: str) -> dict[str, float]:
+    """The last logged value of each metric of a demo run."""
+    _, lr, _, layers, *_ = next(r for r in RUNS if r[0] == run_id)
+    last: dict[str, float] = {}
+    for step in range(STEPS):
+        last.update(_curve(lr, layers, step))
+    return last
+
+
+SWEEP_ID = "sw1"
+SWEEP_CONFIG: dict[str, Any] = {
+    "method": "random",
+    "metric": {"name": "val/loss", "goal": "minimize"},
+    "parameters": {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+        "optimizer": {"values": ["adam", "sgd"]},
+        "dropout": {"distribution": "uniform", "min": 0.0, "max": 0.5},
+    },
+    "run_cap": 20,
+}
+SWEEP_TRIALS = 16
+
+
+def _trial(i: int) -> tuple[dict[str, Any], float]:
+    rng = np.random.default_rng(i)
+    params = {
+        "lr": float(10 ** rng.uniform(-4, -1)),
+        "optimizer": ["adam", "sgd"][i % 2],
+        "dropout": float(rng.uniform(0, 0.5)),
+    }
+    value = (math.log10(params["lr"]) + 2.5) ** 2 + (0.0 if params["optimizer"] == "adam" else 0.8)
+    return params, value + 0.01 * float(rng.normal())
+
+
+def populate(root: str) -> None:
+    """Fill the embedded store under ``root`` (run in a subprocess: the SDK's global state)."""
+    os.environ["RUNYARD_DIR"] = root
+    os.environ["RUNYARD_SILENT"] = "true"
+    os.environ["RUNYARD_DISABLE_GIT"] = "true"
+    import runyard
+    from runyard.store import open_store
+    from runyard.store.locate import default_store_url
+
+    for run_id, lr, opt, layers, group, tags, code in RUNS:
+        run = runyard.init(
+            entity="lab",
+            project="demo",
+            id=run_id,
+            name=f"run-{run_id}",
+            group=group,
+            tags=tags,
+            config={"optimizer": {"lr": lr, "name": opt}, "model": {"layers": layers}},
+        )
+        for step in range(STEPS):
+            run.log(_curve(lr, layers, step))
+        print(f"{run_id} says hello", flush=True)
+        run.finish(exit_code=code)
+
+    store = open_store(default_store_url(Path(root)))
+    store.create_sweep(
+        sweep_id=SWEEP_ID,
+        entity="lab",
+        project="sweeps",
+        name="lr-sweep",
+        description=None,
+        method="random",
+        config=SWEEP_CONFIG,
+        seed=0,
+    )
+    store.register_agent("agent-1", SWEEP_ID, "host-a", 4242)
+    with store.sweep_transaction(SWEEP_ID) as tx:
+        for i in range(SWEEP_TRIALS):
+            params, value = _trial(i)
+            tx.add_trial(f"t{i:02d}", f"trial-{i:02d}", params, params, "agent-1")
+            tx.set_trial_result(f"t{i:02d}", "finished", {"val/loss": value})
+        tx.update_sweep(run_count=SWEEP_TRIALS)
+    store.agent_heartbeat("agent-1", None, SWEEP_TRIALS)
+
+
+# The app the tests serve: `runyard server`'s app with the dashboard and its routes (mounted
+# here too, idempotently, until app.py includes them).
+LAUNCH = """
+import sys, uvicorn
+from runyard.server.app import create_app
+from runyard.server.dashboard import mount_dashboard
+from runyard.server.routes import analysis
+app = create_app(sys.argv[1], auth=False)
+paths = {getattr(r, "path", None) for r in app.routes}
+if "/api/v1/sweeps/{sweep_id}/importance" not in paths:
+    app.include_router(analysis.router, prefix="/api/v1")
+if "/" not in paths:
+    mount_dashboard(app)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def start_server(store_url: str) -> ServerProc:
+    port = free_port()
+    server = ServerProc(
+        store_url=store_url,
+        port=port,
+        args=[sys.executable, "-c", LAUNCH, store_url, str(port)],
+        env=dict(os.environ),
+    )
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("dashboard") / ".runyard"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNYARD_", "WANDB_"))}
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from tests.test_dashboard import populate; populate({str(root)!r})",
+        ],
+        cwd=REPO,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    from runyard.store.locate import default_store_url
+
+    return default_store_url(root)
+
+
+@pytest.fixture(scope="module")
+def server(demo_store: str) -> Iterator[ServerProc]:
+    proc = start_server(demo_store)
+    try:
+        yield proc
+    finally:
+        proc.close()
+
+
+# -- API routes -------------------------------------------------------------------------------------
+
+
+def test_project_keys(server: ServerProc) -> None:
+    keys = httpx.get(f"{server.api}/projects/lab/demo/keys").json()
+    assert keys["config"] == ["model.layers", "optimizer.lr", "optimizer.name"]
+    assert {"test/accuracy", "train/loss", "epoch"} <= set(keys["summary"])
+
+
+def test_sweep_agents_and_importance(server: ServerProc) -> None:
+    agents = httpx.get(f"{server.api}/sweeps/{SWEEP_ID}/agents").json()
+    assert [(a["id"], a["host"], a["runs_done"]) for a in agents] == [("agent-1", "host-a", 16)]
+    imp = httpx.get(f"{server.api}/sweeps/{SWEEP_ID}/importance").json()
+    assert imp["metric"] == "val/loss" and imp["goal"] == "minimize" and imp["n"] == SWEEP_TRIALS
+    names = [p["name"] for p in imp["params"]]
+    assert sorted(names) == ["dropout", "lr", "optimizer"]
+    by_name = {p["name"]: p for p in imp["params"]}
+    assert by_name["lr"]["kind"] == "log" and by_name["optimizer"]["kind"] == "categorical"
+    assert by_name["dropout"]["importance"] < max(
+        by_name["lr"]["importance"], by_name["optimizer"]["importance"]
+    )
+    assert httpx.get(f"{server.api}/sweeps/nope/importance").status_code == 404
+
+
+def test_xseries(server: ServerProc) -> None:
+    base = f"{server.api}/runs/lab/demo/r0/xseries"
+    by_step = httpx.get(base, params={"key": "train/loss"}).json()
+    assert by_step["xs"] == list(range(STEPS)) and len(by_step["values"]) == STEPS
+    runtime = httpx.get(base, params={"key": "train/loss", "x": "_runtime"}).json()
+    assert len(runtime["xs"]) == STEPS and runtime["xs"] == sorted(runtime["xs"])
+    wall = httpx.get(base, params={"key": "train/loss", "x": "_timestamp"}).json()
+    assert wall["xs"][0] > 1.6e9
+    epoch = httpx.get(base, params={"key": "test/accuracy", "x": "epoch"}).json()
+    assert epoch["xs"] == [0, 1, 2, 3, 4, 5] and epoch["steps"] == [9, 19, 29, 39, 49, 59]
+
+
+def test_dashboard_served(server: ServerProc) -> None:
+    page = httpx.get(f"{server.url}/")
+    if page.status_code == 503:
+        pytest.fail("the dashboard bundle is not built: run `make web`")
+    assert page.status_code == 200 and "<title>runyard</title>" in page.text
+    assert page.headers["cache-control"] == "no-cache"
+    asset = next((DIST / "assets").glob("*.js")).name
+    assert f"/assets/{asset}" in page.text
+    js = httpx.get(f"{server.url}/assets/{asset}")
+    assert js.status_code == 200 and "immutable" in js.headers["cache-control"]
+    assert httpx.get(f"{server.url}/assets/..%2Findex.html").status_code == 404
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN
+
+
+def test_not_built_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from runyard.server.dashboard import mount_dashboard
+
+    monkeypatch.setenv("RUNYARD_DASHBOARD_DIR", str(tmp_path / "missing"))
+    app = FastAPI()
+    mount_dashboard(app)
+    response = TestClient(app).get("/")
+    assert response.status_code == 503 and "make web" in response.text
+
+
+# -- importance -----------------------------------------------------------------------------------
+
+
+def test_importance_finds_the_parameter_that_matters() -> None:
+    rng = np.random.default_rng(3)
+    params = [
+        {
+            "lr": float(10 ** rng.uniform(-4, -1)),
+            "noise": float(rng.uniform()),
+            "opt": str(rng.choice(["adam", "sgd"])),
+        }
+        for _ in range(80)
+    ]
+    # lr matters through a bowl (no linear correlation), opt a little, noise not at all
+    values = [
+        (math.log10(p["lr"]) + 2.5) ** 2 + (0.3 if p["opt"] == "sgd" else 0.0) for p in params
+    ]
+    result = {
+        r.name: r for r in parameter_importance(params, values, ["lr", "noise", "opt"], {"lr"})
+    }
+    assert result["lr"].importance is not None and result["lr"].importance > 0.6
+    assert result["noise"].importance is not None and result["noise"].importance < 0.05
+    assert abs(result["lr"].correlation or 0) < 0.5  # a bowl: the forest sees what r misses
+    assert result["opt"].kind == "categorical" and (result["opt"].correlation or 0) > 0
+    assert sum(r.importance or 0 for r in result.values()) == pytest.approx(1.0)
+    # too few runs: no numbers, no crash
+    few = parameter_importance(params[:1], values[:1], ["lr"])
+    assert few[0].importance is None and few[0].correlation is None
+
+
+# -- the browser ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: `apt-get install -y chromium` (make test does)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not (DIST / "index.html").is_file():
+        pytest.fail("the dashboard bundle is not built: run `make web`")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: ServerProc) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.url)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.set_default_timeout(15_000)
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    print(f"screenshot: {path}")
+
+
+def row_ids(page: Any) -> list[str]:
+    return page.eval_on_selector_all(
+        "#runs-grid .grid-body [data-run]", "rows => rows.map(r => r.dataset.run)"
+    )
+
+
+@pytest.mark.slow
+def test_runs_table(page: Any) -> None:
+    page.goto("/#/p/lab/demo?cols=config.optimizer.lr,summary.test/accuracy")
+    page.wait_for_function("document.querySelectorAll('#runs-grid [data-run]').length === 6")
+    assert sorted(row_ids(page)) == [r[0] for r in RUNS]
+    assert page.inner_text("#runs-count") == "6 runs"
+    assert page.get_by_label("Filter").is_visible()  # labelled controls
+    shot(page, "runs-table")
+
+    # server-side sort on a summary column, both directions
+    best_first = sorted(RUNS, key=lambda r: -last_values(r[0])["test/accuracy"])
+    page.click("[data-field='summary.test/accuracy'] button.sort")
+    page.wait_for_function(
+        f"document.querySelector('#runs-grid .grid-body [data-run]')?.dataset.run === '{best_first[0][0]}'"
+    )
+    assert row_ids(page) == [r[0] for r in best_first]
+    assert "sort=-summary.test%2Faccuracy" in page.url or "sort=-summary.test/accuracy" in page.url
+    page.click("[data-field='summary.test/accuracy'] button.sort")
+    page.wait_for_function(
+        f"document.querySelector('#runs-grid .grid-body [data-run]')?.dataset.run === '{best_first[-1][0]}'"
+    )
+    assert row_ids(page) == [r[0] for r in reversed(best_first)]
+
+    # the filter language, server-side
+    page.fill("#runs-filter", "config.optimizer.lr < 0.01 and state = finished")
+    page.press("#runs-filter", "Enter")
+    page.wait_for_function("document.querySelector('#runs-count').textContent === '2 runs'")
+    assert sorted(row_ids(page)) == ["r2", "r3"]  # r5 (lr 0.005) failed
+    page.fill("#runs-filter", "tags in [best, broken] or config.model.layers >= 8")
+    page.press("#runs-filter", "Enter")
+    page.wait_for_function("document.querySelector('#runs-count').textContent === '3 runs'")
+    assert sorted(row_ids(page)) == ["r1", "r4", "r5"]
+    page.fill("#runs-filter", "config.optimizer.lr <")
+    page.press("#runs-filter", "Enter")
+    assert "expected a value" in page.inner_text("#filter-error")
+    page.fill("#runs-filter", "")
+    page.press("#runs-filter", "Enter")
+    page.wait_for_function("document.querySelector('#runs-count').textContent === '6 runs'")
+
+    # group by a column
+    page.select_option("#group-by", "group")
+    page.wait_for_function("document.querySelectorAll('#runs-grid [data-group]').length === 2")
+    groups = page.eval_on_selector_all(
+        "#runs-grid [data-group]", "g => g.map(x => x.dataset.group)"
+    )
+    assert sorted(groups) == ["baseline", "lr-scan"]
+    shot(page, "runs-grouped")
+    page.select_option("#group-by", "")
+    page.wait_for_function("document.querySelectorAll('#runs-grid [data-group]').length === 0")
+    page.wait_for_function("document.querySelectorAll('#runs-grid [data-run]').length === 6")
+
+    # keyboard: arrows move, space selects, the compare link follows the selection
+    page.focus("#runs-grid")
+    page.keyboard.press("Space")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Space")
+    assert page.inner_text("#compare-btn") == "Compare 2"
+    href = page.get_attribute("#compare-btn", "href")
+    assert href is not None and href.startswith("#/compare/lab/demo?runs=")
+
+    # column picker lists nested config keys
+    page.click("#cols-btn")
+    page.wait_for_selector("#col-picker input[data-field='config.model.layers']")
+    page.check("#col-picker input[data-field='config.model.layers']")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#runs-grid [role=columnheader][data-field='config.model.layers']")
+
+
+@pytest.mark.slow
+def test_run_page(page: Any) -> None:
+    page.goto("/#/r/lab/demo/r1")
+    page.wait_for_selector("#panel-charts[data-ready='true']")
+    drawn = page.eval_on_selector_all(
+        "figure.chart-panel.drawn",
+        "els => els.map(e => [e.dataset.metric, Number(e.dataset.last), !!e.querySelector('canvas')])",
+    )
+    assert sorted(m for m, _, _ in drawn) == METRICS
+    expected = last_values("r1")
+    for metric, last, has_canvas in drawn:
+        assert has_canvas, metric
+        assert last == pytest.approx(expected[metric]), metric
+    sections = page.eval_on_selector_all("[data-section]", "s => s.map(x => x.dataset.section)")
+    assert sections == ["charts", "test", "train"]
+    shot(page, "run-page")
+
+    page.click("#tab-config")
+    assert "optimizer" in page.inner_text("#panel-config") and "0.01" in page.inner_text(
+        "#panel-config"
+    )
+    page.click("#tab-overview")
+    overview = page.inner_text("#panel-overview")
+    assert "lr-scan" in overview and "Host" in overview and "Program" in overview
+    page.click("#tab-summary")
+    assert "test/accuracy" in page.inner_text("#summary-table")
+    page.click("#tab-console")
+    page.wait_for_selector("pre.console")
+    assert "r1 says hello" in page.inner_text("pre.console")
+    # tabs work from the keyboard
+    page.focus("#tab-console")
+    page.keyboard.press("ArrowRight")
+    assert page.get_attribute("#tab-files", "aria-selected") == "true"
+
+
+@pytest.mark.slow
+def test_compare(page: Any) -> None:
+    page.goto("/#/compare/lab/demo?runs=r0,r1")
+    page.wait_for_selector("#compare-charts[data-ready='true']")
+    series = page.eval_on_selector_all(
+        "figure.chart-panel", "els => els.map(e => [e.dataset.metric, e.dataset.series])"
+    )
+    assert sorted(m for m, _ in series) == METRICS
+    assert all(n == "2" for _, n in series), series
+    readout = page.inner_text("figure[data-metric='train/loss'] .readout")
+    assert "run-r0" in readout and "run-r1" in readout
+    shot(page, "compare")
+
+    # smoothing, log scale and another x axis keep both runs on each chart
+    page.fill("#smoothing", "0.8")
+    page.check("#log-scale")
+    page.select_option("#x-axis", "_runtime")
+    page.wait_for_selector("#compare-charts[data-ready='true']")
+    assert "log=1" in page.url and "x=_runtime" in page.url
+    assert page.get_attribute("figure[data-metric='train/loss']", "data-series") == "2"
+    shot(page, "compare-smoothed")
+
+    # runs grouped by their group: mean with a min-max band
+    page.goto("/#/compare/lab/demo?runs=r0,r1,r3,r4&group=group")
+    page.wait_for_selector("#compare-charts[data-ready='true']")
+    assert page.get_attribute("figure[data-metric='train/loss']", "data-series") == "2"
+    readout = page.inner_text("figure[data-metric='train/loss'] .readout")
+    assert "lr-scan (2)" in readout and "baseline (2)" in readout
+
+
+@pytest.mark.slow
+def test_sweep_page(page: Any, server: ServerProc) -> None:
+    page.goto(f"/#/s/{SWEEP_ID}")
+    page.wait_for_selector(".view[data-ready='true']")
+    page.wait_for_selector("#importance-table")
+    canvas = page.query_selector("canvas.parcoords")
+    assert canvas is not None
+    assert canvas.get_attribute("data-axes") == "4"  # 3 parameters + the metric
+    assert canvas.get_attribute("data-lines") == str(SWEEP_TRIALS)
+    params = page.eval_on_selector_all(
+        "#importance-table [data-param]", "r => r.map(x => x.dataset.param)"
+    )
+    assert sorted(params) == ["dropout", "lr", "optimizer"]
+    assert page.inner_text("#runs-done") == f"{SWEEP_TRIALS} / 20"
+    best = min(range(SWEEP_TRIALS), key=lambda i: _trial(i)[1])
+    assert f"trial-{best:02d}" in page.inner_text("#best-run")
+    assert "agent-1" in page.inner_text("#agents") and "host-a" in page.inner_text("#agents")
+    assert page.query_selector("#best-curve canvas") is not None
+    assert page.get_attribute("#scatter canvas", "data-points") == str(SWEEP_TRIALS)
+    shot(page, "sweep")
+
+    # brushing the metric axis keeps the better half of the runs in the table
+    box = canvas.bounding_box()
+    x = box["x"] + box["width"] - 60  # the last axis (the metric)
+    page.mouse.move(x, box["y"] + box["height"] - 25)
+    page.mouse.down()
+    page.mouse.move(x, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    kept = int(canvas.get_attribute("data-kept") or "0")
+    assert 0 < kept < SWEEP_TRIALS
+    assert page.inner_text("#trials-shown") == f"{kept} of {SWEEP_TRIALS} runs"
+    visible = page.eval_on_selector_all(
+        "#trials-table tbody tr", "r => r.filter(x => !x.hidden).length"
+    )
+    assert visible == kept
+    shot(page, "sweep-brushed")
+
+    # pause and resume through the API
+    page.click("#sweep-pause")
+    page.wait_for_selector("#sweep-resume:not([disabled])")
+    assert httpx.get(f"{server.api}/sweeps/{SWEEP_ID}").json()["state"] == "paused"
+    page.click("#sweep-resume")
+    page.wait_for_selector("#sweep-pause:not([disabled])")
+    assert httpx.get(f"{server.api}/sweeps/{SWEEP_ID}").json()["state"] == "running"
+
+
+@pytest.mark.slow
+def test_projects_and_live_refresh(page: Any, server: ServerProc) -> None:
+    page.goto("/")
+    page.wait_for_selector("table[aria-label='Projects'] a")
+    assert "demo" in page.inner_text("table[aria-label='Projects']")
+    assert "lr-sweep" in page.inner_text("table[aria-label='Sweeps']")
+    shot(page, "projects")
+    page.click("text=demo")
+    page.wait_for_function("document.querySelectorAll('#runs-grid [data-run]').length === 6")
+    assert "#/p/lab/demo" in page.url
+    # a run that starts while a (new) project's table is open shows up without a reload
+    page.goto("/#/p/lab/live")
+    page.wait_for_selector("#runs-grid .empty")
+    started = time.monotonic()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
+    store_path = server.store_url.removeprefix("sqlite:///")
+    env.update(
+        RUNYARD_DIR=str(Path(store_path).parent), RUNYARD_SILENT="true", RUNYARD_DISABLE_GIT="true"
+    )
+    code = (
+        "import runyard, time\n"
+        "run = runyard.init(entity='lab', project='live', id='live', name='run-live')\n"
+        "run.log({'train/loss': 1.0})\n"
+        "time.sleep(12)\n"
+        "run.finish()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env)
+    try:
+        page.wait_for_selector("#runs-grid [data-run='live']", timeout=30_000)
+        assert "running" in page.inner_text(".live")
+        assert time.monotonic() - started < 30
+    finally:
+        proc.wait(60)

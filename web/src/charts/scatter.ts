@@ -1,0 +1,131 @@
+// A scatter plot on a canvas (metric against one parameter); categorical x values are spread
+// evenly with a little jitter. Hovering a point names its run.
+
+import { fmtNumber } from "../util";
+
+export interface ScatterPoint {
+  x: number | string | null;
+  y: number | null;
+  label: string;
+  highlight?: boolean;
+}
+
+export class Scatter {
+  readonly el: HTMLElement;
+  private canvas: HTMLCanvasElement;
+  private tip: HTMLElement;
+  private placed: { px: number; py: number; p: ScatterPoint }[] = [];
+  private observer: ResizeObserver;
+  private height = 260;
+
+  constructor(private points: ScatterPoint[], private xName: string, private yName: string, private logX = false) {
+    this.canvas = document.createElement("canvas");
+    this.canvas.setAttribute("role", "img");
+    this.tip = document.createElement("div");
+    this.tip.className = "scatter-tip";
+    this.tip.hidden = true;
+    this.el = document.createElement("div");
+    this.el.className = "scatter";
+    this.el.append(this.canvas, this.tip);
+    this.observer = new ResizeObserver(() => this.draw());
+    this.observer.observe(this.el);
+    this.canvas.addEventListener("mousemove", (e) => this.hover(e));
+    this.canvas.addEventListener("mouseleave", () => (this.tip.hidden = true));
+  }
+
+  set(points: ScatterPoint[], xName: string, logX: boolean): void {
+    this.points = points;
+    this.xName = xName;
+    this.logX = logX;
+    this.draw();
+  }
+
+  draw(): void {
+    const width = this.el.clientWidth;
+    if (!width) return;
+    const dpr = window.devicePixelRatio || 1;
+    const c = this.canvas;
+    c.width = Math.floor(width * dpr);
+    c.height = Math.floor(this.height * dpr);
+    c.style.width = `${width}px`;
+    c.style.height = `${this.height}px`;
+    const ctx = c.getContext("2d")!;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, width, this.height);
+    const pad = { l: 60, r: 16, t: 12, b: 36 };
+    const pts = this.points.filter((p) => p.y !== null && Number.isFinite(p.y) && p.x !== null);
+    const categorical = pts.some((p) => typeof p.x === "string");
+    const cats = categorical ? [...new Set(pts.map((p) => String(p.x)))].sort() : [];
+    const log = this.logX && !categorical && pts.every((p) => (p.x as number) > 0);
+    const xv = (p: ScatterPoint, i: number) => {
+      if (categorical) return cats.indexOf(String(p.x)) + (((i * 7919) % 100) / 100 - 0.5) * 0.3;
+      return log ? Math.log10(p.x as number) : (p.x as number);
+    };
+    const xs = pts.map(xv);
+    const ys = pts.map((p) => p.y as number);
+    let [x0, x1] = categorical ? [-0.5, cats.length - 0.5] : [Math.min(...xs), Math.max(...xs)];
+    let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+    if (!(x1 > x0)) [x0, x1] = [x0 - 1, x0 + 1];
+    if (!(y1 > y0)) [y0, y1] = [y0 - 1, y0 + 1];
+    const px = (x: number) => pad.l + ((x - x0) / (x1 - x0)) * (width - pad.l - pad.r);
+    const py = (y: number) => pad.t + (1 - (y - y0) / (y1 - y0)) * (this.height - pad.t - pad.b);
+    ctx.strokeStyle = "#888";
+    ctx.beginPath();
+    ctx.moveTo(pad.l, pad.t);
+    ctx.lineTo(pad.l, this.height - pad.b);
+    ctx.lineTo(width - pad.r, this.height - pad.b);
+    ctx.stroke();
+    ctx.fillStyle = "#444";
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textAlign = "right";
+    ctx.fillText(fmtNumber(y1), pad.l - 4, pad.t + 8);
+    ctx.fillText(fmtNumber(y0), pad.l - 4, this.height - pad.b);
+    ctx.textAlign = "center";
+    if (categorical) cats.forEach((cname, i) => ctx.fillText(cname, px(i), this.height - pad.b + 14));
+    else {
+      const fx = (v: number) => fmtNumber(log ? Math.pow(10, v) : v);
+      ctx.textAlign = "left";
+      ctx.fillText(fx(x0), pad.l, this.height - pad.b + 14);
+      ctx.textAlign = "right";
+      ctx.fillText(fx(x1), width - pad.r, this.height - pad.b + 14);
+    }
+    ctx.textAlign = "center";
+    ctx.fillText(`${this.xName}${log ? " (log)" : ""}`, (pad.l + width - pad.r) / 2, this.height - 4);
+    this.placed = [];
+    pts.forEach((p, i) => {
+      const X = px(xs[i]);
+      const Y = py(ys[i]);
+      this.placed.push({ px: X, py: Y, p });
+      ctx.beginPath();
+      ctx.arc(X, Y, p.highlight ? 5 : 3.5, 0, Math.PI * 2);
+      ctx.fillStyle = p.highlight ? "rgba(214,39,40,0.9)" : "rgba(31,119,180,0.7)";
+      ctx.fill();
+    });
+    this.canvas.setAttribute("aria-label", `Scatter of ${this.yName} against ${this.xName}, ${pts.length} runs`);
+    this.canvas.dataset.points = String(pts.length);
+  }
+
+  private hover(e: MouseEvent): void {
+    const r = this.canvas.getBoundingClientRect();
+    const x = e.clientX - r.left;
+    const y = e.clientY - r.top;
+    let best: (typeof this.placed)[number] | null = null;
+    let d = 100;
+    for (const q of this.placed) {
+      const dd = (q.px - x) ** 2 + (q.py - y) ** 2;
+      if (dd < d) [best, d] = [q, dd];
+    }
+    if (!best) {
+      this.tip.hidden = true;
+      return;
+    }
+    this.tip.hidden = false;
+    this.tip.textContent = `${best.p.label}: ${this.xName}=${typeof best.p.x === "number" ? fmtNumber(best.p.x) : best.p.x}, ${this.yName}=${fmtNumber(best.p.y as number)}`;
+    this.tip.style.left = `${best.px + 8}px`;
+    this.tip.style.top = `${best.py - 8}px`;
+  }
+
+  destroy(): void {
+    this.observer.disconnect();
+  }
+}
