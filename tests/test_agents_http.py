@@ -72,6 +72,22 @@ def test_agent_over_http_runs_a_program_end_to_end(tmp_path: Path) -> None:
                 "parameters": {"a": {"values": [1, 2]}, "b": {"values": [3]}},
             },
         )
+        sweep_id = sweep_ref.split("/")[-1]
+        for flag, state in (("--pause", "paused"), ("--resume", "running")):
+            subprocess.run(
+                [*CLI, "sweep", flag, sweep_id, "--store", server.url],
+                env=_env(),
+                capture_output=True,
+                check=True,
+            )
+            listed = subprocess.run(
+                [*CLI, "sweep", "ls", "agent-http", "--format", "json", "--store", server.url],
+                env=_env(),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert [(s["id"], s["state"]) for s in json.loads(listed.stdout)] == [(sweep_id, state)]
         root = tmp_path / "agent-dir"
         agent = subprocess.run(
             [*CLI, "agent", sweep_ref, "--heartbeat-interval", "0.2"],
@@ -102,7 +118,6 @@ def test_agent_over_http_runs_a_program_end_to_end(tmp_path: Path) -> None:
     assert not (root / "runyard.db").exists()
     assert list((root / "journal").glob("*.journal")) == []
     store = open_store(store_url)
-    sweep_id = sweep_ref.split("/")[-1]
     for trial in store.sweep_trials(sweep_id):
         rows = store.history(trial.pk)
         assert [r["_step"] for r in rows] == [0, 1, 2]

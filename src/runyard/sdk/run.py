@@ -337,7 +337,8 @@ class Run:
                 },
             )
         if wait is None:  # RUNYARD_FINISH_TIMEOUT: then the rest is left to `runyard sync`
-            wait = self._settings.finish_timeout if self._settings.finish_timeout else 30.0
+            timeout = self._settings.finish_timeout
+            wait = timeout if timeout is not None else 30.0
         deadline = time.monotonic() + wait
         complete = True
         if self._shipper is not None:
