@@ -70,6 +70,7 @@ test: lint typecheck unit
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/sdk_overhead.py --repeats 3
 	$(BENCH_VENV)/bin/python bench/search_quality.py
+	$(BENCH_VENV)/bin/python bench/server_ingest.py
 
 clean:
 	rm -rf $(VENV) .runyard build src/*.egg-info
