@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from runyard._json import restore
+from runyard.store.sql import SCHEMA_REVISION
 from tests.serverproc import ServerProc, running_server
 
 MAX_BODY_MB = 1
@@ -116,7 +117,7 @@ def error_of(response: httpx.Response) -> dict[str, str]:
 def test_health_and_openapi(client: httpx.Client) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok"
-    assert health["schema_revision"] == "0003"
+    assert health["schema_revision"] == SCHEMA_REVISION
     assert health["auth"] is False
     spec = client.get("/openapi.json").json()
     paths = set(spec["paths"])
