@@ -553,3 +553,33 @@ def test_projects_and_live_refresh(page: Any, server: ServerProc) -> None:
         assert time.monotonic() - started < 30
     finally:
         proc.wait(60)
+
+
+def test_runyard_ui(tmp_path: Path) -> None:
+    """`runyard ui`: the server on the embedded store, on 127.0.0.1 without keys, URL printed."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
+    ui = ServerProc(
+        store_url="",
+        port=port,
+        args=[
+            sys.executable,
+            "-m",
+            "runyard",
+            "ui",
+            "--port",
+            str(port),
+            "--no-browser",
+            "--dir",
+            str(tmp_path / ".runyard"),
+        ],
+        env=env,
+    )
+    try:
+        ui.start()
+        assert f"runyard dashboard: http://127.0.0.1:{port}/" in ui.output()
+        assert httpx.get(f"{ui.api}/health").json()["auth"] is False
+        assert httpx.get(f"{ui.api}/projects").json() == []
+        assert (tmp_path / ".runyard").is_dir()
+    finally:
+        ui.close()

@@ -233,7 +233,8 @@ export function runsView(root: HTMLElement, entity: string, project: string, que
 
   // -- data ----------------------------------------------------------------------------------
   function params(offset: number, limit: number): Record<string, unknown> {
-    return { entity, project, filter: filterJson, sort, limit, offset };
+    // newest first is the server's own order: no sort to apply
+    return { entity, project, filter: filterJson, sort: sort === "-created_at" ? null : sort, limit, offset };
   }
 
   function showError(err: unknown): void {
