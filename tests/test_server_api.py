@@ -631,3 +631,39 @@ def test_admin_routes_without_auth(client: httpx.Client) -> None:
     revoked = client.delete(f"/keys/{key['key_id']}").json()
     assert revoked["revoked_at"] is not None
     assert client.delete("/keys/nope").status_code == 404
+
+
+# -- several worker processes over one PostgreSQL -----------------------------------------------
+
+
+@pytest.mark.slow
+def test_workers_share_one_store_and_never_share_a_grid_cell(tmp_path: Path) -> None:
+    """Two uvicorn workers, eight agents asking at once: every grid cell handed out once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests import pg
+
+    cells = list(range(12))
+    config = {**GRID, "parameters": {"x": {"values": cells}}}
+    with (
+        pg.fresh_schema() as url,
+        running_server(url, workers=2, extra_args=["--files-root", str(tmp_path)]) as proc,
+        httpx.Client(base_url=proc.api, timeout=60) as http,
+    ):
+        sweep_id = http.post(
+            "/sweeps", json={"entity": "e", "project": "p", "config": config}
+        ).json()["id"]
+
+        def agent(n: int) -> list[int]:
+            got = []
+            with httpx.Client(base_url=proc.api, timeout=60) as own:
+                while True:
+                    decision = own.post(f"/sweeps/{sweep_id}/agents/a{n}/next").json()
+                    if decision["kind"] != "run":
+                        return got
+                    got.append(decision["params"]["x"])
+
+        with ThreadPoolExecutor(8) as pool:
+            handed = [x for xs in pool.map(agent, range(8)) for x in xs]
+        assert sorted(handed) == cells
+        assert len(http.get(f"/sweeps/{sweep_id}/runs").json()) == len(cells)
