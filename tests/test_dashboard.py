@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from runyard.analysis.importance import parameter_importance
-from tests.serverproc import ServerProc, free_port
+from tests.serverproc import ServerProc, free_port, running_server
 
 REPO = Path(__file__).resolve().parent.parent
 DIST = REPO / "src" / "runyard" / "server" / "dashboard_dist"
@@ -147,35 +147,6 @@ def populate(root: str) -> None:
     store.agent_heartbeat("agent-1", None, SWEEP_TRIALS)
 
 
-# The app the tests serve: `runyard server`'s app with the dashboard and its routes (mounted
-# here too, idempotently, until app.py includes them).
-LAUNCH = """
-import sys, uvicorn
-from runyard.server.app import create_app
-from runyard.server.dashboard import mount_dashboard
-from runyard.server.routes import analysis
-app = create_app(sys.argv[1], auth=False)
-paths = {getattr(r, "path", None) for r in app.routes}
-if "/api/v1/sweeps/{sweep_id}/importance" not in paths:
-    app.include_router(analysis.router, prefix="/api/v1")
-if "/" not in paths:
-    mount_dashboard(app)
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
-"""
-
-
-def start_server(store_url: str) -> ServerProc:
-    port = free_port()
-    server = ServerProc(
-        store_url=store_url,
-        port=port,
-        args=[sys.executable, "-c", LAUNCH, store_url, str(port)],
-        env=dict(os.environ),
-    )
-    server.start()
-    return server
-
-
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("dashboard") / ".runyard"
@@ -198,11 +169,8 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def server(demo_store: str) -> Iterator[ServerProc]:
-    proc = start_server(demo_store)
-    try:
+    with running_server(demo_store) as proc:
         yield proc
-    finally:
-        proc.close()
 
 
 # -- API routes -------------------------------------------------------------------------------------

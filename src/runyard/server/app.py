@@ -21,10 +21,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from runyard import __version__
+from runyard.server.dashboard import mount_dashboard
 from runyard.server.errors import install_handlers
 from runyard.server.limits import BodySizeLimit
 from runyard.server.responses import ORJSONResponse
-from runyard.server.routes import admin, files, journals, meta, runs, sweeps
+from runyard.server.routes import admin, analysis, files, journals, meta, runs, sweeps
 from runyard.server.state import MIB, AppState, ServerSettings
 from runyard.store import open_store
 from runyard.store.sql import SQLStore, normalize_url
@@ -74,8 +75,9 @@ def create_app(
     )
     app.state.runyard = AppState(settings=settings, store=store, auth_store=AuthStore(store))
     install_handlers(app)
-    for module in (meta, journals, runs, files, sweeps, admin):
+    for module in (meta, journals, runs, files, sweeps, admin, analysis):
         app.include_router(module.router, prefix=API_PREFIX)
+    mount_dashboard(app)  # /, /index.html and /assets/*: none overlap /api/v1
     app.add_middleware(BodySizeLimit, max_body=settings.max_body, max_file=settings.max_file)
     return app
 
