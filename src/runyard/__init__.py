@@ -15,6 +15,7 @@ from runyard.sdk.config import Config, ConfigError
 from runyard.sdk.run import Run, RunFinishedError
 from runyard.sdk.settings import Settings
 from runyard.sdk.state import define_metric, finish, init, log
+from runyard.sdk.stop import StopRun
 from runyard.sdk.summary import Summary
 
 __version__ = "0.1.0"
@@ -46,6 +47,7 @@ __all__ = [
     "Run",
     "RunFinishedError",
     "Settings",
+    "StopRun",
     "Summary",
     "config",
     "define_metric",

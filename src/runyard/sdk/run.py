@@ -19,6 +19,7 @@ from runyard.sdk.console import ConsoleCapture
 from runyard.sdk.journal import JournalWriter, Record, retire_journal
 from runyard.sdk.settings import Settings
 from runyard.sdk.shipper import Shipper
+from runyard.sdk.stop import StopPoller, start_stop_poller
 from runyard.sdk.summary import MetricDefinition, Summary, SummaryTracker, parse_metric_definition
 from runyard.sdk.values import flatten_into
 
@@ -80,6 +81,9 @@ class Run:
         self.state = "running"
         self.journal_path: Path | None = None
         self._uploads: Any = None  # sdk/uploads.FileUploads, once save() uploads to a server
+        #: a sweep's stop decision (sdk/stop.py); _stop_pending: log() raises StopRun next
+        self._stop: StopPoller | None = None
+        self._stop_pending = False
         if self.mode == "disabled" or root is None:
             return
         self._journal_id: str = header["journal_id"]
@@ -97,6 +101,7 @@ class Run:
                 heartbeat_interval=settings.heartbeat_interval or 15.0,
                 on_ready=self._store_ready,
             )
+            self._stop = start_stop_poller(self, settings)
         self._git_thread: threading.Thread | None = None
         if not settings.disable_git:
             self._git_thread = threading.Thread(
@@ -207,6 +212,17 @@ class Run:
     def disabled(self) -> bool:
         return self.mode == "disabled"
 
+    @property
+    def should_stop(self) -> bool:
+        """True once the run's sweep decided to stop it (early termination, a canceled sweep):
+        break out of the training loop, and the run ends ``stopped`` (see sdk/stop.py)."""
+        return self._stop is not None and self._stop.should_stop()
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the sweep stopped the run, or None."""
+        return self._stop.reason if self._stop is not None else None
+
     def log(
         self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
     ) -> None:
@@ -261,6 +277,9 @@ class Run:
                     self._pending.update(values)
                 if commit is not False:
                     self._commit()
+        if self._stop_pending and self._stop is not None:
+            self._stop_pending = False
+            raise self._stop.stop_run()
 
     def _commit(self) -> None:
         row = self._pending
@@ -308,6 +327,8 @@ class Run:
     ) -> None:
         from runyard.sdk import state as module_state
 
+        if self._stop is not None and not self._finished:
+            state, failure = self._stop.final_state(state, failure)
         git_thread = getattr(self, "_git_thread", None)
         if git_thread is not None and os.getpid() == self._owner_pid:
             git_thread.join(timeout=5.0)  # a short run still gets its git metadata

@@ -43,6 +43,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "RUNYARD_HEARTBEAT_INTERVAL": ("heartbeat_interval", "seconds between heartbeats (15)"),
     "RUNYARD_DISABLE_GIT": ("disable_git", "true: do not record git commit and dirty state"),
     "RUNYARD_KEEP_JOURNALS": ("keep_journals", "true: keep applied journals in journal/done/"),
+    "RUNYARD_STOP_POLL_INTERVAL": (
+        "stop_poll_interval",
+        "seconds between a sweep run's questions whether its sweep stopped it (5)",
+    ),
+    "RUNYARD_STOP_RAISE": ("stop_raise", "true: log() raises runyard.StopRun once stopped"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -79,6 +84,8 @@ class Settings:
     heartbeat_interval: float | None = None
     disable_git: bool | None = None
     keep_journals: bool | None = None
+    stop_poll_interval: float | None = None
+    stop_raise: bool | None = None
 
     def resolved(self) -> Settings:
         """A copy with every unset field taken from the environment or the default."""
@@ -107,6 +114,10 @@ class Settings:
             out.disable_git = False
         if out.keep_journals is None:
             out.keep_journals = False
+        if out.stop_poll_interval is None:
+            out.stop_poll_interval = 5.0
+        if out.stop_raise is None:
+            out.stop_raise = False
         return out
 
     def merged(self, other: Settings | dict[str, Any] | None) -> Settings:
@@ -134,7 +145,7 @@ def normalize_mode(mode: str) -> str:
 
 
 def _parse(field: str, raw: str, var: str) -> Any:
-    if field in ("silent", "disable_git", "keep_journals"):
+    if field in ("silent", "disable_git", "keep_journals", "stop_raise"):
         return raw.strip().lower() in _TRUE
     if field == "finish_timeout":
         try:
@@ -144,7 +155,7 @@ def _parse(field: str, raw: str, var: str) -> Any:
         if value < 0:
             raise ValueError(f"runyard: {var} must be >= 0, got {raw!r}")
         return value
-    if field in ("flush_interval", "heartbeat_interval"):
+    if field in ("flush_interval", "heartbeat_interval", "stop_poll_interval"):
         try:
             value = float(raw)
         except ValueError:

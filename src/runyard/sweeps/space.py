@@ -81,7 +81,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 if TYPE_CHECKING:  # imported lazily: runyard.sweeps.search imports this module
     from runyard.sweeps.search.encoding import Dim
@@ -633,6 +632,7 @@ class Parameter:
             with np.errstate(divide="ignore", invalid="ignore"):
                 logs = np.where(v > 0, np.log(np.where(v > 0, v, 1.0)), -np.inf)
             return np.asarray(np.clip((logs - lo_log) / (hi_log - lo_log), 0.0, 1.0), dtype=float)
+        stats = _scipy_stats()
         if family == "normal":
             return np.asarray(stats.norm.cdf(v, loc=self.mu, scale=self.sigma), dtype=float)
         if family == "log_normal":
@@ -650,6 +650,7 @@ class Parameter:
         if family == "log":
             lo_log, hi_log = self._log_range
             return np.exp(lo_log + x * (hi_log - lo_log))
+        stats = _scipy_stats()
         if family == "normal":
             return np.asarray(stats.norm.ppf(x, loc=self.mu, scale=self.sigma), dtype=float)
         if family == "log_normal":
@@ -658,6 +659,15 @@ class Parameter:
                 stats.lognorm.ppf(x, s=self.sigma, scale=math.exp(self.mu)), dtype=float
             )
         return np.asarray(stats.beta.ppf(x, self.a, self.b), dtype=float)
+
+
+def _scipy_stats() -> Any:
+    """``scipy.stats``, imported on first use: it takes a second or more to import, and most
+    users of this module (a run asking its sweep whether to stop, the CLI validating a
+    sweep.yaml) never need it."""
+    from scipy import stats
+
+    return stats
 
 
 def _lookup(params: Mapping[str, Any], name: str) -> Any:
