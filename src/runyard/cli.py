@@ -504,6 +504,13 @@ def sweep(
 @click.option("--entity", "-e", envvar="RUNYARD_ENTITY", help="Entity (default: from the file).")
 @click.option("--name", help="Sweep name (default: from the file).")
 @click.option("--seed", type=int, default=None, help="Seed of the search (default: random).")
+@click.option(
+    "--run-cap",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The sweep's run_cap (over the file's); `runyard sweep ID --run-cap N` changes an "
+    "existing sweep's (a finished sweep below the new cap runs again).",
+)
 @store_option
 @dir_option
 def sweep_create(
@@ -512,18 +519,25 @@ def sweep_create(
     entity: str | None,
     name: str | None,
     seed: int | None,
+    run_cap: int | None,
     store: str | None,
     directory: str | None,
 ) -> None:
     """Validate CONFIG_FILE and create the sweep; prints the agent command."""
+    import os.path
     import secrets
 
     from runyard.sdk.metadata import username
     from runyard.sdk.names import new_run_id
     from runyard.sweeps.config import SweepConfigError, load_sweep_config
 
+    if run_cap is not None and not os.path.isfile(config_file):
+        _set_run_cap(_api(store, directory), config_file, run_cap)
+        return
     try:
         config = load_sweep_config(config_file)
+        if run_cap is not None:
+            config = load_sweep_config({**config.raw, "run_cap": run_cap})
     except SweepConfigError as exc:
         raise RunyardCLIError(f"{config_file} is not a valid sweep config:\n{exc}") from None
     except OSError as exc:
@@ -548,6 +562,22 @@ def sweep_create(
     console.print(f"created sweep [bold]{record.path}[/] ({config.method}{size})")
     console.print("run an agent on each machine with:")
     console.print(f"  runyard agent {record.path}", highlight=False)
+
+
+def _set_run_cap(api: Any, ref: str, run_cap: int) -> None:
+    """``runyard sweep ID --run-cap N``: change an existing sweep's run_cap."""
+    from runyard.store.base import StoreError
+
+    current = _open_sweep(api, ref)
+    try:
+        updated = api.store.controller(current.id).set_run_cap(run_cap)
+    except StoreError as exc:
+        raise RunyardCLIError(str(exc)) from None
+    before = current.config.get("run_cap")
+    state = ""
+    if updated.state != current.state:
+        state = f"; {current.state} -> {updated.state}"
+    console.print(f"sweep {updated.path}: run_cap {before or 'none'} -> {run_cap}{state}")
 
 
 @sweep.command("ls")

@@ -232,7 +232,10 @@ class SweepTransaction(abc.ABC):
         state: str | None = None,
         method_state: dict[str, Any] | None = None,
         run_count: int | None = None,
-    ) -> None: ...
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        """Change the sweep's row (and ``self.sweep``). ``config`` replaces the stored sweep
+        config (the document as given, e.g. with a raised ``run_cap``); the caller validates it."""
 
 
 class StoreError(RuntimeError):

@@ -188,8 +188,12 @@ class _SQLSweepTransaction(SweepTransaction):
         state: str | None = None,
         method_state: dict[str, Any] | None = None,
         run_count: int | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
         values: dict[str, Any] = {"updated_at": time.time()}
+        if config is not None:
+            values["config"] = dumps_doc(config)
+            self.sweep.config = config
         if state is not None:
             values["state"] = state
             self.sweep.state = state

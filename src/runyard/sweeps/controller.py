@@ -10,6 +10,7 @@ each agent runs it in its own process against the shared store.
 from __future__ import annotations
 
 import abc
+import copy
 import math
 import os
 import time
@@ -110,6 +111,11 @@ class SweepControl(abc.ABC):
     def best(self, limit: int = 10) -> list[tuple[TrialRecord, float | None]]:
         """Runs of the sweep ordered by the metric, best first (runs without a value last)."""
 
+    def set_run_cap(self, run_cap: int) -> SweepRecord:
+        """Change the sweep's ``run_cap`` (in its stored config). A ``finished`` sweep with
+        fewer runs than the new cap goes back to ``running``. Returns the sweep as stored."""
+        raise StoreError(f"this store cannot change the run_cap of sweep {self.sweep_id!r}")
+
 
 class SweepController(SweepControl):
     """Controller operations on one sweep, run in this process (cheap to create; holds no
@@ -119,6 +125,7 @@ class SweepController(SweepControl):
         self.store = store
         self.sweep_id = sweep_id
         self._config: SweepConfig | None = None
+        self._config_doc: dict[str, Any] | None = None
 
     def sweep(self) -> SweepRecord:
         sweep = self.store.get_sweep(self.sweep_id)
@@ -127,11 +134,31 @@ class SweepController(SweepControl):
         return sweep
 
     def config(self, sweep: SweepRecord | None = None) -> SweepConfig:
-        """The sweep's parsed config. A stored sweep's config never changes, so it is parsed
-        once per controller rather than on every call (agents call several times a second)."""
-        if self._config is None:
-            self._config = load_sweep_config((sweep or self.sweep()).config)
+        """The sweep's parsed config. Parsed again only when the stored document changed (its
+        ``run_cap`` can be raised), not on every call: agents call several times a second."""
+        doc = (sweep or self.sweep()).config
+        if self._config is None or doc != self._config_doc:
+            self._config = load_sweep_config(doc)
+            self._config_doc = copy.deepcopy(doc)
         return self._config
+
+    def set_run_cap(self, run_cap: int) -> SweepRecord:
+        """Change the sweep's ``run_cap`` (in its stored config). A ``finished`` sweep with
+        fewer runs than the new cap goes back to ``running`` (if its grid is exhausted or a run
+        reached the target, the next agent's request finishes it again); a canceled sweep stays
+        canceled. Returns the sweep as stored."""
+        if isinstance(run_cap, bool) or not isinstance(run_cap, int) or run_cap < 1:
+            raise StoreError(f"run_cap must be a whole number >= 1, got {run_cap!r}")
+        with self.store.sweep_transaction(self.sweep_id) as tx:
+            doc = copy.deepcopy(tx.sweep.config)
+            doc["run_cap"] = run_cap
+            load_sweep_config(doc)  # still valid (it was, and run_cap is)
+            n_runs = len(tx.trials())
+            state = None
+            if tx.sweep.state == "finished" and n_runs < run_cap:
+                state = "running"
+            tx.update_sweep(config=doc, state=state)
+        return self.sweep()
 
     def trials(self, tx: SweepTransaction, config: SweepConfig) -> list[Trial]:
         metric = config.metric
