@@ -25,6 +25,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RUNYARD_SILENT", "true")
     monkeypatch.setenv("RUNYARD_DISABLE_GIT", "true")
+    # A developer's `runyard login` must not send the suite's runs to their server.
+    monkeypatch.setenv("RUNYARD_CONFIG_DIR", str(tmp_path / ".runyard-config"))
     runyard.config = runyard.Config()
     yield tmp_path
     for run in list(sdk_state._active):
