@@ -255,9 +255,13 @@ def test_search_space_split_and_names() -> None:
     assert spec.slots == [("param", "optimizer.lr"), ("param", "experiment"), ("fixed", "seed=3")]
     notes = parse_search_space(parser, ["a=shuffle(1,2)"]).notes
     assert "shuffle() is ignored" in notes[0]
-    for bad in ["db/engine=a,b", "db@backup=a,b", "hydra.job.name=a,b"]:
+    for bad in ["db@backup=a,b", "hydra.job.name=a,b", "hydra/launcher=basic,joblib"]:
         with pytest.raises(RunyardSweeperError):
             parse_search_space(parser, [bad])
+    # a nested config group is named by its path (the sweeper picks db/engine= or +db/engine=)
+    nested = parse_search_space(parser, ["db/engine=a,b", "+experiment/sub=x"])
+    assert nested.parameters == {"db/engine": {"values": ["a", "b"]}}
+    assert nested.slots == [("param", "db/engine"), ("fixed", "+experiment/sub=x")]
 
 
 def test_return_summary() -> None:

@@ -3,6 +3,8 @@
 `import runyard as wandb` is the only change from a W&B project. Trains a linear model (SGD) or a
 small MLP on scikit-learn's bundled digits or wine dataset (no download) and logs train loss and
 test accuracy each epoch. Returns the final test accuracy (the objective for Hydra sweepers).
+In a sweep with `early_terminate`, `run.should_stop` (runyard's, not W&B's) ends a weak trial
+early; the run is then recorded as `stopped` with what it logged.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def build_model(cfg: omegaconf.DictConfig, lr: float, seed: int) -> SGDClassifie
 @hydra.main(config_path="configs", config_name="defaults", version_base=None)
 def run_experiment(cfg: omegaconf.DictConfig) -> float:
     wandb.config = omegaconf.OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    wandb.init(entity=cfg.wandb.entity, project=cfg.wandb.project)
+    run = wandb.init(entity=cfg.wandb.entity, project=cfg.wandb.project)
     x, y = DATASETS[cfg.dataset.name](return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=cfg.dataset.test_size, random_state=cfg.train.seed, stratify=y
@@ -62,6 +64,8 @@ def run_experiment(cfg: omegaconf.DictConfig) -> float:
         loss = log_loss(y_train, model.predict_proba(x_train), labels=classes)
         accuracy = float(accuracy_score(y_test, model.predict(x_test)))
         wandb.log({"epoch": epoch, "train/loss": loss, "test/accuracy": accuracy})
+        if run.should_stop:  # the sweep's early termination stopped this trial
+            break
     wandb.summary["test/accuracy"] = accuracy
     return accuracy
 

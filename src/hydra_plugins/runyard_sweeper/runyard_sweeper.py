@@ -45,8 +45,10 @@ class RunyardSweeperConf:
     metric: RunyardMetricConf = field(default_factory=RunyardMetricConf)
     #: where the objective comes from: auto | return_value | summary
     objective: str = "auto"
-    #: W&B's early_terminate block (hyperband / asha), stored with the sweep
-    early_terminate: dict[str, Any] | None = None
+    #: W&B's early_terminate block (hyperband / asha), stored with the sweep; empty = none
+    #: (a mapping, not None, so that `hydra.sweeper.early_terminate={type:hyperband,...}` and
+    #: `+hydra.sweeper.early_terminate.min_iter=3` merge into it)
+    early_terminate: dict[str, Any] = field(default_factory=dict)
     #: search space in Hydra's sweep grammar: {key or group: "choice(...)" / "interval(...)" ...}
     params: dict[str, str] | None = None
     #: a sweep.yaml whose parameters/method/metric/... the sweep starts from

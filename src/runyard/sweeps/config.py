@@ -105,6 +105,8 @@ PARAMETER_KEYS: tuple[str, ...] = (
 )
 #: W&B's parameter-name pattern (schema.json ``propertyNames``), without empty dotted segments
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_0-9][A-Za-z0-9_-]*)*")
+#: a nested Hydra config group (``db/engine``): Hydra's ``ID ('/' ID)+``, top level only
+_GROUP_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:/[A-Za-z_][A-Za-z0-9_-]*)+")
 #: macros that expand to several arguments, so must be a whole command item
 _LIST_MACROS = ("args", "args_no_hyphens", "args_no_boolean_flags", "args_hydra")
 #: W&B's sweeps library writes this alias when it fills a categorical that has probabilities
@@ -449,6 +451,17 @@ class _Checker:
                 )
         if method == "grid" and entries:
             self.grid(entries)
+        groups = [p.name for p, _ in entries or [] if "/" in p.name]
+        uses_hydra = isinstance(command, list) and any(
+            "${args_hydra}" in str(item) for item in command
+        )
+        if groups and not uses_hydra and command is not False:
+            self.warn(
+                f"parameters.{groups[0]}",
+                "a name with '/' is a nested Hydra config group, passed as a group override "
+                "only by ${args_hydra} (and the Hydra sweeper); this command passes it as "
+                f"--{groups[0]}=...",
+            )
 
         if self.problems or method is None or entries is None:
             return None
@@ -743,12 +756,30 @@ class _Checker:
             return
         for key, spec in block.items():
             ppath = f"{path}.{key}"
-            if not isinstance(key, str) or not _NAME.fullmatch(key):
+            group_path = isinstance(key, str) and _GROUP_PATH.fullmatch(key) is not None
+            if group_path and prefix:
+                self.add(
+                    ppath,
+                    f"{_fmt(key)} names a nested Hydra config group, which cannot be inside a "
+                    "block of parameters",
+                    f"write it at the top level of parameters, as {key}: {{values: [...]}}",
+                )
+                continue
+            if not isinstance(key, str) or not (group_path or _NAME.fullmatch(key)):
                 self.add(
                     ppath,
                     f"{_fmt(key)} is not a valid parameter name",
                     "start with a letter or _, then use letters, digits, _, - and . "
-                    "(no empty parts between dots); quote it if YAML reads it as a number",
+                    "(no empty parts between dots), or name a nested Hydra config group "
+                    "with / (db/engine); quote it if YAML reads it as a number",
+                )
+                continue
+            if group_path and isinstance(spec, Mapping) and "parameters" in spec:
+                self.add(
+                    ppath,
+                    f"{_fmt(key)} names a nested Hydra config group: its values are option "
+                    "names, not a block of parameters",
+                    f"write {key}: {{values: [option1, option2]}}",
                 )
                 continue
             name = prefix + key

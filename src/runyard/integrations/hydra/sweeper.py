@@ -29,7 +29,14 @@ join it):
 
 ``hydra.sweeper.sweep_id=<id>`` resumes a sweep: finished trials are not repeated, and trials
 left pending or running by the interrupted process are marked ``crashed`` (as the engine does
-for any dead agent), so they count as tried. See ``docs/hydra-sweeper.md``.
+for any dead agent), so they count as tried. A larger ``n_trials`` raises the stored
+``run_cap`` (:meth:`SweepControl.set_run_cap`). See ``docs/hydra-sweeper.md``.
+
+Early termination: Hydra's launcher API cannot stop a running job, so trials stop
+cooperatively: each trial's run polls ``stop_decisions`` itself (``runyard.sdk.stop``), the task
+breaks out on ``run.should_stop`` and its run ends ``stopped`` with its partial metric; the
+sweeper keeps such trials ``stopped`` when it settles them (a ``StopRun`` raised by the job
+included).
 """
 
 from __future__ import annotations
@@ -65,7 +72,8 @@ from runyard._json import sanitize
 from runyard.integrations.hydra._context import return_value_summary
 from runyard.sdk.metadata import hostname, username
 from runyard.sdk.names import new_run_id
-from runyard.store.base import AgentRecord, Store, SweepRecord, TrialRecord
+from runyard.sdk.stop import StopRun
+from runyard.store.base import AgentRecord, Store, StoreError, SweepRecord, TrialRecord
 from runyard.store.locate import journal_dir
 from runyard.sweeps.config import SweepConfig, SweepConfigError, load_sweep_config
 from runyard.sweeps.controller import Decision, SweepController, agent_timeout, objective
@@ -233,11 +241,6 @@ def _param_name(override: Override) -> str:
         raise RunyardSweeperError(
             f"{line}: config groups with a package (group@package) cannot be swept: a "
             "runyard sweep parameter is named by the config group alone"
-        )
-    if "/" in name:
-        raise RunyardSweeperError(
-            f"{line}: nested config groups ({name}) cannot be swept yet: sweep parameter "
-            "names cannot contain '/'. Sweep a top-level group, or a key of the config"
         )
     if override.is_delete():
         raise RunyardSweeperError(f"{line}: a deletion (~key) cannot be swept")
@@ -599,9 +602,9 @@ class _Heartbeat:
                         reason = self.controller.stop_decisions(run_id)
                         if reason is not None:
                             self._reported.add(run_id)
-                            log.warning(
-                                "runyard: early termination would stop run %s (%s), but a "
-                                "Hydra launcher cannot stop a running job: it runs to the end",
+                            log.info(
+                                "runyard sweeper: early termination stops run %s (%s); its "
+                                "job ends early if the task checks run.should_stop",
                                 run_id,
                                 reason,
                             )
@@ -913,10 +916,7 @@ class RunyardSweeperImpl:
                     f"{key} ({kept}) is kept"
                 )
         if self.n_trials is not None and self.n_trials != config.run_cap:
-            self._warn(
-                f"resuming sweep {record.id}: n_trials={self.n_trials} is ignored; the sweep's "
-                f"run_cap ({config.run_cap}) is kept (a stored sweep's config cannot be changed)"
-            )
+            record, config = self._raise_run_cap(store, record, config, self.n_trials)
         command = config.command or []
         stored_fixed = [c.replace("$${", "${") for c in command[3:-1]]
         if command[-1:] == ["${args_hydra}"] and stored_fixed != spec.fixed:
@@ -933,6 +933,38 @@ class RunyardSweeperImpl:
             len(done),
         )
         return record, config
+
+    def _raise_run_cap(
+        self, store: Store, record: SweepRecord, config: SweepConfig, n_trials: int
+    ) -> tuple[SweepRecord, SweepConfig]:
+        """A resume with a larger ``n_trials`` raises the stored sweep's ``run_cap`` (and a
+        finished sweep runs again); a smaller one, or one for a sweep without a cap (a whole
+        grid), is ignored with a warning."""
+        if config.run_cap is None or n_trials < config.run_cap:
+            kept = "no cap: the whole grid" if config.run_cap is None else str(config.run_cap)
+            self._warn(
+                f"resuming sweep {record.id}: n_trials={n_trials} is ignored; the sweep's "
+                f"run_cap ({kept}) is kept (a resume only raises it; to lower it run "
+                f"`runyard sweep {record.id} --run-cap N`)"
+            )
+            return record, config
+        controller = store.controller(record.id)
+        try:
+            updated = controller.set_run_cap(n_trials)
+        except (StoreError, SweepConfigError) as exc:
+            raise RunyardSweeperError(
+                f"hydra.sweeper.n_trials={n_trials}: cannot raise the run_cap of sweep "
+                f"{record.id}: {exc}"
+            ) from None
+        reopened = record.state == "finished" and updated.state == "running"
+        log.info(
+            "runyard sweeper: sweep %s: run_cap raised from %d to %d (hydra.sweeper.n_trials)%s",
+            record.id,
+            config.run_cap,
+            n_trials,
+            "; the finished sweep runs again" if reopened else "",
+        )
+        return updated, load_sweep_config(updated.config)
 
     def _reap(self, store: Store, record: SweepRecord) -> None:
         """Agents of the sweep whose process is gone: mark them dead and their pending/running
@@ -1114,6 +1146,7 @@ class RunyardSweeperImpl:
     ) -> list[str]:
         """Record each job's outcome in its run; returns the failure messages."""
         metric = config.metric.name if config.metric else DEFAULT_METRIC
+        goal = config.metric.goal if config.metric else "minimize"
         for decision, ret in zip(decisions, results, strict=True):
             _finish_local_run(decision.run_id or "", ret.status == JobStatus.FAILED)
         self._wait_for_journals(store, record, root, [d.run_id or "" for d in decisions])
@@ -1125,6 +1158,22 @@ class RunyardSweeperImpl:
                 run_id = decision.run_id or ""
                 trial = trials.get(run_id)
                 if trial is None:
+                    continue
+                if ret.status != JobStatus.COMPLETED and (
+                    isinstance(ret._return_value, StopRun) or trial.state == "stopped"
+                ):
+                    # Stopped early by the sweep (StopRun from log() in stop_raise mode): not a
+                    # failure; the run keeps what it logged, as a stopped agent run does.
+                    if trial.state != "stopped":
+                        reason = getattr(ret._return_value, "reason", "") or "stopped by its sweep"
+                        tx.set_trial_result(
+                            run_id,
+                            "stopped",
+                            {},
+                            config=_job_config(ret) if trial.state == "pending" else None,
+                            failure=f"stopped early: {reason}",
+                        )
+                    lines.append(self._settled_line(trial, "stopped", None, metric, goal, decision))
                     continue
                 if ret.status != JobStatus.COMPLETED:
                     exc = ret._return_value
@@ -1142,6 +1191,16 @@ class RunyardSweeperImpl:
                 updates = self._summary_updates(ret.return_value, trial, metric)
                 failure: str | None = None
                 state = "finished"
+                if trial.state == "stopped":
+                    # The task saw run.should_stop and ended its run early: it stays stopped,
+                    # with its partial metric (and the return value, if any) for the search.
+                    if updates:
+                        tx.set_trial_result(run_id, "stopped", updates, failure=trial.failure)
+                    summary = {**trial.summary, **updates}
+                    lines.append(
+                        self._settled_line(trial, "stopped", summary, metric, goal, decision)
+                    )
+                    continue
                 if self.objective == "return_value" and metric not in updates:
                     state = "failed"
                     failure = (
@@ -1184,6 +1243,24 @@ class RunyardSweeperImpl:
         for line in lines:
             log.info("runyard sweeper: %s", line)
         return failures
+
+    @staticmethod
+    def _settled_line(
+        trial: TrialRecord,
+        state: str,
+        summary: Mapping[str, Any] | None,
+        metric: str,
+        goal: str,
+        decision: Decision,
+    ) -> str:
+        value = objective(dict(summary or trial.summary), metric, goal)
+        reason = (trial.failure or "").removeprefix("stopped early: ")
+        return (
+            f"run {trial.run_id} {state}"
+            + (f" {metric}={value:.6g}" if value is not None else "")
+            + (f" ({reason})" if reason else "")
+            + f" ({_params_text(decision)})"
+        )
 
     def _wait_for_journals(
         self, store: Store, record: SweepRecord, root: Path, run_ids: Sequence[str]
