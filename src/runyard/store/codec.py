@@ -14,6 +14,8 @@ def encode_metric(value: Any) -> tuple[float | None, int, str | None]:
     """``(value, kind, text)`` columns for one logged value (journal form)."""
     tp = type(value)
     if tp is float:
+        if value != value:  # NaN: stored as NULL (SQLite cannot store it; PostgreSQL sorts it high)
+            return None, S.KIND_NAN, None
         return value, S.KIND_FLOAT, None
     if tp is int:
         return float(value), S.KIND_INT, (str(value) if abs(value) > 2**53 else None)

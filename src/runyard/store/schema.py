@@ -9,6 +9,8 @@ Layout, chosen for the reads that matter:
 * ``history_steps`` keeps ``_timestamp``/``_runtime`` once per step rather than per metric.
 * ``runs.summary`` (one JSON document per run) answers "last/min/max of a key over thousands of
   runs" without touching history.
+* ``metric_blocks`` keeps min/max per block of 64 steps of each series, so a chart of a long
+  series (``Store.series``) reads 1/64th of its rows.
 * ``journals`` remembers the last applied record of each journal: applying a batch and moving
   this mark happen in one transaction, which makes ingest idempotent.
 
@@ -115,6 +117,32 @@ metrics = sa.Table(
     sa.Column("value", sa.Float),
     sa.Column("kind", sa.SmallInteger, nullable=False, server_default="0"),
     sa.Column("text", sa.Text),
+    sqlite_with_rowid=False,
+)
+
+#: ``metric_blocks`` summarises each run's series in blocks of ``2**BLOCK_BITS`` consecutive
+#: steps (block = step >> BLOCK_BITS).
+BLOCK_BITS = 6
+BLOCK_STEPS = 1 << BLOCK_BITS
+
+# One row per (key, run, block of 64 steps) holding a non-empty numeric part of a series: how many
+# numeric points (NaN included), the first and last of their steps, and the minimum and maximum
+# value with the first step where each occurs (NULL when every point of the block is NaN).
+# Written in the same transaction as the metrics rows; lets Store.series() downsample a series
+# of N points by reading N/64 rows.
+metric_blocks = sa.Table(
+    "metric_blocks",
+    metadata,
+    sa.Column("key_id", sa.Integer, primary_key=True),
+    sa.Column("run_pk", sa.Integer, primary_key=True),
+    sa.Column("block", sa.BigInteger, primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("first_step", sa.BigInteger, nullable=False),
+    sa.Column("last_step", sa.BigInteger, nullable=False),
+    sa.Column("min_value", sa.Float),
+    sa.Column("min_step", sa.BigInteger),
+    sa.Column("max_value", sa.Float),
+    sa.Column("max_step", sa.BigInteger),
     sqlite_with_rowid=False,
 )
 

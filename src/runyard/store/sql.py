@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import itertools
 import logging
 import math
 import os
@@ -12,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from runyard.store.codec import decode_metric, encode_metric
 from runyard.store.sql_sweeps import SweepMethods
 
 #: The Alembic head this code expects; tests check it matches the migrations folder.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"
@@ -57,6 +57,37 @@ _BULK: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+# metric_blocks upsert: a block already stored (its steps continued in a later batch) keeps the
+# lower minimum and the higher maximum, the earlier step on ties.
+_NEW_MIN = (
+    "excluded.min_value IS NOT NULL AND (b.min_value IS NULL OR excluded.min_value < b.min_value "
+    "OR (excluded.min_value = b.min_value AND excluded.min_step < b.min_step))"
+)
+_NEW_MAX = (
+    "excluded.max_value IS NOT NULL AND (b.max_value IS NULL OR excluded.max_value > b.max_value "
+    "OR (excluded.max_value = b.max_value AND excluded.max_step < b.max_step))"
+)
+_UPSERT_BLOCKS = (
+    "INSERT INTO metric_blocks AS b (key_id, run_pk, block, n, first_step, last_step, "
+    "min_value, min_step, max_value, max_step) {rows} "
+    "ON CONFLICT (key_id, run_pk, block) DO UPDATE SET n = b.n + excluded.n, "
+    "first_step = CASE WHEN excluded.first_step < b.first_step "
+    "THEN excluded.first_step ELSE b.first_step END, "
+    "last_step = CASE WHEN excluded.last_step > b.last_step "
+    "THEN excluded.last_step ELSE b.last_step END, "
+    f"min_value = CASE WHEN {_NEW_MIN} THEN excluded.min_value ELSE b.min_value END, "
+    f"min_step = CASE WHEN {_NEW_MIN} THEN excluded.min_step ELSE b.min_step END, "
+    f"max_value = CASE WHEN {_NEW_MAX} THEN excluded.max_value ELSE b.max_value END, "
+    f"max_step = CASE WHEN {_NEW_MAX} THEN excluded.max_step ELSE b.max_step END"
+)
+_ROW_SQLITE = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ROW_PG = "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_UNNEST_PG = (
+    "SELECT * FROM unnest(%s::int4[], %s::int4[], %s::int8[], %s::int4[], %s::int8[], "
+    "%s::int8[], %s::float8[], %s::int8[], %s::float8[], %s::int8[])"
+)
+
+
 def normalize_url(url: str) -> str:
     """Accept ``postgresql://`` and ``postgres://`` as psycopg 3 URLs."""
     for prefix in ("postgresql://", "postgres://"):
@@ -75,35 +106,101 @@ def default_files_root(url: str) -> Path:
     return Path(os.environ.get("RUNYARD_FILES_ROOT") or Path.home() / ".runyard" / "files")
 
 
+#: A series piece: ``(n, first_step, last_step, min_value, min_step, max_value, max_step)``, either
+#: one point or one ``metric_blocks`` row; ``min_value`` is None when every point is NaN.
+_Piece = tuple[int, int, int, "float | None", "int | None", "float | None", "int | None"]
+
+
+def bucket_grid(first: int, last: int, buckets: int) -> tuple[int, int]:
+    """``(base, width)`` of the downsampling buckets for points from step ``first`` to ``last``:
+    a step falls in bucket ``(step - base) // width``, and there are at most ``buckets``.
+
+    Buckets are equal runs of consecutive steps starting at ``first``. When they are at least a
+    ``metric_blocks`` block wide, they start at ``first``'s block and their width is a multiple
+    of the block size, so each block lies in one bucket (what lets :meth:`SQLStore.series`
+    read blocks instead of points); the result is the same whichever is read.
+    """
+    buckets = max(1, buckets)
+    width = -(-(last - first + 1) // buckets)
+    if width < S.BLOCK_STEPS:
+        return first, width
+    base = (first >> S.BLOCK_BITS) << S.BLOCK_BITS
+    width = -(-(last - base + 1) // buckets)
+    return base, -(-width // S.BLOCK_STEPS) * S.BLOCK_STEPS
+
+
+def _reduce_buckets(
+    pieces: Sequence[_Piece], base: int, width: int
+) -> tuple[list[int], list[float]]:
+    """Each bucket's minimum and maximum point in step order (pieces in step order; ties go to
+    the first occurrence; a bucket of NaN only keeps its first point, as NaN)."""
+    out_steps: list[int] = []
+    out_values: list[float] = []
+    bucket = None
+    b_first = 0
+    mn = mx = None
+    mn_step = mx_step = 0
+    for _n, first, _last, lo_v, lo_s, hi_v, hi_s in pieces:
+        b = (first - base) // width
+        if b != bucket:
+            if bucket is not None:
+                _emit(out_steps, out_values, b_first, mn, mn_step, mx, mx_step)
+            bucket, b_first = b, first
+            mn, mn_step, mx, mx_step = lo_v, lo_s or 0, hi_v, hi_s or 0
+        elif lo_v is not None:
+            if mn is None or lo_v < mn:
+                mn, mn_step = lo_v, lo_s or 0
+            if mx is None or hi_v > mx:  # type: ignore[operator]
+                mx, mx_step = hi_v, hi_s or 0
+    if bucket is not None:
+        _emit(out_steps, out_values, b_first, mn, mn_step, mx, mx_step)
+    return out_steps, out_values
+
+
+def _emit(
+    steps: list[int],
+    values: list[float],
+    first: int,
+    mn: float | None,
+    mn_step: int,
+    mx: float | None,
+    mx_step: int,
+) -> None:
+    if mn is None or mx is None:
+        steps.append(first)
+        values.append(math.nan)
+    elif mn_step == mx_step:
+        steps.append(mn_step)
+        values.append(float(mn))
+    elif mn_step < mx_step:
+        steps += (mn_step, mx_step)
+        values += (float(mn), float(mx))
+    else:
+        steps += (mx_step, mn_step)
+        values += (float(mx), float(mn))
+
+
+def _point(step: int, value: float | None) -> _Piece:
+    return (1, step, step, value, step, value, step)
+
+
+def _value(piece: _Piece) -> float:
+    return math.nan if piece[3] is None else float(piece[3])
+
+
 def downsample_min_max(key: str, steps: list[int], values: list[float], samples: int) -> Series:
-    """At most ``samples`` points of a series: per bucket of consecutive points, the minimum and
-    the maximum in step order (NaN points count as neither and are kept only if a bucket has
-    nothing else)."""
+    """The series contract (:meth:`Store.series`) on points in step order: all of them when
+    there are at most ``samples``; otherwise ``samples // 2`` buckets of consecutive steps
+    (:func:`bucket_grid`), each keeping its minimum and its maximum point in step order (the
+    first occurrence on ties). NaN counts as neither; a bucket of NaN only keeps its first
+    point."""
     total = len(steps)
     samples = max(2, samples)
     if total <= samples:
-        return Series(key, steps, values, total, False)
-    import numpy as np
-
-    st = np.asarray(steps, dtype=np.int64)
-    va = np.asarray(values, dtype=np.float64)
-    buckets = samples // 2
-    edges = np.linspace(0, total, buckets + 1).astype(np.int64)
-    out_steps: list[int] = []
-    out_values: list[float] = []
-    for lo, hi in itertools.pairwise(edges):
-        if hi <= lo:
-            continue
-        chunk = va[lo:hi]
-        if np.all(np.isnan(chunk)):
-            picks = [int(lo)]
-        else:
-            i_min = int(lo + np.nanargmin(chunk))
-            i_max = int(lo + np.nanargmax(chunk))
-            picks = sorted({i_min, i_max})
-        for i in picks:
-            out_steps.append(int(st[i]))
-            out_values.append(float(va[i]))
+        return Series(key, list(steps), list(values), total, False)
+    base, width = bucket_grid(steps[0], steps[-1], samples // 2)
+    pieces = [_point(s, None if math.isnan(v) else v) for s, v in zip(steps, values, strict=True)]
+    out_steps, out_values = _reduce_buckets(pieces, base, width)
     return Series(key, out_steps, out_values, total, True)
 
 
@@ -463,11 +560,9 @@ class SQLStore(SweepMethods, Store):
                 run_update["runtime"] = last_runtime
         if values:
             key_ids = self._key_ids_for(conn, {k for k, _, _ in values})
-            self._insert_rows(
-                conn,
-                "metrics",
-                [(key_ids[k], run_pk, step, *encode_metric(v)) for k, step, v in values],
-            )
+            metric_rows = [(key_ids[k], run_pk, step, *encode_metric(v)) for k, step, v in values]
+            self._insert_rows(conn, "metrics", metric_rows)
+            self._update_blocks(conn, run_pk, metric_rows)
             self._remember_run_keys(conn, run_pk, set(key_ids.values()))
         if console:
             conn.execute(S.console_lines.insert(), console)
@@ -510,6 +605,57 @@ class SQLStore(SweepMethods, Store):
             write_row = copy.write_row
             for row in rows:
                 write_row(row)
+
+    def _update_blocks(self, conn: Connection, run_pk: int, rows: list[tuple[Any, ...]]) -> None:
+        """Fold new metrics rows into their ``metric_blocks`` rows (see schema.py).
+
+        One pass over the rows grouped by key (a stable sort keeps each key's steps in batch
+        order, so a block's rows are consecutive); should a block come twice, the upsert merges.
+        """
+        params: list[tuple[Any, ...]] = []
+        bits = S.BLOCK_BITS
+        cur_key = cur_block = None
+        n = first = last = 0
+        mn = mx = mn_s = mx_s = None
+        for key_id, _run_pk, step, value, kind, _text in sorted(rows, key=itemgetter(0)):
+            if kind > S.KIND_INT:  # string or None: not part of a numeric series
+                continue
+            block = step >> bits
+            if block != cur_block or key_id != cur_key:
+                if cur_key is not None:
+                    params.append((cur_key, run_pk, cur_block, n, first, last, mn, mn_s, mx, mx_s))
+                cur_key, cur_block, n, first, last = key_id, block, 1, step, step
+                if value is None:  # NaN
+                    mn = mx = mn_s = mx_s = None
+                else:
+                    mn = mx = value
+                    mn_s = mx_s = step
+                continue
+            n += 1
+            if step > last:
+                last = step
+            elif step < first:
+                first = step
+            if value is None:
+                continue
+            if mn is None:
+                mn = mx = value
+                mn_s = mx_s = step
+                continue
+            if value < mn or (value == mn and step < mn_s):
+                mn, mn_s = value, step
+            if value > mx or (value == mx and step < mx_s):
+                mx, mx_s = value, step
+        if cur_key is None:
+            return
+        params.append((cur_key, run_pk, cur_block, n, first, last, mn, mn_s, mx, mx_s))
+        if self.is_sqlite:
+            conn.exec_driver_sql(_UPSERT_BLOCKS.format(rows=_ROW_SQLITE), params)
+        elif len({(p[0], p[2]) for p in params}) < len(params):  # a block twice: unsorted steps
+            conn.exec_driver_sql(_UPSERT_BLOCKS.format(rows=_ROW_PG), params)
+        else:  # PostgreSQL: one statement for the whole batch
+            columns = tuple(list(c) for c in zip(*params, strict=True))
+            conn.exec_driver_sql(_UPSERT_BLOCKS.format(rows=_UNNEST_PG), columns)
 
     def _is_stopped(self, conn: Connection, run_pk: int) -> bool:
         current = conn.execute(sa.select(S.runs.c.state).where(S.runs.c.pk == run_pk)).scalar()
@@ -660,30 +806,92 @@ class SQLStore(SweepMethods, Store):
         min_step: int | None = None,
         max_step: int | None = None,
     ) -> Series:
-        numeric = (S.KIND_FLOAT, S.KIND_NAN, S.KIND_INT, S.KIND_BOOL)
+        """See :meth:`Store.series`. Reads the series' ``metric_blocks`` rows (one per 64 steps)
+        and only the points of the blocks cut by the step range, unless the buckets are
+        narrower than a block (fewer than ``32 * samples`` steps in range, which bounds the
+        points read) or there are at most ``samples`` points (read them all)."""
+        samples = max(2, samples)
         with self._read() as conn:
             key_id = conn.execute(
                 sa.select(S.metric_keys.c.id).where(S.metric_keys.c.name == key)
             ).scalar()
             if key_id is None:
                 return Series(key, [], [], 0, False)
-            stmt = (
-                sa.select(S.metrics.c.step, S.metrics.c.value, S.metrics.c.kind)
-                .where(
-                    S.metrics.c.key_id == key_id,
-                    S.metrics.c.run_pk == run_pk,
-                    S.metrics.c.kind.in_(numeric),
+            pieces = self._series_pieces(conn, int(key_id), run_pk, min_step, max_step)
+            total = sum(p[0] for p in pieces)
+            if total == 0:
+                return Series(key, [], [], 0, False)
+            first, last = pieces[0][1], pieces[-1][2]
+            if total <= samples:
+                points = self._series_points(conn, int(key_id), run_pk, first, last)
+                return Series(
+                    key, [p[1] for p in points], [_value(p) for p in points], total, False
                 )
-                .order_by(S.metrics.c.step)
-            )
-            if min_step is not None:
-                stmt = stmt.where(S.metrics.c.step >= min_step)
-            if max_step is not None:
-                stmt = stmt.where(S.metrics.c.step <= max_step)
-            points = conn.execute(stmt).all()
-        steps = [int(p[0]) for p in points]
-        values = [math.nan if p[2] == S.KIND_NAN else float(p[1]) for p in points]
-        return downsample_min_max(key, steps, values, samples)
+            base, width = bucket_grid(first, last, samples // 2)
+            if width % S.BLOCK_STEPS:  # buckets narrower than a block: read the points
+                pieces = [
+                    _point(p[1], p[3])
+                    for p in self._series_points(conn, int(key_id), run_pk, first, last)
+                ]
+        steps, values = _reduce_buckets(pieces, base, width)
+        return Series(key, steps, values, total, True)
+
+    def _series_pieces(
+        self, conn: Connection, key_id: int, run_pk: int, lo: int | None, hi: int | None
+    ) -> list[_Piece]:
+        """The series' blocks within ``[lo, hi]`` in step order, a block cut by the range being
+        replaced by its points in the range."""
+        mark = "?" if self.is_sqlite else "%s"
+        sql = (
+            "SELECT n, first_step, last_step, min_value, min_step, max_value, max_step "
+            f"FROM metric_blocks WHERE key_id = {mark} AND run_pk = {mark}"
+        )
+        params: list[int] = [key_id, run_pk]
+        if lo is not None:
+            sql += f" AND block >= {mark}"
+            params.append(lo >> S.BLOCK_BITS)
+        if hi is not None:
+            sql += f" AND block <= {mark}"
+            params.append(hi >> S.BLOCK_BITS)
+        blocks: list[_Piece] = list(conn.exec_driver_sql(sql + " ORDER BY block", tuple(params)))
+        if not blocks:
+            return blocks
+        lo_cut = lo is not None and blocks[0][1] < lo
+        hi_cut = hi is not None and blocks[-1][2] > hi
+        if not (lo_cut or hi_cut):
+            return blocks
+        head: list[_Piece] = []
+        tail: list[_Piece] = []
+        if lo_cut:
+            assert lo is not None
+            head_hi = blocks[0][2] if hi is None else min(hi, blocks[0][2])
+            head = [
+                _point(p[1], p[3]) for p in self._series_points(conn, key_id, run_pk, lo, head_hi)
+            ]
+            blocks = blocks[1:]
+        if hi_cut and blocks:
+            assert hi is not None
+            tail = [
+                _point(p[1], p[3])
+                for p in self._series_points(conn, key_id, run_pk, blocks[-1][1], hi)
+            ]
+            blocks = blocks[:-1]
+        return head + blocks + tail
+
+    def _series_points(
+        self, conn: Connection, key_id: int, run_pk: int, lo: int, hi: int
+    ) -> list[_Piece]:
+        """Numeric points with steps in ``[lo, hi]``, in step order, as pieces (``value`` None
+        for NaN)."""
+        mark = "?" if self.is_sqlite else "%s"
+        rows = conn.exec_driver_sql(
+            "SELECT step, value FROM metrics WHERE key_id = "
+            f"{mark} AND run_pk = {mark} AND step >= {mark} AND step <= {mark} "
+            f"AND kind IN ({S.KIND_FLOAT}, {S.KIND_NAN}, {S.KIND_BOOL}, {S.KIND_INT}) "
+            "ORDER BY step",
+            (key_id, run_pk, lo, hi),
+        )
+        return [_point(int(step), value) for step, value in rows]
 
     # -- files ----------------------------------------------------------------------------------
 
