@@ -127,6 +127,42 @@ def test_agent_over_http_runs_a_program_end_to_end(tmp_path: Path) -> None:
         ]
 
 
+def test_run_cap_and_reclaim_over_http(tmp_path: Path) -> None:
+    """`runyard sweep ID --run-cap N` works against a server, and an agent repeating a lost
+    `next` request gets the same pending run (no orphan counts against run_cap)."""
+    with running_server(f"sqlite:///{tmp_path / 'server.db'}") as server:
+        sweep_ref = _create(
+            tmp_path,
+            server.url,
+            {
+                "program": "train.py",
+                "method": "random",
+                "project": "cap-http",
+                "run_cap": 1,
+                "parameters": {"a": {"values": [1, 2, 3]}},
+            },
+        )
+        sweep_id = sweep_ref.split("/")[-1]
+        store = open_store(server.url)
+        control = store.controller(sweep_id)
+        first = control.next_run("agent-x", reclaim=True)
+        assert control.next_run("agent-x", reclaim=True).run_id == first.run_id
+        assert control.next_run("agent-y").kind == "done"  # run_cap 1 reached
+        assert store.get_sweep(sweep_id).state == "finished"  # type: ignore[union-attr]
+        raised = subprocess.run(
+            [*CLI, "sweep", sweep_id, "--run-cap", "3", "--store", server.url],
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+        )
+        assert raised.returncode == 0, raised.stderr
+        sweep = store.get_sweep(sweep_id)
+        assert sweep is not None and sweep.config["run_cap"] == 3 and sweep.state == "running"
+        assert control.next_run("agent-y").kind == "run"
+        assert len(store.sweep_trials(sweep_id)) == 2
+
+
 @pytest.mark.slow
 def test_eight_agents_on_two_servers_never_share_a_cell(tmp_path: Path) -> None:
     from tests import pg

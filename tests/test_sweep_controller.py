@@ -164,3 +164,23 @@ def test_bayes_controller_uses_finished_runs(store: SQLStore) -> None:
         )
     best = controller.best(limit=1)[0]
     assert best[1] is not None and best[1] < 3.0 and best[0].params["c"] == "b"
+
+
+def test_reclaim_hands_a_lost_answer_out_again(store: SQLStore) -> None:
+    """An agent that repeats a request whose answer it lost gets the same pending run, so
+    nothing orphaned counts against run_cap; a sweeper asking for a batch gets new runs."""
+    controller = _sweep(
+        store, {"method": "random", "run_cap": 2, "parameters": {"lr": {"values": [1, 2, 3]}}}
+    )
+    first = controller.next_run("agent", reclaim=True)
+    again = controller.next_run("agent", reclaim=True)
+    assert first.kind == again.kind == "run"
+    assert again.run_id == first.run_id and again.params == first.params
+    assert len(store.sweep_trials("sw1")) == 1
+    assert first.run_id is not None
+    _finish(store, first.run_id, {})
+    second = controller.next_run("agent", reclaim=True)
+    assert second.kind == "run" and second.run_id != first.run_id
+    # Without reclaim (the Hydra sweeper's batches), each call is a new run.
+    assert controller.next_run("other").kind == "done"  # run_cap 2 reached
+    assert len(store.sweep_trials("sw1")) == 2

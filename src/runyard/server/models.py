@@ -75,6 +75,10 @@ class TrialFailIn(_In):
     reason: LongText
 
 
+class RunCapIn(_In):
+    run_cap: int = Field(ge=1, le=INT32)
+
+
 class EntityIn(_In):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
     kind: Literal["user", "team"]

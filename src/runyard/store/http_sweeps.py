@@ -24,10 +24,14 @@ class HTTPSweepControl(SweepControl):
             raise StoreError(f"no sweep {self.sweep_id!r} on {self.store.url}")
         return sweep
 
-    def next_run(self, agent_id: str) -> Decision:
-        # Not idempotent (it may create a run): never re-sent after an unknown outcome.
+    def next_run(self, agent_id: str, *, reclaim: bool = False) -> Decision:
+        # Without reclaim the request may create a run each time: never re-sent after an
+        # unknown outcome. With it, a repeat hands out the same pending run again.
         doc = self.store._json(
-            "POST", f"{self._base}/agents/{quote(agent_id, safe='')}/next", idempotent=False
+            "POST",
+            f"{self._base}/agents/{quote(agent_id, safe='')}/next",
+            params={"reclaim": "true"} if reclaim else None,
+            idempotent=reclaim,
         )
         kind = doc.get("kind")
         if kind not in ("run", "wait", "done"):
@@ -39,6 +43,10 @@ class HTTPSweepControl(SweepControl):
             doc.get("run_name"),
             dict(doc.get("params") or {}),
         )
+
+    def set_run_cap(self, run_cap: int) -> SweepRecord:
+        doc = self.store._json("POST", f"{self._base}/run_cap", body={"run_cap": run_cap})
+        return self.store._sweep(doc)
 
     def stop_decisions(self, run_id: str | None) -> str | None:
         if run_id is None:

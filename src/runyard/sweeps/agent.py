@@ -128,7 +128,9 @@ class Agent:
             self._status.start()
         try:
             while self.options.count is None or self.done < self.options.count:
-                decision = self._patient("next run", lambda: self.controller.next_run(self.id))
+                decision = self._patient(
+                    "next run", lambda: self.controller.next_run(self.id, reclaim=True)
+                )
                 if decision.kind == "done":
                     self._say(f"sweep over: {decision.reason}")
                     break

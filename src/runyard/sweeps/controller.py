@@ -90,8 +90,14 @@ class SweepControl(abc.ABC):
         """The sweep as stored now; :class:`StoreError` if it does not exist."""
 
     @abc.abstractmethod
-    def next_run(self, agent_id: str) -> Decision:
-        """Hand the agent its next run, or tell it to wait (paused) or stop (sweep over)."""
+    def next_run(self, agent_id: str, *, reclaim: bool = False) -> Decision:
+        """Hand the agent its next run, or tell it to wait (paused) or stop (sweep over).
+
+        With ``reclaim``, a run already handed to ``agent_id`` and not started yet (``pending``)
+        is handed out again instead of a new one. An agent that runs one trial at a time (``runyard
+        agent``) asks with ``reclaim=True``, which makes a request repeated after a lost answer
+        harmless: it cannot leave an orphan trial that counts against ``run_cap``.
+        """
 
     @abc.abstractmethod
     def stop_decisions(self, run_id: str | None) -> str | None:
@@ -189,8 +195,7 @@ class SweepController(SweepControl):
                     failure=f"its agent {record.agent_id} stopped sending heartbeats",
                 )
 
-    def next_run(self, agent_id: str) -> Decision:
-        """Hand the agent its next run, or tell it to wait (paused) or stop (sweep over)."""
+    def next_run(self, agent_id: str, *, reclaim: bool = False) -> Decision:
         now = time.time()
         with self.store.sweep_transaction(self.sweep_id) as tx:
             sweep = tx.sweep
@@ -201,6 +206,10 @@ class SweepController(SweepControl):
             config = self.config(sweep)
             self._reap_dead_agents(tx, now)
             records = tx.trials()
+            if reclaim:
+                for record in records:
+                    if record.agent_id == agent_id and record.state == "pending":
+                        return Decision("run", "", record.run_id, record.name, record.params)
             if config.run_cap is not None and len(records) >= config.run_cap:
                 tx.update_sweep(state="finished")
                 return Decision("done", f"run_cap {config.run_cap} reached")

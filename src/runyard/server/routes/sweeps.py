@@ -21,6 +21,7 @@ from runyard.server.models import (
     BestOut,
     DecisionOut,
     OkOut,
+    RunCapIn,
     StopOut,
     SweepIn,
     SweepOut,
@@ -183,10 +184,16 @@ def agent_heartbeat(
     response_class=ORJSONResponse,
     responses=doc(DecisionOut, 401, 403, 404, 422),
 )
-def next_run(sweep_id: SweepId, agent_id: AgentId, store: StoreDep, who: Who) -> ORJSONResponse:
-    """The agent's next run (``run``), or ``wait`` (paused) or ``done`` (the sweep is over)."""
+def next_run(
+    sweep_id: SweepId, agent_id: AgentId, store: StoreDep, who: Who, reclaim: bool = False
+) -> ORJSONResponse:
+    """The agent's next run (``run``), or ``wait`` (paused) or ``done`` (the sweep is over).
+
+    With ``reclaim=true`` a run already handed to this agent and not started yet is handed out
+    again rather than a new one, so an agent may repeat a request whose answer it lost.
+    """
     find_sweep(store, who, sweep_id)
-    decision = store.controller(sweep_id).next_run(agent_id)
+    decision = store.controller(sweep_id).next_run(agent_id, reclaim=reclaim)
     return json_response(
         {
             "kind": decision.kind,
@@ -196,6 +203,17 @@ def next_run(sweep_id: SweepId, agent_id: AgentId, store: StoreDep, who: Who) ->
             "params": decision.params,
         }
     )
+
+
+@router.post(
+    "/sweeps/{sweep_id}/run_cap",
+    response_class=ORJSONResponse,
+    responses=doc(SweepOut, 400, 401, 403, 404, 422),
+)
+def set_run_cap(sweep_id: SweepId, body: RunCapIn, store: StoreDep, who: Who) -> ORJSONResponse:
+    """Change the sweep's ``run_cap``; a finished sweep below the new cap runs again."""
+    find_sweep(store, who, sweep_id)
+    return json_response(record(store.controller(sweep_id).set_run_cap(body.run_cap)))
 
 
 @router.get(
