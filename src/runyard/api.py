@@ -7,7 +7,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runyard.query import compile_filter, sort_runs
 from runyard.sdk.metadata import username
 from runyard.store import RunQuery, RunRecord, Store, open_store, resolve_store_url
 from runyard.store.locate import resolve_root
@@ -62,15 +61,12 @@ class Api:
         order: str | None = "-created_at",
         limit: int | None = None,
     ) -> list[ApiRun]:
-        """Runs of a project (``"entity/project"`` or ``"project"``; all projects if None)."""
+        """Runs of a project (``"entity/project"`` or ``"project"``; all projects if None)
+        matching ``filters`` (:mod:`runyard.query`), sorted by ``order``, at most ``limit``;
+        the store does the work (``Store.query_runs``: SQL, or the server's ``/runs``)."""
         entity, project = self._split(path)
-        predicate = compile_filter(filters)
-        records = self.store.list_runs(RunQuery(entity=entity, project=project))
-        selected = [r for r in records if predicate(r)]
-        selected = sort_runs(selected, order)
-        if limit is not None:
-            selected = selected[:limit]
-        return [ApiRun(self.store, r) for r in selected]
+        records, _total = self.store.query_runs(entity, project, filters, order, limit)
+        return [ApiRun(self.store, r) for r in records]
 
     def run(self, path: str) -> ApiRun:
         """A run by ``"entity/project/id"``, ``"project/id"`` or a unique ``"id"``."""

@@ -8,6 +8,7 @@ Operators: ``$eq $ne $lt $lte $gt $gte $in $nin $exists $regex``, and ``$and $or
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -124,7 +125,11 @@ def _negate(sub: Predicate) -> Predicate:
 def _lookup_check(field: str) -> None:
     if field in _SIMPLE_FIELDS or field.startswith(("config.", "summary.", "summary_metrics.")):
         return
-    raise QueryError(
+    raise _unknown_field(field)
+
+
+def _unknown_field(field: str) -> QueryError:
+    return QueryError(
         f"unknown field {field!r}: use one of {', '.join(sorted(_SIMPLE_FIELDS))}, "
         f"config.<key> or summary.<key>"
     )
@@ -179,51 +184,244 @@ def _operator(field: str, op: str, arg: Any) -> Callable[[Any], bool]:
     if op == "$exists":
         return lambda v: (v is not _MISSING) == bool(arg)
     if op == "$regex":
-        pattern = re.compile(str(arg))
+        try:
+            pattern = re.compile(str(arg))
+        except re.error as exc:
+            raise QueryError(
+                f"{field}: $regex {str(arg)!r} is not a regular expression: {exc}"
+            ) from None
         return lambda v: isinstance(v, str) and pattern.search(v) is not None
     raise QueryError(
         f"{field}: unknown operator {op!r}; use $eq $ne $lt $lte $gt $gte $in $nin $exists $regex"
     )
 
 
-_EXPR = re.compile(r"^\s*([A-Za-z_][\w./-]*)\s*(==|!=|<=|>=|=|<|>|~)\s*(.*?)\s*$")
+# -- the filter language (shared with the dashboard: web/src/filter.ts) -------------------------
+#
+#   expr   := term ("or" term)*
+#   term   := factor ("and" factor)*
+#   factor := "not" factor | "(" expr ")" | FIELD OP VALUE | FIELD ("in" | "nin") "[" VALUE, ... "]"
+#   OP     := = == != < <= > >= ~        (~ is a regular expression search)
+#   VALUE  := number | true | false | null | 'quoted' | "quoted" | bare-word
+#
+# The tokenizer and parser below mirror filter.ts step by step, so the same text gives the same
+# JSON filter in the CLI, the server's ``filter=`` parameter and the dashboard
+# (tests/test_query_sql.py checks both against one table of examples).
+
+_TOKEN_OPS = ("==", "!=", "<=", ">=", "=", "<", ">", "~")
 _OPS = {"=": "$eq", "==": "$eq", "!=": "$ne", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+_PUNCT = "()[],"
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", re.ASCII)
+_INTEGER = re.compile(r"[-+]?\d+", re.ASCII)
+_FIELD = re.compile(r"[A-Za-z_][\w./-]*", re.ASCII)
+_DOC_FIELD = re.compile(r"(config|summary|summary_metrics)\..+")
+_JS_SPACE = re.compile(r"\s")  # JavaScript's \s is Unicode-aware, like Python's
 
 
-def parse_expression(text: str) -> dict[str, Any]:
-    """``"config.lr<0.01"`` → ``{"config.lr": {"$lt": 0.01}}`` (used by the CLI's --filter)."""
-    match = _EXPR.match(text)
-    if not match or match.group(3)[:1] in ("<", ">", "=", "!") or not match.group(3):
-        raise QueryError(
-            f"cannot read filter {text!r}: write FIELD OP VALUE, e.g. 'state=finished' or "
-            f"'config.lr<0.01' (OP: = != < <= > >= ~ for regex)"
-        )
-    field, op, raw = match.groups()
-    _lookup_check(field)
-    value = parse_scalar(raw)
-    if op == "~":
-        return {field: {"$regex": raw}}
-    return {field: {_OPS[op]: value}}
+class _Token:
+    __slots__ = ("kind", "pos", "text")
+
+    def __init__(self, kind: str, text: str, pos: int) -> None:
+        self.kind, self.text, self.pos = kind, text, pos
+
+
+def _tokenize(text: str) -> list[_Token]:
+    out: list[_Token] = []
+    i = 0
+    n = len(text)
+
+    def op_at(j: int) -> str | None:
+        return next((o for o in _TOKEN_OPS if text.startswith(o, j)), None)
+
+    while i < n:
+        c = text[i]
+        if _JS_SPACE.match(c):
+            i += 1
+            continue
+        if c in _PUNCT:
+            out.append(_Token("punct", c, i))
+            i += 1
+            continue
+        op = op_at(i)
+        if op:
+            out.append(_Token("op", op, i))
+            i += len(op)
+            continue
+        if c in "'\"":
+            end = text.find(c, i + 1)
+            if end < 0:
+                raise _FilterSyntax(f"unclosed quote at {i + 1}")
+            out.append(_Token("str", text[i + 1 : end], i))
+            i = end + 1
+            continue
+        j = i
+        while j < n and not _JS_SPACE.match(text[j]) and text[j] not in _PUNCT and not op_at(j):
+            j += 1
+        out.append(_Token("word", text[i:j], i))
+        i = j
+    return out
+
+
+class _FilterSyntax(Exception):
+    pass
+
+
+def _scalar(tok: _Token) -> Any:
+    if tok.kind == "str":
+        return tok.text
+    return parse_scalar(tok.text)
 
 
 def parse_scalar(raw: str) -> Any:
+    """A bare filter value: ``true``/``false``, ``null``/``none``, a number, else the text."""
     lowered = raw.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
     if lowered in ("null", "none"):
         return None
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
-        return raw[1:-1]
+    if _NUMBER.fullmatch(raw):
+        return int(raw) if _INTEGER.fullmatch(raw) else float(raw)
     return raw
 
 
+def parse_expression(text: str) -> dict[str, Any]:
+    """The filter language → a filter document (``{}`` for blank text).
+
+    ``"config.optimizer.lr < 0.01 and state = finished"`` →
+    ``{"$and": [{"config.optimizer.lr": {"$lt": 0.01}}, {"state": {"$eq": "finished"}}]}``;
+    also ``or``, ``not``, parentheses, ``FIELD ~ regex``, ``FIELD in [a, b]``, ``nin``.
+    The same grammar as the dashboard's filter box (web/src/filter.ts). Raises
+    :class:`QueryError` naming the problem.
+    """
+    if not text.strip():
+        return {}
+    try:
+        return _Parser(text).parse()
+    except _FilterSyntax as exc:
+        raise QueryError(
+            f"cannot read filter {text!r}: {exc} (write FIELD OP VALUE, e.g. 'state = finished' "
+            f"or 'config.lr < 0.01', joined by and/or/not; OP: = != < <= > >= ~ in)"
+        ) from None
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.toks = _tokenize(text)
+        self.p = 0
+
+    def peek(self) -> _Token | None:
+        return self.toks[self.p] if self.p < len(self.toks) else None
+
+    def is_word(self, word: str) -> bool:
+        tok = self.peek()
+        return tok is not None and tok.kind == "word" and tok.text.lower() == word
+
+    def expect(self, text: str) -> None:
+        tok = self.peek()
+        if tok is None or tok.text != text:
+            where = f"at {tok.pos + 1}" if tok else "at the end"
+            raise _FilterSyntax(f"expected '{text}' {where}")
+        self.p += 1
+
+    def parse(self) -> dict[str, Any]:
+        out = self.expr()
+        tok = self.peek()
+        if tok is not None:
+            raise _FilterSyntax(
+                f"unexpected '{tok.text}' at {tok.pos + 1}: join conditions with 'and' / 'or'"
+            )
+        return out
+
+    def expr(self) -> dict[str, Any]:
+        parts = [self.term()]
+        while self.is_word("or"):
+            self.p += 1
+            parts.append(self.term())
+        return parts[0] if len(parts) == 1 else {"$or": parts}
+
+    def term(self) -> dict[str, Any]:
+        parts = [self.factor()]
+        while self.is_word("and"):
+            self.p += 1
+            parts.append(self.factor())
+        return parts[0] if len(parts) == 1 else {"$and": parts}
+
+    def factor(self) -> dict[str, Any]:
+        tok = self.peek()
+        if tok is None:
+            raise _FilterSyntax(
+                "the filter ends too early: write FIELD OP VALUE, e.g. state = finished"
+            )
+        if self.is_word("not"):
+            self.p += 1
+            return {"$not": self.factor()}
+        if tok.text == "(" and tok.kind == "punct":
+            self.p += 1
+            inner = self.expr()
+            self.expect(")")
+            return inner
+        if tok.kind != "word" or not _FIELD.fullmatch(tok.text):
+            raise _FilterSyntax(f"expected a field at {tok.pos + 1}, got '{tok.text}'")
+        field = tok.text
+        if field not in _SIMPLE_FIELDS and not _DOC_FIELD.fullmatch(field):
+            raise _unknown_field(field)
+        self.p += 1
+        if self.is_word("in") or self.is_word("nin"):
+            op = "$in" if self.is_word("in") else "$nin"
+            self.p += 1
+            self.expect("[")
+            values: list[Any] = []
+            while (v := self.peek()) is not None and v.text != "]":
+                if v.kind == "punct":
+                    raise _FilterSyntax(f"expected a value at {v.pos + 1}")
+                values.append(_scalar(v))
+                self.p += 1
+                nxt = self.peek()
+                if nxt is not None and nxt.text == ",":
+                    self.p += 1
+            self.expect("]")
+            return {field: {op: values}}
+        op_tok = self.peek()
+        if op_tok is None or op_tok.kind != "op":
+            raise _FilterSyntax(f"expected an operator (= != < <= > >= ~ in) after '{field}'")
+        self.p += 1
+        val = self.peek()
+        if val is None or val.kind in ("punct", "op"):
+            raise _FilterSyntax(f"expected a value after '{field} {op_tok.text}'")
+        self.p += 1
+        if op_tok.text == "~":
+            return {field: {"$regex": val.text}}
+        return {field: {_OPS[op_tok.text]: _scalar(val)}}
+
+
+def select_runs(
+    runs: list[RunRecord],
+    spec: Mapping[str, Any] | None,
+    order: str | None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[RunRecord], int]:
+    """The reference implementation of :meth:`runyard.store.base.Store.query_runs` over runs
+    already in the store's default order (newest first): filter, sort, then the page and the
+    number of matching runs."""
+    predicate = compile_filter(spec)
+    found = [r for r in runs if predicate(r)]
+    if order:
+        found = sort_runs(found, order)
+    end = None if limit is None else offset + limit
+    return found[offset:end], len(found)
+
+
+def check_order(order: str | None) -> None:
+    """Raise :class:`QueryError` if ``order`` is not a sort key ``sort_runs`` understands."""
+    if order:
+        _lookup_check(order.lstrip("+-"))
+
+
 def sort_runs(runs: list[RunRecord], order: str | None) -> list[RunRecord]:
-    """Sort by ``order`` (``"-summary.acc"``: descending). Runs lacking the key go last."""
+    """Sort by ``order`` (``"-summary.acc"``: descending), stable. Numbers (booleans as 0/1,
+    infinities included) come before strings ascending, after them descending; runs whose value
+    is missing, null, NaN, a list or a dict go last in either direction."""
     if not order:
         return runs
     descending = order.startswith("-")
@@ -233,6 +431,8 @@ def sort_runs(runs: list[RunRecord], order: str | None) -> list[RunRecord]:
     def key(run: RunRecord) -> tuple[int, int, Any]:
         value = _lookup(run, field)
         if value is _MISSING or value is None or isinstance(value, dict | list):
+            return (1, 0, 0)
+        if isinstance(value, float) and math.isnan(value):  # NaN has no place in an order
             return (1, 0, 0)
         if isinstance(value, bool | int | float):
             return (0, 0, value)

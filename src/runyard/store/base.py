@@ -21,7 +21,7 @@ Contract
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -264,6 +264,34 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_runs(self, query: RunQuery) -> list[RunRecord]:
         """Runs matching ``query``, newest first unless ``query.order_desc`` is false."""
+
+    def query_runs(
+        self,
+        entity: str | None,
+        project: str | None,
+        filter: Mapping[str, Any] | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        *,
+        entities: Sequence[str] | None = None,
+    ) -> tuple[list[RunRecord], int]:
+        """One page of the runs of ``entity``/``project`` (``None``: any) matching ``filter`` (a
+        :mod:`runyard.query` document), and how many runs match in all.
+
+        The result is exactly that of :func:`runyard.query.select_runs` on :meth:`list_runs`'s
+        runs (newest first, then ``compile_filter``, the stable ``sort_runs``, then
+        ``[offset:offset + limit]``); ``entities``, if given, keeps only runs of those entities.
+        A bad filter or sort key raises :class:`runyard.query.QueryError`. This default does
+        just that; stores override it to do the work in the database.
+        """
+        from runyard.query import select_runs
+
+        runs = self.list_runs(RunQuery(entity=entity, project=project))
+        if entities is not None:
+            allowed = set(entities)
+            runs = [r for r in runs if r.entity in allowed]
+        return select_runs(runs, filter, sort, limit, offset)
 
     @abc.abstractmethod
     def list_projects(self) -> list[tuple[str, str, int]]:

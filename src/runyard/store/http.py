@@ -27,7 +27,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import quote
@@ -35,7 +35,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from runyard._json import restore, sanitize
+from runyard._json import dumps_doc, restore, sanitize
 from runyard.credentials import API_PREFIX, api_key_for, server_url
 from runyard.store.base import (
     AgentRecord,
@@ -369,6 +369,54 @@ class HTTPStore(Store):
             if query.limit is not None and len(out) >= query.limit:
                 break
         return out
+
+    def query_runs(
+        self,
+        entity: str | None,
+        project: str | None,
+        filter: Mapping[str, Any] | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        *,
+        entities: Sequence[str] | None = None,
+    ) -> tuple[list[RunRecord], int]:
+        """``GET /runs`` with the filter (as JSON), sort, limit and offset: the server's store
+        does the work. Pages of :data:`PAGE` runs when ``limit`` is larger or None."""
+        from runyard.query import check_order, compile_filter
+
+        compile_filter(filter)  # a bad filter is a QueryError here, as with a local store
+        check_order(sort)
+        if entities is not None:
+            if not entities:
+                return [], 0
+            allowed = {"entity": {"$in": list(entities)}}
+            filter = {"$and": [dict(filter), allowed]} if filter else allowed
+        params: dict[str, Any] = {
+            "entity": entity,
+            "project": project,
+            "filter": dumps_doc(filter) if filter else None,
+            "sort": sort or None,
+        }
+        out: list[RunRecord] = []
+        total = 0
+        while True:
+            want = PAGE if limit is None else min(PAGE, limit - len(out))
+            doc = self._json(
+                "GET",
+                "/runs",
+                params={**params, "limit": max(1, want), "offset": offset + len(out)},
+            )
+            total = int(doc.get("total") or 0)
+            if want <= 0:  # limit 0: only the count
+                break
+            page = [self._run(d) for d in doc.get("runs") or []]
+            out.extend(page)
+            if not page or offset + len(out) >= total:
+                break
+            if limit is not None and len(out) >= limit:
+                break
+        return out, total
 
     def list_projects(self) -> list[tuple[str, str, int]]:
         return [

@@ -9,7 +9,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from runyard._json import dumps_doc, loads_doc
 from runyard.store import schema as S
+from runyard.store import sql_query
 from runyard.store.base import (
     FileRecord,
     JournalBatch,
@@ -241,6 +242,9 @@ class SQLStore(SweepMethods, Store):
                 cur.execute("PRAGMA busy_timeout=120000")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
+                dbapi_conn.create_function(
+                    sql_query.REGEXP_FUNCTION, 2, sql_query.sqlite_regexp, deterministic=True
+                )
 
             @event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
@@ -723,6 +727,79 @@ class SQLStore(SweepMethods, Store):
         with self._read() as conn:
             rows = conn.execute(stmt).all()
         return [_to_record(r._mapping) for r in rows]
+
+    def query_runs(
+        self,
+        entity: str | None,
+        project: str | None,
+        filter: Mapping[str, Any] | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        *,
+        entities: Sequence[str] | None = None,
+    ) -> tuple[list[RunRecord], int]:
+        """See :meth:`Store.query_runs`: filtered, sorted, counted and paged in one statement
+        (store/sql_query.py); only the page's runs are read whole. Falls back to the Python
+        path for what does not translate (``sql_query.Untranslatable``)."""
+        from runyard.query import check_order, compile_filter
+
+        compile_filter(filter)  # the errors (QueryError) are the Python path's
+        check_order(sort)
+        if entities is not None and not entities:
+            return [], 0
+        try:
+            plan = sql_query.build(not self.is_sqlite, filter, sort)
+        except sql_query.Untranslatable:
+            return super().query_runs(
+                entity, project, filter, sort, limit, offset, entities=entities
+            )
+        params = dict(plan.params)
+        base: list[str] = []
+        for column, value in (("entity", entity), ("name", project)):
+            if value is not None:
+                base.append(f"projects.{column} = :b_{column}")
+                params[f"b_{column}"] = value
+        if entities is not None:
+            names = [f":b_e{i}" for i in range(len(entities))]
+            base.append(f"projects.entity IN ({', '.join(names)})")
+            params.update({f"b_e{i}": e for i, e in enumerate(entities)})
+        source = "runs JOIN projects ON projects.id = runs.project_id"
+        if self.is_sqlite:
+            where = " AND ".join([*base, plan.where])
+            stmt = f"SELECT runs.pk, count(*) OVER () FROM {source} WHERE {where}"
+        else:
+            # One cast of each JSON document per run (OFFSET 0 keeps the subquery apart, so
+            # the planner does not inline the casts into every use).
+            docs = "".join(f", CAST(runs.{d} AS jsonb) AS d_{d}" for d in sorted(plan.docs))
+            inner = (
+                "SELECT runs.pk, runs.created_at, runs.state, runs.name, runs.run_id, "
+                "runs.group_name, runs.job_type, runs.notes, runs.sweep_id, runs.host, "
+                "runs.runtime, runs.last_step, projects.entity, projects.name AS project"
+                f"{docs} FROM {source} WHERE {' AND '.join(base) or 'TRUE'} OFFSET 0"
+            )
+            stmt = f"SELECT q.pk, count(*) OVER () FROM ({inner}) AS q WHERE {plan.where}"
+        body = stmt
+        stmt += " ORDER BY " + ", ".join(plan.order)
+        if limit is not None:
+            stmt += " LIMIT :b_limit"
+            params["b_limit"] = limit
+        elif self.is_sqlite and offset:
+            stmt += " LIMIT -1"
+        if offset:
+            stmt += " OFFSET :b_offset"
+            params["b_offset"] = offset
+        with self._read() as conn:
+            found = conn.execute(sa.text(stmt), params).all()
+            if found:
+                total = int(found[0][1])
+            else:  # past the end (or limit 0): count on its own
+                count = f"SELECT count(*) FROM ({body}) AS c"
+                total = int(conn.execute(sa.text(count), params).scalar() or 0)
+            pks = [int(r[0]) for r in found]
+            rows = conn.execute(self._run_select().where(S.runs.c.pk.in_(pks))).all() if pks else []
+        by_pk = {int(r._mapping["pk"]): r for r in rows}
+        return [_to_record(by_pk[pk]._mapping) for pk in pks if pk in by_pk], total
 
     def list_projects(self) -> list[tuple[str, str, int]]:
         stmt = (

@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query
 
 from runyard._json import restore
-from runyard.query import QueryError, compile_filter, parse_expression, sort_runs
+from runyard.query import QueryError, parse_expression
 from runyard.server.auth import principal, require_entity
 from runyard.server.errors import invalid, not_found
 from runyard.server.models import (
@@ -26,7 +26,7 @@ from runyard.server.models import RunOut as RunModel
 from runyard.server.responses import ORJSONResponse, json_response
 from runyard.server.serialize import record, run_doc
 from runyard.server.state import get_store
-from runyard.store.base import RunQuery, RunRecord, Store
+from runyard.store.base import RunRecord, Store
 from runyard.store.sql_auth import Principal
 
 router = APIRouter(tags=["runs"])
@@ -108,33 +108,35 @@ def list_runs(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ORJSONResponse:
     """Runs the key may see, newest first unless ``sort`` says otherwise; ``total`` counts the
-    matching runs before ``limit``/``offset``."""
+    matching runs before ``limit``/``offset``. Filtered, sorted and paged by the store
+    (``Store.query_runs``: in SQL for the SQL store)."""
     if entity is not None:
         require_entity(who, entity)
     try:
-        spec = _filter_spec(filter or [])
-        predicate = compile_filter(spec) if spec else None
-        found = store.list_runs(
-            RunQuery(
-                entity=entity,
-                project=project,
-                states=_csv(state),
-                sweep_id=sweep_id,
-                run_ids=_csv(run_id),
-            )
+        specs = [_filter_spec(filter or [])]
+        states = _csv(state)
+        if states:
+            specs.append({"state": {"$in": states}})
+        if sweep_id is not None:
+            specs.append({"sweep_id": {"$eq": sweep_id}})
+        run_ids = _csv(run_id)
+        if run_ids is not None:
+            specs.append({"run_id": {"$in": run_ids}})
+        specs = [s for s in specs if s]
+        spec = {} if not specs else specs[0] if len(specs) == 1 else {"$and": specs}
+        page, total = store.query_runs(
+            entity,
+            project,
+            spec,
+            sort,
+            limit,
+            offset,
+            entities=None if who.admin else sorted(who.entities),
         )
-        if not who.admin:
-            found = [r for r in found if who.may_access(r.entity)]
-        if predicate is not None:
-            found = [r for r in found if predicate(r)]
-        if sort:
-            found = sort_runs(found, sort)
     except QueryError as exc:
         raise invalid(str(exc)) from None
-    except (TypeError, ValueError) as exc:  # e.g. a bad regex, an uncomparable $lt
+    except (TypeError, ValueError) as exc:  # e.g. a value the database cannot compare
         raise invalid(f"cannot apply the filter: {exc}") from None
-    total = len(found)
-    page = found[offset : offset + limit if limit is not None else None]
     return json_response({"runs": [run_doc(r) for r in page], "total": total})
 
 
