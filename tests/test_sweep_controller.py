@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 from runyard.store import JournalBatch
+from runyard.store.base import Store, StoreError, SweepTransaction
 from runyard.store.sql import SQLStore
-from runyard.sweeps.controller import SweepController
+from runyard.sweeps.controller import SweepControl, SweepController, TrialResult
 
 
 def _sweep(store: SQLStore, config: dict[str, Any], sweep_id: str = "sw1") -> SweepController:
@@ -184,3 +190,154 @@ def test_reclaim_hands_a_lost_answer_out_again(store: SQLStore) -> None:
     # Without reclaim (the Hydra sweeper's batches), each call is a new run.
     assert controller.next_run("other").kind == "done"  # run_cap 2 reached
     assert len(store.sweep_trials("sw1")) == 2
+
+
+def _start(store: Store, run_id: str) -> None:
+    """Play the part of the run's process: join the pending run (it becomes running)."""
+    header = {
+        "entity": "e",
+        "project": "p",
+        "run_id": run_id,
+        "name": run_id,
+        "journal_id": f"j-{run_id}",
+        "join_sweep": True,
+        "sweep_id": "sw1",
+        "start_time": time.time(),
+    }
+    store.apply(JournalBatch(f"j-{run_id}", header, [(1, "run", header)], summary={"logged": 1}))
+
+
+def settle_scenario(store: Store, control: SweepControl) -> None:
+    """reap / abandon / record_results / agents on sweep ``sw1`` (a grid of 6 cells, no runs
+    yet): the same assertions for every implementation of :class:`SweepControl`."""
+    for n, agent in enumerate(("a1", "a2", "a3"), 1):
+        store.register_agent(agent, "sw1", "h", n)
+    runs: list[str] = []
+    for agent in ("a1", "a1", "a2", "a2", "a3", "a3"):
+        decision = control.next_run(agent)
+        assert decision.kind == "run" and decision.run_id is not None
+        runs.append(decision.run_id)
+    r0, r1, r2, r3, r4, r5 = runs
+    _start(store, r1)
+    _start(store, r3)
+
+    def states() -> dict[str, str]:
+        return {t.run_id: t.state for t in store.sweep_trials("sw1")}
+
+    agents = control.agents()
+    assert [a.id for a in agents] == ["a1", "a2", "a3"]
+    assert {a.state for a in agents} == {"running"}
+    seen = {a.id: a.heartbeat_at for a in agents}
+
+    # reap: the caller's verdicts; a2 sent a heartbeat after the (older) one the caller saw.
+    crashed = control.reap({"a1": seen["a1"], "a2": seen["a2"] - 10.0, "nobody": None})
+    assert sorted(crashed) == sorted([r0, r1])
+    assert {a.id: a.state for a in control.agents()} == {
+        "a1": "dead",
+        "a2": "running",
+        "a3": "running",
+    }
+    assert states() == {
+        r0: "crashed",
+        r1: "crashed",
+        r2: "pending",
+        r3: "running",
+        r4: "pending",
+        r5: "pending",
+    }
+    failure = {t.run_id: t.failure for t in store.sweep_trials("sw1")}[r0]
+    assert failure is not None and "a1" in failure
+    assert control.reap({"a1": None}) == []  # already dead: a no-op
+    assert control.reap({}) == []
+
+    # abandon: a2's unstarted trial crashes, its running one is left to its process.
+    assert control.abandon("a2", "the sweep stopped") == [r2]
+    assert control.abandon("a2") == []
+    assert states()[r2] == "crashed" and states()[r3] == "running"
+    assert {t.run_id: t.failure for t in store.sweep_trials("sw1")}[r2] == "the sweep stopped"
+
+    # record_results: refused as a whole when one result is malformed.
+    with pytest.raises(StoreError, match="state"):
+        control.record_results(
+            [TrialResult(r3, "finished", {"loss": 1.0}), TrialResult(r4, "pending", {})]
+        )
+    with pytest.raises(StoreError, match="two results"):
+        control.record_results([TrialResult(r4, "failed"), TrialResult(r4, "finished")])
+    assert states()[r3] == "running" and states()[r4] == "pending"
+
+    skipped = control.record_results(
+        [
+            TrialResult(r3, "finished", {"loss": 0.5}, expect_state="running"),
+            TrialResult(
+                r4,
+                "failed",
+                {"inf": math.inf},
+                config={"a": 5, "nested": {"b": [1, 2]}},
+                failure="the job raised ValueError: boom",
+                expect_state="pending",
+            ),
+            TrialResult(r5, "finished", {"loss": 0.1}, expect_state="running"),  # it is pending
+            TrialResult("not-in-the-sweep", "finished", {}),
+        ]
+    )
+    assert skipped == [r5, "not-in-the-sweep"]
+    trials = {t.run_id: t for t in store.sweep_trials("sw1")}
+    assert trials[r3].state == "finished" and trials[r3].summary == {"logged": 1, "loss": 0.5}
+    assert trials[r4].state == "failed" and trials[r4].failure == "the job raised ValueError: boom"
+    assert trials[r4].summary == {"inf": math.inf}
+    assert trials[r5].state == "pending" and trials[r5].summary == {}
+    run4 = store.find_run("e", "p", r4)
+    assert run4 is not None and run4.config == {"a": 5, "nested": {"b": [1, 2]}}
+    assert run4.finished_at is not None
+    # Repeating a result is harmless; its condition no longer holds, so it is skipped.
+    assert control.record_results([TrialResult(r3, "finished", {}, expect_state="running")]) == [r3]
+    assert control.record_results([TrialResult(r3, "finished", {"loss": 0.5})]) == []
+    assert control.record_results([]) == []
+    best = control.best(limit=1)[0]
+    assert best[0].run_id == r3 and best[1] == 0.5
+
+
+def test_reap_abandon_and_record_results(store: SQLStore) -> None:
+    controller = _sweep(
+        store,
+        {
+            "method": "grid",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"a": {"values": [1, 2, 3, 4, 5, 6]}},
+        },
+    )
+    settle_scenario(store, controller)
+
+
+def test_record_results_is_one_transaction(store: SQLStore) -> None:
+    """A result that cannot be written (here: the run vanished mid-way in a fake) leaves no
+    other result of the call applied."""
+    controller = _sweep(store, {"method": "grid", "parameters": {"a": {"values": [1, 2]}}})
+    first, second = controller.next_run("a"), controller.next_run("a")
+    assert first.run_id is not None and second.run_id is not None
+    original = store.sweep_transaction
+
+    @contextmanager
+    def failing(sweep_id: str) -> Iterator[SweepTransaction]:
+        with original(sweep_id) as tx:
+            real = tx.set_trial_result
+            calls = []
+
+            def set_trial_result(run_id: str, *args: Any, **kwargs: Any) -> None:
+                calls.append(run_id)
+                real(run_id, *args, **kwargs)
+                if len(calls) == 2:
+                    raise StoreError("the database went away")
+
+            tx.set_trial_result = set_trial_result  # type: ignore[method-assign]
+            yield tx
+
+    store.sweep_transaction = failing  # type: ignore[method-assign]
+    try:
+        with pytest.raises(StoreError, match="went away"):
+            controller.record_results(
+                [TrialResult(first.run_id, "finished"), TrialResult(second.run_id, "finished")]
+            )
+    finally:
+        del store.sweep_transaction
+    assert {t.state for t in store.sweep_trials("sw1")} == {"pending"}

@@ -79,6 +79,40 @@ class RunCapIn(_In):
     run_cap: int = Field(ge=1, le=INT32)
 
 
+ResultState = Literal["finished", "failed", "crashed", "killed", "stopped"]
+
+
+class DeadAgentIn(_In):
+    agent_id: Ident
+    heartbeat_at: float | None = Field(
+        None, description="The heartbeat the caller saw; an agent heard from since is spared."
+    )
+
+
+class ReapIn(_In):
+    agents: list[DeadAgentIn] = Field(max_length=10_000)
+    failure: LongText | None = None
+
+
+class TrialResultIn(_In):
+    run_id: Ident
+    state: ResultState
+    summary: dict[str, Any] = Field(default_factory=dict, description="Merged into the run's.")
+    config: dict[str, Any] | None = Field(None, description="Replaces the run's config.")
+    failure: LongText | None = None
+    expect_state: RunState | None = Field(
+        None, description="Apply only if the run is in this state now."
+    )
+
+
+class TrialResultsIn(_In):
+    results: list[TrialResultIn] = Field(max_length=10_000)
+
+
+class AbandonIn(_In):
+    failure: LongText | None = None
+
+
 class EntityIn(_In):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
     kind: Literal["user", "team"]
@@ -243,6 +277,16 @@ class DecisionOut(BaseModel):
     run_id: str | None
     run_name: str | None
     params: dict[str, Any]
+
+
+class CrashedOut(BaseModel):
+    crashed: list[str] = Field(description="Run ids marked crashed.")
+
+
+class SkippedOut(BaseModel):
+    skipped: list[str] = Field(
+        description="Run ids not settled: not in the sweep, or no longer in expect_state."
+    )
 
 
 class StopOut(BaseModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
-from runyard.store.base import StoreError, SweepRecord, TrialRecord
-from runyard.store.http import HTTPStore
-from runyard.sweeps.controller import Decision, SweepControl
+from runyard.store.base import AgentRecord, StoreError, SweepRecord, TrialRecord
+from runyard.store.http import HTTPStore, _build
+from runyard.sweeps.controller import Decision, SweepControl, TrialResult, check_results
 
 
 class HTTPSweepControl(SweepControl):
@@ -84,3 +85,53 @@ class HTTPSweepControl(SweepControl):
                 )
             )
         return out
+
+    def agents(self) -> list[AgentRecord]:
+        docs = self.store._json("GET", f"{self._base}/agents")
+        return [_build(AgentRecord, d) for d in docs or []]
+
+    def reap(self, dead: Mapping[str, float | None], failure: str | None = None) -> list[str]:
+        if not dead:
+            return []
+        # Safe to repeat: an agent already dead is left alone the second time.
+        doc = self.store._json(
+            "POST",
+            f"{self._base}/reap",
+            body={
+                "agents": [{"agent_id": k, "heartbeat_at": v} for k, v in dead.items()],
+                "failure": failure,
+            },
+        )
+        return [str(r) for r in doc.get("crashed") or []]
+
+    def record_results(self, results: Sequence[TrialResult]) -> list[str]:
+        check_results(results)  # here too: a bad call fails the same way on every store
+        if not results:
+            return []
+        # Safe to repeat: the same result applied twice leaves the run as once.
+        doc = self.store._json(
+            "POST",
+            f"{self._base}/results",
+            body={
+                "results": [
+                    {
+                        "run_id": r.run_id,
+                        "state": r.state,
+                        "summary": r.summary,
+                        "config": r.config,
+                        "failure": r.failure,
+                        "expect_state": r.expect_state,
+                    }
+                    for r in results
+                ]
+            },
+        )
+        return [str(r) for r in doc.get("skipped") or []]
+
+    def abandon(self, agent_id: str, failure: str | None = None) -> list[str]:
+        doc = self.store._json(
+            "POST",
+            f"{self._base}/agents/{quote(agent_id, safe='')}/abandon",
+            body={"failure": failure},
+        )
+        return [str(r) for r in doc.get("crashed") or []]

@@ -14,11 +14,19 @@ import copy
 import math
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runyard.sdk.names import new_run_id, new_run_name
-from runyard.store.base import Store, StoreError, SweepRecord, SweepTransaction, TrialRecord
+from runyard.store.base import (
+    AgentRecord,
+    Store,
+    StoreError,
+    SweepRecord,
+    SweepTransaction,
+    TrialRecord,
+)
 from runyard.sweeps.config import SweepConfig, load_sweep_config
 from runyard.sweeps.search import Trial, build_search
 from runyard.sweeps.space import nest
@@ -36,6 +44,30 @@ def agent_timeout() -> float:
 
 
 FINAL_SWEEP_STATES = ("finished", "canceled")
+#: the states :meth:`SweepControl.record_results` may give a run
+RESULT_STATES = ("finished", "failed", "crashed", "killed", "stopped")
+#: at most this many results or agents in one call (one transaction, one request)
+MAX_BATCH = 10_000
+
+
+@dataclass
+class TrialResult:
+    """The outcome of a trial whose process the caller supervised (e.g. a Hydra job), for
+    :meth:`SweepControl.record_results`.
+
+    ``summary`` is merged into the run's summary; ``config``, if given, replaces the run's
+    config; ``state`` (one of :data:`RESULT_STATES`) and ``failure`` replace the run's. With
+    ``expect_state``, the result applies only if the run is in that state when it is recorded:
+    the caller decided from what it read, and a run that moved on meanwhile (its process's first
+    records arrived) must be decided again from the new state.
+    """
+
+    run_id: str
+    state: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] | None = None
+    failure: str | None = None
+    expect_state: str | None = None
 
 
 @dataclass
@@ -73,6 +105,22 @@ def reached_target(value: float | None, target: float | None, goal: str) -> bool
     if value is None or target is None:
         return False
     return value >= target if goal == "maximize" else value <= target
+
+
+def check_results(results: Sequence[TrialResult]) -> None:
+    """:class:`StoreError` for results that :meth:`SweepControl.record_results` refuses."""
+    if len(results) > MAX_BATCH:
+        raise StoreError(f"at most {MAX_BATCH} results at once, got {len(results)}")
+    seen: set[str] = set()
+    for result in results:
+        if result.state not in RESULT_STATES:
+            raise StoreError(
+                f"run {result.run_id}: a result's state must be one of "
+                f"{', '.join(RESULT_STATES)}, not {result.state!r}"
+            )
+        if result.run_id in seen:
+            raise StoreError(f"run {result.run_id} has two results; give one")
+        seen.add(result.run_id)
 
 
 class SweepControl(abc.ABC):
@@ -116,6 +164,38 @@ class SweepControl(abc.ABC):
     @abc.abstractmethod
     def best(self, limit: int = 10) -> list[tuple[TrialRecord, float | None]]:
         """Runs of the sweep ordered by the metric, best first (runs without a value last)."""
+
+    @abc.abstractmethod
+    def agents(self) -> list[AgentRecord]:
+        """The sweep's agents, oldest first."""
+
+    @abc.abstractmethod
+    def reap(self, dead: Mapping[str, float | None], failure: str | None = None) -> list[str]:
+        """Mark agents that the caller found dead ``dead`` and their ``pending``/``running``
+        runs ``crashed``, atomically (one transaction); return the run ids marked crashed.
+
+        The caller decides which agents are dead (e.g. by a process id on its own host, which
+        only it can check); ``dead`` maps each agent id to the ``heartbeat_at`` the caller saw
+        when it decided (``None``: whatever it is now). An agent that is not ``running`` any
+        more, or that sent a heartbeat since (a newer ``heartbeat_at``), is left alone, so a
+        decision made on a stale read never kills a live agent. Unknown agent ids are ignored.
+        ``failure`` is the crashed runs' failure (default: names the agent). Safe to repeat.
+        """
+
+    @abc.abstractmethod
+    def record_results(self, results: Sequence[TrialResult]) -> list[str]:
+        """Settle runs whose outcome the caller knows (see :class:`TrialResult`), atomically:
+        every result is applied, or skipped, in one transaction. Returns the run ids skipped:
+        not runs of the sweep, or not in their ``expect_state`` any more (read them again and
+        decide again). A result with a state outside :data:`RESULT_STATES`, or a run id given
+        twice, raises :class:`StoreError` and applies nothing. Safe to repeat."""
+
+    @abc.abstractmethod
+    def abandon(self, agent_id: str, failure: str | None = None) -> list[str]:
+        """The agent stops early: its runs that were handed to it and never started
+        (``pending``) become ``crashed`` at once (rather than when its heartbeats time out);
+        its ``running`` runs are left to their processes. Atomic; returns the run ids marked
+        crashed. Safe to repeat."""
 
     def set_run_cap(self, run_cap: int) -> SweepRecord:
         """Change the sweep's ``run_cap`` (in its stored config). A ``finished`` sweep with
@@ -305,6 +385,72 @@ class SweepController(SweepControl):
         """Mark a run that could not even be started as failed."""
         with self.store.sweep_transaction(self.sweep_id) as tx:
             tx.set_trial_state(run_id, "failed", failure=reason)
+
+    def agents(self) -> list[AgentRecord]:
+        with self.store.sweep_transaction(self.sweep_id) as tx:
+            return sorted(tx.agents(), key=lambda a: a.created_at)
+
+    def reap(self, dead: Mapping[str, float | None], failure: str | None = None) -> list[str]:
+        if len(dead) > MAX_BATCH:
+            raise StoreError(f"at most {MAX_BATCH} agents at once, got {len(dead)}")
+        crashed: list[str] = []
+        with self.store.sweep_transaction(self.sweep_id) as tx:
+            reaped = set()
+            for agent in tx.agents():
+                if agent.id not in dead or agent.state != "running":
+                    continue
+                seen = dead[agent.id]
+                if seen is not None and agent.heartbeat_at > seen:
+                    continue  # alive after all: it sent a heartbeat since the caller looked
+                tx.set_agent_state(agent.id, "dead")
+                reaped.add(agent.id)
+            for record in tx.trials():
+                if record.agent_id in reaped and record.state in ("pending", "running"):
+                    tx.set_trial_state(
+                        record.run_id,
+                        "crashed",
+                        failure=failure
+                        or f"its sweeper or agent ({record.agent_id}) stopped before the trial "
+                        "finished",
+                    )
+                    crashed.append(record.run_id)
+        return crashed
+
+    def record_results(self, results: Sequence[TrialResult]) -> list[str]:
+        check_results(results)
+        if not results:
+            return []
+        skipped: list[str] = []
+        with self.store.sweep_transaction(self.sweep_id) as tx:
+            states = {t.run_id: t.state for t in tx.trials()}
+            for result in results:
+                state = states.get(result.run_id)
+                if state is None or (
+                    result.expect_state is not None and state != result.expect_state
+                ):
+                    skipped.append(result.run_id)
+                    continue
+                tx.set_trial_result(
+                    result.run_id,
+                    result.state,
+                    dict(result.summary),
+                    config=result.config,
+                    failure=result.failure,
+                )
+        return skipped
+
+    def abandon(self, agent_id: str, failure: str | None = None) -> list[str]:
+        crashed: list[str] = []
+        with self.store.sweep_transaction(self.sweep_id) as tx:
+            for record in tx.trials():
+                if record.agent_id == agent_id and record.state == "pending":
+                    tx.set_trial_state(
+                        record.run_id,
+                        "crashed",
+                        failure=failure or f"its agent {agent_id} stopped before the trial ran",
+                    )
+                    crashed.append(record.run_id)
+        return crashed
 
     def best(self, limit: int = 10) -> list[tuple[TrialRecord, float | None]]:
         """Runs of the sweep ordered by the metric, best first (runs without a value last)."""

@@ -12,8 +12,10 @@ join it):
    script, command ``${env} ${interpreter} ${program} <fixed overrides> ${args_hydra}``,
    ``run_cap`` = ``n_trials``) stored with :meth:`Store.create_sweep`.
 2. The sweeper registers as an agent and takes each trial from
-   :meth:`SweepController.next_run` (atomic assignment; search = grid/random/bayes over every
-   trial in the store, also those of other agents).
+   :meth:`SweepControl.next_run` (atomic assignment; search = grid/random/bayes over every
+   trial in the store, also those of other agents). It talks to the sweep only through
+   ``store.controller(id)`` and the ``Store`` methods, so the same code runs on a direct SQL
+   store (the controller runs here) and on a ``runyard server`` (the server runs it).
 3. Each trial becomes one Hydra job of a batch, launched by whatever launcher the app uses
    (``self.launcher.launch``). Its overrides are written in the form Hydra needs for the
    composed config (``key=v`` / ``+key=v`` for plain keys, ``group=opt`` / ``+group=opt`` for
@@ -23,13 +25,16 @@ join it):
    trial's run.
 4. After a batch the sweeper settles each trial from its ``JobReturn``: a run the job left
    ``pending`` (it never called ``runyard.init()``) is finished with the job's config and the
-   return value as its summary; a failed job's run is ``failed``. The objective the search
-   reads is the run's summary value of ``metric.name`` (``return_value`` by default).
+   return value as its summary; a failed job's run is ``failed``. The whole batch is recorded
+   with one :meth:`SweepControl.record_results` (atomic), each result on the condition that
+   its run is still in the state it was decided from. The objective the search reads is the
+   run's summary value of ``metric.name`` (``return_value`` by default).
 5. ``optimization_results.yaml`` in the sweep folder holds the best trial after each batch.
 
 ``hydra.sweeper.sweep_id=<id>`` resumes a sweep: finished trials are not repeated, and trials
 left pending or running by the interrupted process are marked ``crashed`` (as the engine does
-for any dead agent), so they count as tried. A larger ``n_trials`` raises the stored
+for any dead agent: the sweeper decides which agents are dead, :meth:`SweepControl.reap`
+marks them), so they count as tried. A larger ``n_trials`` raises the stored
 ``run_cap`` (:meth:`SweepControl.set_run_cap`). See ``docs/hydra-sweeper.md``.
 
 Early termination: Hydra's launcher API cannot stop a running job, so trials stop
@@ -53,7 +58,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import (
@@ -74,9 +79,15 @@ from runyard.sdk.metadata import hostname, username
 from runyard.sdk.names import new_run_id
 from runyard.sdk.stop import StopRun
 from runyard.store.base import AgentRecord, Store, StoreError, SweepRecord, TrialRecord
-from runyard.store.locate import journal_dir
+from runyard.store.locate import default_store_url, journal_dir
 from runyard.sweeps.config import SweepConfig, SweepConfigError, load_sweep_config
-from runyard.sweeps.controller import Decision, SweepController, agent_timeout, objective
+from runyard.sweeps.controller import (
+    Decision,
+    SweepControl,
+    TrialResult,
+    agent_timeout,
+    objective,
+)
 from runyard.sweeps.hydra_args import HydraAppInfo, format_overrides, format_value, plain_value
 from runyard.sweeps.space import nest
 
@@ -110,6 +121,12 @@ POLL_INTERVAL = 2.0
 RESULTS_FILE = "optimization_results.yaml"
 #: seconds to wait for the first records of a run a worker started (see _wait_for_journals)
 JOURNAL_WAIT = 30.0
+#: seconds to keep retrying a store (a runyard server) that cannot be reached, before giving up
+SERVER_PATIENCE = 300.0
+#: rounds of reading and settling a batch's trials whose state changed while they were settled
+SETTLE_ROUNDS = 5
+
+_T = TypeVar("_T")
 
 # Hydra's messages when a config group override has the wrong form (hydra-core 1.3).
 _NO_MATCH = re.compile(r"Could not override '([^']+)'\. No match in the defaults list")
@@ -574,9 +591,7 @@ class _Heartbeat:
     marks agents without heartbeats dead and their runs crashed), and reports early-termination
     decisions for the runs in flight."""
 
-    def __init__(
-        self, store: Store, controller: SweepController, agent_id: str, early: bool
-    ) -> None:
+    def __init__(self, store: Store, controller: SweepControl, agent_id: str, early: bool) -> None:
         self.store = store
         self.controller = controller
         self.agent_id = agent_id
@@ -728,7 +743,7 @@ class RunyardSweeperImpl:
             config.metric.goal if config.metric else "",
             api.store_url,
         )
-        return self._run(store, api.root, record, config, spec, app, sweep_dir)
+        return self._run(store, api.root, api.store_url, record, config, spec, app, sweep_dir)
 
     # -- creating / resuming ------------------------------------------------------------------
 
@@ -895,7 +910,7 @@ class RunyardSweeperImpl:
         if record is None:
             raise RunyardSweeperError(
                 f"hydra.sweeper.sweep_id={self.sweep_id}: no such sweep in the store "
-                "(check RUNYARD_DIR / RUNYARD_STORE)"
+                "(check RUNYARD_BASE_URL / RUNYARD_STORE / RUNYARD_DIR)"
             )
         config = load_sweep_config(record.config)
         stored = _flat_parameters(record.config.get("parameters") or {})
@@ -924,8 +939,12 @@ class RunyardSweeperImpl:
                 f"resuming sweep {record.id}: the fixed overrides differ from the ones it was "
                 f"started with ({' '.join(stored_fixed) or 'none'}); the ones given now are used"
             )
-        self._reap(store, record)
-        done = [t for t in store.sweep_trials(record.id) if t.state not in ("pending", "running")]
+        self._reap(store.controller(record.id))
+        done = [
+            t
+            for t in self._patient("read the sweep's runs", lambda: store.sweep_trials(record.id))
+            if t.state not in ("pending", "running")
+        ]
         log.info(
             "runyard sweeper: resuming sweep %s (%s): %d trial(s) already done",
             record.id,
@@ -966,21 +985,20 @@ class RunyardSweeperImpl:
         )
         return updated, load_sweep_config(updated.config)
 
-    def _reap(self, store: Store, record: SweepRecord) -> None:
+    def _reap(self, controller: SweepControl) -> None:
         """Agents of the sweep whose process is gone: mark them dead and their pending/running
-        trials crashed (they are not repeated, as for any dead agent)."""
-        with store.sweep_transaction(record.id) as tx:
-            dead = {a.id for a in tx.agents() if _agent_dead(a)}
-            for agent_id in dead:
-                tx.set_agent_state(agent_id, "dead")
-            for trial in tx.trials():
-                if trial.agent_id in dead and trial.state in ("pending", "running"):
-                    tx.set_trial_state(
-                        trial.run_id,
-                        "crashed",
-                        failure=f"its sweeper or agent ({trial.agent_id}) stopped before the "
-                        "trial finished",
-                    )
+        trials crashed (they are not repeated, as for any dead agent). This process decides
+        which agents are dead (a process id on this host is only checkable here); the
+        controller marks them, sparing any agent heard from since it was read."""
+        agents = self._patient("read the sweep's agents", controller.agents)
+        dead = {a.id: a.heartbeat_at for a in agents if _agent_dead(a)}
+        if dead:
+            crashed = self._patient("reap dead agents", lambda: controller.reap(dead))
+            if crashed:
+                log.info(
+                    "runyard sweeper: %d trial(s) of stopped sweepers or agents marked crashed",
+                    len(crashed),
+                )
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -1001,6 +1019,7 @@ class RunyardSweeperImpl:
         self,
         store: Store,
         root: Path,
+        store_url: str,
         record: SweepRecord,
         config: SweepConfig,
         spec: SearchSpec,
@@ -1008,7 +1027,7 @@ class RunyardSweeperImpl:
         sweep_dir: Path,
     ) -> list[Sequence[JobReturn]]:
         assert self.launcher is not None
-        controller = SweepController(store, record.id)
+        controller = store.controller(record.id)
         agent_id = f"{hostname()}-{os.getpid()}-hydra-{uuid.uuid4().hex[:6]}"
         store.register_agent(agent_id, record.id, hostname(), os.getpid())
         heartbeat = _Heartbeat(
@@ -1017,20 +1036,13 @@ class RunyardSweeperImpl:
         batch_size = self._batch_size()
         returns: list[Sequence[JobReturn]] = []
         job_idx = len(store.sweep_trials(record.id))
-        env = {
-            "RUNYARD_SWEEP_ID": record.id,
-            "RUNYARD_PROJECT": record.project,
-            "RUNYARD_ENTITY": record.entity,
-            "RUNYARD_DIR": str(root),
-        }
-        if os.environ.get("RUNYARD_STORE"):
-            env["RUNYARD_STORE"] = os.environ["RUNYARD_STORE"]
+        env = _job_env(record, root, store_url)
         state = "failed"
         session: list[str] = []
         failures: list[str] = []
         try:
             while True:
-                batch = self._next_batch(controller, agent_id, batch_size, heartbeat)
+                batch = self._next_batch(store, controller, agent_id, batch_size, heartbeat)
                 if not batch:
                     break
                 jobs: list[list[str]] = []
@@ -1043,14 +1055,18 @@ class RunyardSweeperImpl:
                         launched.append(decision)
                     except _TrialError as exc:
                         message = f"trial {decision.run_id} ({_params_text(decision)}): {exc}"
-                        controller.fail_trial(decision.run_id, str(exc))
+                        self._patient(
+                            "fail a trial", controller.fail_trial, decision.run_id, str(exc)
+                        )
                         errors.append(message)
                 if jobs:
                     heartbeat.running = [d.run_id or "" for d in launched]
                     results = self.launcher.launch(jobs, initial_job_idx=job_idx)
                     heartbeat.running = []
                     job_idx += len(jobs)
-                    failures += self._settle(store, root, record, config, launched, results)
+                    failures += self._settle(
+                        store, controller, root, record, config, launched, results
+                    )
                     session += [d.run_id or "" for d in launched]
                     heartbeat.done += len(jobs)
                     returns.append(results)
@@ -1067,8 +1083,11 @@ class RunyardSweeperImpl:
             raise
         finally:
             heartbeat.stop()
-            self._abandon(store, record, agent_id)
-            store.agent_heartbeat(agent_id, None, heartbeat.done, state=state)
+            self._abandon(controller, agent_id)
+            try:
+                store.agent_heartbeat(agent_id, None, heartbeat.done, state=state)
+            except StoreError as exc:
+                log.warning("runyard sweeper: could not record the agent's end: %s", exc)
         self._summary(controller, config, sweep_dir)
         if session and len(failures) == len(session):
             raise RunyardSweeperError(
@@ -1078,11 +1097,20 @@ class RunyardSweeperImpl:
         return returns
 
     def _next_batch(
-        self, controller: SweepController, agent_id: str, size: int, heartbeat: _Heartbeat
+        self,
+        store: Store,
+        controller: SweepControl,
+        agent_id: str,
+        size: int,
+        heartbeat: _Heartbeat,
     ) -> list[Decision]:
         batch: list[Decision] = []
         while len(batch) < size:
-            decision = controller.next_run(agent_id)
+            # A request whose answer was lost may leave a trial handed to this agent and never
+            # launched: _abandon marks it crashed when the session ends.
+            decision = self._patient(
+                "ask for the next trial", lambda: controller.next_run(agent_id)
+            )
             if decision.kind == "run":
                 batch.append(decision)
             elif decision.kind == "done":
@@ -1093,7 +1121,10 @@ class RunyardSweeperImpl:
                 if batch:
                     break
                 self._warn(f"waiting: {decision.reason}")
-                controller.store.agent_heartbeat(agent_id, None, heartbeat.done)
+                self._patient(
+                    "send a heartbeat",
+                    lambda: store.agent_heartbeat(agent_id, None, heartbeat.done),
+                )
                 time.sleep(POLL_INTERVAL)
         return batch
 
@@ -1138,111 +1169,160 @@ class RunyardSweeperImpl:
     def _settle(
         self,
         store: Store,
+        controller: SweepControl,
         root: Path,
         record: SweepRecord,
         config: SweepConfig,
         decisions: Sequence[Decision],
         results: Sequence[JobReturn],
     ) -> list[str]:
-        """Record each job's outcome in its run; returns the failure messages."""
-        metric = config.metric.name if config.metric else DEFAULT_METRIC
-        goal = config.metric.goal if config.metric else "minimize"
+        """Record each job's outcome in its run; returns the failure messages.
+
+        Each outcome is decided from the trial as read from the store and recorded with
+        :meth:`SweepControl.record_results` (all of the batch at once, atomically), on the
+        condition that the trial is still in the state it was decided from; a trial whose
+        state moved on meanwhile (its job's records arrived) is read and decided again.
+        """
         for decision, ret in zip(decisions, results, strict=True):
             _finish_local_run(decision.run_id or "", ret.status == JobStatus.FAILED)
         self._wait_for_journals(store, record, root, [d.run_id or "" for d in decisions])
         failures: list[str] = []
         lines: list[str] = []
-        with store.sweep_transaction(record.id) as tx:
-            trials = {t.run_id: t for t in tx.trials()}
-            for decision, ret in zip(decisions, results, strict=True):
-                run_id = decision.run_id or ""
-                trial = trials.get(run_id)
-                if trial is None:
-                    continue
-                if ret.status != JobStatus.COMPLETED and (
-                    isinstance(ret._return_value, StopRun) or trial.state == "stopped"
-                ):
-                    # Stopped early by the sweep (StopRun from log() in stop_raise mode): not a
-                    # failure; the run keeps what it logged, as a stopped agent run does.
-                    if trial.state != "stopped":
-                        reason = getattr(ret._return_value, "reason", "") or "stopped by its sweep"
-                        tx.set_trial_result(
-                            run_id,
-                            "stopped",
-                            {},
-                            config=_job_config(ret) if trial.state == "pending" else None,
-                            failure=f"stopped early: {reason}",
-                        )
-                    lines.append(self._settled_line(trial, "stopped", None, metric, goal, decision))
-                    continue
-                if ret.status != JobStatus.COMPLETED:
-                    exc = ret._return_value
-                    raised = f"the job raised {type(exc).__name__}: {exc}"[:2000]
-                    failures.append(f"run {run_id}: {raised}")
-                    tx.set_trial_result(
-                        run_id,
-                        "failed",
-                        {},
-                        config=_job_config(ret) if trial.state == "pending" else None,
-                        failure=raised,
-                    )
-                    lines.append(f"run {run_id} failed: {type(exc).__name__}: {exc}")
-                    continue
-                updates = self._summary_updates(ret.return_value, trial, metric)
-                failure: str | None = None
-                state = "finished"
-                if trial.state == "stopped":
-                    # The task saw run.should_stop and ended its run early: it stays stopped,
-                    # with its partial metric (and the return value, if any) for the search.
-                    if updates:
-                        tx.set_trial_result(run_id, "stopped", updates, failure=trial.failure)
-                    summary = {**trial.summary, **updates}
-                    lines.append(
-                        self._settled_line(trial, "stopped", summary, metric, goal, decision)
-                    )
-                    continue
-                if self.objective == "return_value" and metric not in updates:
-                    state = "failed"
-                    failure = (
-                        f"objective=return_value, but the task returned "
-                        f"{_short(ret.return_value)}: return a number, or a mapping with "
-                        f"{metric!r}"
-                    )
-                    failures.append(f"run {run_id}: {failure}")
-                if trial.state == "pending":
-                    tx.set_trial_result(
-                        run_id, state, updates, config=_job_config(ret), failure=failure
-                    )
-                elif trial.state == "running":
-                    log.debug("runyard sweeper: run %s still running after its job", run_id)
-                    self._warn(
-                        "a run was still running when its job returned (the task did not "
-                        "finish it, and the job ran in another process): the sweeper marks it "
-                        "finished, but the job's process may overwrite its summary later. "
-                        "Finish runs in the task (`with runyard.init(...) as run:` or "
-                        "run.finish()) or add hydra/callbacks=runyard"
-                    )
-                    tx.set_trial_result(run_id, state, updates, failure=failure)
-                elif updates or failure:
-                    final = state if failure else trial.state
-                    tx.set_trial_result(run_id, final, updates, failure=failure or trial.failure)
-                summary = {**trial.summary, **updates}
-                value = objective(summary, metric, config.metric.goal) if config.metric else None
-                if value is None and state == "finished":
-                    self._warn(
-                        f"a trial has no objective: the task returned "
-                        f"{_short(ret.return_value, 60)} and its run has no summary value "
-                        f"{metric!r}. Return the objective (a number), or log it with "
-                        "runyard.log and set hydra.sweeper.metric.name"
-                    )
-                lines.append(
-                    f"run {run_id} {state}"
-                    + (f" {metric}={value:.6g}" if value is not None else "")
-                    + f" ({_params_text(decision)})"
+        todo = list(zip(decisions, results, strict=True))
+        for _ in range(SETTLE_ROUNDS):
+            trials = {
+                t.run_id: t
+                for t in self._patient(
+                    "read the sweep's runs", lambda: store.sweep_trials(record.id)
                 )
+            }
+            outcomes: list[tuple[Decision, JobReturn, _Outcome]] = []
+            for decision, ret in todo:
+                trial = trials.get(decision.run_id or "")
+                if trial is not None:
+                    outcome = self._outcome(trial, ret, config, decision)
+                    outcomes.append((decision, ret, outcome))
+            to_record = [o.result for _, _, o in outcomes if o.result is not None]
+            skipped = set(
+                self._patient("record the trials' results", controller.record_results, to_record)
+            )
+            todo = []
+            for decision, ret, outcome in outcomes:
+                if outcome.result is not None and outcome.result.run_id in skipped:
+                    todo.append((decision, ret))
+                    continue
+                failures += outcome.failures
+                lines.append(outcome.line)
+                for warning in outcome.warnings:
+                    self._warn(warning)
+            if not todo:
+                break
+        else:
+            self._warn(
+                f"runs {', '.join(d.run_id or '' for d, _ in todo)} kept changing while their "
+                "results were recorded; they are left as their jobs left them"
+            )
         for line in lines:
             log.info("runyard sweeper: %s", line)
         return failures
+
+    def _outcome(
+        self, trial: TrialRecord, ret: JobReturn, config: SweepConfig, decision: Decision
+    ) -> _Outcome:
+        """What a job's return means for its trial, as read now (see :meth:`_settle`)."""
+        run_id = trial.run_id
+        metric = config.metric.name if config.metric else DEFAULT_METRIC
+        goal = config.metric.goal if config.metric else "minimize"
+
+        def result(
+            state: str,
+            summary: dict[str, Any],
+            config: dict[str, Any] | None = None,
+            failure: str | None = None,
+        ) -> TrialResult:
+            return TrialResult(
+                run_id, state, summary, config=config, failure=failure, expect_state=trial.state
+            )
+
+        if ret.status != JobStatus.COMPLETED and (
+            isinstance(ret._return_value, StopRun) or trial.state == "stopped"
+        ):
+            # Stopped early by the sweep (StopRun from log() in stop_raise mode): not a
+            # failure; the run keeps what it logged, as a stopped agent run does.
+            line = self._settled_line(trial, "stopped", None, metric, goal, decision)
+            if trial.state == "stopped":
+                return _Outcome(None, line)
+            reason = getattr(ret._return_value, "reason", "") or "stopped by its sweep"
+            return _Outcome(
+                result(
+                    "stopped",
+                    {},
+                    config=_job_config(ret) if trial.state == "pending" else None,
+                    failure=f"stopped early: {reason}",
+                ),
+                line,
+            )
+        if ret.status != JobStatus.COMPLETED:
+            exc = ret._return_value
+            raised = f"the job raised {type(exc).__name__}: {exc}"[:2000]
+            return _Outcome(
+                result(
+                    "failed",
+                    {},
+                    config=_job_config(ret) if trial.state == "pending" else None,
+                    failure=raised,
+                ),
+                f"run {run_id} failed: {type(exc).__name__}: {exc}",
+                failures=[f"run {run_id}: {raised}"],
+            )
+        updates = self._summary_updates(ret.return_value, trial, metric)
+        if trial.state == "stopped":
+            # The task saw run.should_stop and ended its run early: it stays stopped, with its
+            # partial metric (and the return value, if any) for the search.
+            summary = {**trial.summary, **updates}
+            line = self._settled_line(trial, "stopped", summary, metric, goal, decision)
+            if not updates:
+                return _Outcome(None, line)
+            return _Outcome(result("stopped", updates, failure=trial.failure), line)
+        outcome = _Outcome(None, "")
+        failure: str | None = None
+        state = "finished"
+        if self.objective == "return_value" and metric not in updates:
+            state = "failed"
+            failure = (
+                f"objective=return_value, but the task returned {_short(ret.return_value)}: "
+                f"return a number, or a mapping with {metric!r}"
+            )
+            outcome.failures.append(f"run {run_id}: {failure}")
+        if trial.state == "pending":
+            outcome.result = result(state, updates, config=_job_config(ret), failure=failure)
+        elif trial.state == "running":
+            log.debug("runyard sweeper: run %s still running after its job", run_id)
+            outcome.warnings.append(
+                "a run was still running when its job returned (the task did not finish it, "
+                "and the job ran in another process): the sweeper marks it finished, but the "
+                "job's process may overwrite its summary later. Finish runs in the task "
+                "(`with runyard.init(...) as run:` or run.finish()) or add "
+                "hydra/callbacks=runyard"
+            )
+            outcome.result = result(state, updates, failure=failure)
+        elif updates or failure:
+            final = state if failure else trial.state
+            outcome.result = result(final, updates, failure=failure or trial.failure)
+        summary = {**trial.summary, **updates}
+        value = objective(summary, metric, goal) if config.metric else None
+        if value is None and state == "finished":
+            outcome.warnings.append(
+                f"a trial has no objective: the task returned {_short(ret.return_value, 60)} "
+                f"and its run has no summary value {metric!r}. Return the objective (a "
+                "number), or log it with runyard.log and set hydra.sweeper.metric.name"
+            )
+        outcome.line = (
+            f"run {run_id} {state}"
+            + (f" {metric}={value:.6g}" if value is not None else "")
+            + f" ({_params_text(decision)})"
+        )
+        return outcome
 
     @staticmethod
     def _settled_line(
@@ -1270,8 +1350,12 @@ class RunyardSweeperImpl:
 
         A run still ``pending`` in the store while its journal exists was started: settling it
         as a never-started run would make the store refuse the job's records. The journal file
-        (``<run id>-<journal id>.journal``, created by ``init()`` before it returns) says so
-        without waiting on runs that never called ``init()``.
+        (``<run id>-<journal id>.journal``, created by ``init()`` before it returns, in the
+        ``RUNYARD_DIR`` the jobs are given) says so without waiting on runs that never called
+        ``init()``. The wait is on the store's view (a runyard server's, for a remote store),
+        read without the sweep's lock; a run whose first records arrive after this wait is
+        caught by :meth:`_settle`'s state condition. A job on a host that does not share the
+        folder is judged by the store's view alone.
         """
         folder = journal_dir(root)
 
@@ -1308,24 +1392,35 @@ class RunyardSweeperImpl:
         # auto: what the task logged itself wins over its return value
         return {k: v for k, v in entries.items() if k not in trial.summary}
 
-    def _abandon(self, store: Store, record: SweepRecord, agent_id: str) -> None:
+    def _abandon(self, controller: SweepControl, agent_id: str) -> None:
         """Trials this sweeper was handed but never started (interrupted): crashed."""
         try:
-            with store.sweep_transaction(record.id) as tx:
-                for trial in tx.trials():
-                    if trial.agent_id == agent_id and trial.state == "pending":
-                        tx.set_trial_state(
-                            trial.run_id,
-                            "crashed",
-                            failure="the Hydra sweep stopped before the trial ran",
-                        )
+            controller.abandon(agent_id, "the Hydra sweep stopped before the trial ran")
         except Exception as exc:
             log.warning("runyard sweeper: could not settle unstarted trials: %s", exc)
+
+    def _patient(self, what: str, call: Callable[..., _T], *args: Any) -> _T:
+        """``call(*args)``, retried for :data:`SERVER_PATIENCE` seconds while the store cannot be
+        reached (a runyard server restarting); any other error is raised at once."""
+        deadline = time.monotonic() + SERVER_PATIENCE
+        delay = 0.5
+        while True:
+            try:
+                return call(*args)
+            except StoreError as exc:
+                if type(exc).__name__ != "StoreUnavailableError" or time.monotonic() > deadline:
+                    raise
+                self._warn(
+                    f"the store cannot be reached; retrying for up to "
+                    f"{SERVER_PATIENCE:g}s ({what}): {exc}"
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def _write_results(
         self,
         store: Store,
-        controller: SweepController,
+        controller: SweepControl,
         record: SweepRecord,
         config: SweepConfig,
         app: _App,
@@ -1362,7 +1457,7 @@ class RunyardSweeperImpl:
         except Exception as exc:
             log.warning("runyard sweeper: could not write %s: %s", RESULTS_FILE, exc)
 
-    def _summary(self, controller: SweepController, config: SweepConfig, sweep_dir: Path) -> None:
+    def _summary(self, controller: SweepControl, config: SweepConfig, sweep_dir: Path) -> None:
         best = controller.best(limit=1)
         if best and best[0][1] is not None and config.metric is not None:
             trial, value = best[0]
@@ -1400,6 +1495,38 @@ def _container(value: Any) -> Any:
     if isinstance(value, DictConfig):
         return OmegaConf.to_container(value, resolve=True)
     return value
+
+
+@dataclass
+class _Outcome:
+    """A job's outcome for its trial: the result to record (None: the run stays as it is),
+    the log line, failure messages and warnings (reported once the result is recorded)."""
+
+    result: TrialResult | None
+    line: str
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _job_env(record: SweepRecord, root: Path, store_url: str) -> dict[str, str]:
+    """The ``RUNYARD_*`` variables that make a job's ``runyard.init()`` join its trial in the
+    sweeper's store, wherever the launcher runs it: the journal folder, and the store unless it
+    is the embedded one of that folder (a runyard server's URL, a PostgreSQL URL). The API key
+    is never written into the job's config: jobs inherit ``RUNYARD_API_KEY`` (or the saved
+    ``runyard login``) from their environment."""
+    env = {
+        "RUNYARD_SWEEP_ID": record.id,
+        "RUNYARD_PROJECT": record.project,
+        "RUNYARD_ENTITY": record.entity,
+        "RUNYARD_DIR": str(root),
+    }
+    if os.environ.get("RUNYARD_BASE_URL"):  # it wins over RUNYARD_STORE: pass it on
+        env["RUNYARD_BASE_URL"] = os.environ["RUNYARD_BASE_URL"]
+    if os.environ.get("RUNYARD_STORE"):
+        env["RUNYARD_STORE"] = os.environ["RUNYARD_STORE"]
+    if store_url != default_store_url(root):
+        env["RUNYARD_STORE"] = store_url
+    return env
 
 
 def _agent_dead(agent: AgentRecord) -> bool:

@@ -15,13 +15,17 @@ from runyard.sdk.names import new_run_id
 from runyard.server.auth import require_entity
 from runyard.server.errors import ApiError, invalid, not_found
 from runyard.server.models import (
+    AbandonIn,
     AgentHeartbeatIn,
     AgentIn,
     AgentOut,
     BestOut,
+    CrashedOut,
     DecisionOut,
     OkOut,
+    ReapIn,
     RunCapIn,
+    SkippedOut,
     StopOut,
     SweepIn,
     SweepOut,
@@ -29,6 +33,7 @@ from runyard.server.models import (
     TrialFailIn,
     TrialFinishIn,
     TrialOut,
+    TrialResultsIn,
     doc,
 )
 from runyard.server.responses import ORJSONResponse, json_response
@@ -37,6 +42,7 @@ from runyard.server.serialize import record
 from runyard.store.base import Store, SweepRecord
 from runyard.store.sql_auth import Principal
 from runyard.sweeps.config import SweepConfigError, load_sweep_config
+from runyard.sweeps.controller import TrialResult
 
 router = APIRouter(tags=["sweeps"])
 
@@ -253,3 +259,59 @@ def fail_trial(
     find_sweep(store, who, sweep_id)
     store.controller(sweep_id).fail_trial(run_id, body.reason)
     return json_response({"ok": True})
+
+
+@router.post(
+    "/sweeps/{sweep_id}/reap",
+    response_class=ORJSONResponse,
+    responses=doc(CrashedOut, 401, 403, 404, 422),
+)
+def reap(sweep_id: SweepId, body: ReapIn, store: StoreDep, who: Who) -> ORJSONResponse:
+    """Mark the agents the caller found dead ``dead`` and their pending/running runs
+    ``crashed``, in one transaction. An agent no longer ``running``, or heard from after the
+    ``heartbeat_at`` the caller saw, is left alone."""
+    find_sweep(store, who, sweep_id)
+    dead = {a.agent_id: a.heartbeat_at for a in body.agents}
+    crashed = store.controller(sweep_id).reap(dead, body.failure)
+    return json_response({"crashed": crashed})
+
+
+@router.post(
+    "/sweeps/{sweep_id}/results",
+    response_class=ORJSONResponse,
+    responses=doc(SkippedOut, 400, 401, 403, 404, 422),
+)
+def record_results(
+    sweep_id: SweepId, body: TrialResultsIn, store: StoreDep, who: Who
+) -> ORJSONResponse:
+    """Settle runs whose outcome the caller knows (merge the summary, set the state, failure
+    and optionally the config), all in one transaction; the run ids skipped (not in the sweep,
+    or no longer in ``expect_state``)."""
+    find_sweep(store, who, sweep_id)
+    results = [
+        TrialResult(
+            run_id=r.run_id,
+            state=r.state,
+            summary=restore(r.summary),
+            config=None if r.config is None else restore(r.config),
+            failure=r.failure,
+            expect_state=r.expect_state,
+        )
+        for r in body.results
+    ]
+    skipped = store.controller(sweep_id).record_results(results)
+    return json_response({"skipped": skipped})
+
+
+@router.post(
+    "/sweeps/{sweep_id}/agents/{agent_id}/abandon",
+    response_class=ORJSONResponse,
+    responses=doc(CrashedOut, 401, 403, 404, 422),
+)
+def abandon(
+    sweep_id: SweepId, agent_id: AgentId, body: AbandonIn, store: StoreDep, who: Who
+) -> ORJSONResponse:
+    """The agent stops early: its runs not started yet (``pending``) become ``crashed``."""
+    find_sweep(store, who, sweep_id)
+    crashed = store.controller(sweep_id).abandon(agent_id, body.failure)
+    return json_response({"crashed": crashed})
