@@ -147,8 +147,6 @@ def bench_series(store: SQLStore, args: argparse.Namespace) -> dict[str, float]:
     result: dict[str, float] = {"load_s": load_s}
     ranges = {"full": (None, None), "half": (steps // 4, steps // 4 + steps // 2)}
     for name, (lo_step, hi_step) in ranges.items():
-        if not args.series_repeats:
-            break
         series = store.series(run.pk, "loss", args.samples, lo_step, hi_step)  # warm-up
         assert len(series.steps) <= args.samples and series.downsampled
         times = []

@@ -55,6 +55,36 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore]:
             pg_store.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str | None]:
+    """The store of a test that goes through the SDK, the CLI or subprocesses, on both backends:
+    ``None`` for the embedded SQLite store (the default), or a PostgreSQL URL (a fresh schema)
+    that is also ``RUNYARD_STORE`` in this process. Pass it to children as ``RUNYARD_STORE``
+    (``run_python`` does not forward ``RUNYARD_*`` variables)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    from runyard import store as store_module
+    from runyard.store.sql import normalize_url
+    from tests import pg
+
+    with pg.fresh_schema() as url:
+        monkeypatch.setenv("RUNYARD_STORE", url)
+        try:
+            yield url
+        finally:
+            # open_store keeps one store per URL and process: close ours before the schema goes.
+            for key in [k for k in store_module._OPEN if k[0] == normalize_url(url)]:
+                store_module._OPEN.pop(key).close()
+
+
+def store_env(url: str | None) -> dict[str, str]:
+    """Environment for a child process that must use the test's store (see ``store_url``)."""
+    return {"RUNYARD_STORE": url} if url else {}
+
+
 def run_python(
     code: str,
     cwd: Path,

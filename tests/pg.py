@@ -91,7 +91,7 @@ def _wait_reachable(url: str, seconds: float) -> bool:
 
 
 def _start_system_cluster() -> bool:
-    """Start the machine's Debian cluster; True if there was one to start."""
+    """Start the machine's Debian cluster; True if it was down and now started."""
     if _env_true("RUNYARD_TEST_PG_NO_SYSTEM") or not shutil.which("pg_ctlcluster"):
         return False
     if not os.path.isdir("/etc/postgresql"):
@@ -104,8 +104,9 @@ def _start_system_cluster() -> bool:
         check=False,
         capture_output=True,
     )
-    # rc 2 means "already running" (but not reachable at BASE: wait a little anyway).
-    return proc.returncode in (0, 2)
+    # rc 2 is "already running": then it answered but refused us (no such database, password
+    # authentication on a fresh install...), and waiting would not help.
+    return proc.returncode == 0
 
 
 # -- the throwaway cluster ---------------------------------------------------------------------

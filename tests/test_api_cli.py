@@ -45,7 +45,7 @@ def _cli(tmp_path: Path, *args: str, ok: bool = True) -> subprocess.CompletedPro
     return proc
 
 
-def test_filters_and_order(root: Path, three_runs: list[str]) -> None:
+def test_filters_and_order(root: Path, store_url: str | None, three_runs: list[str]) -> None:
     a = api(root)
     ids = lambda runs: [r.id for r in runs]  # noqa: E731
     assert ids(a.runs("api", {"config.optimizer.name": "adam"}, order="config.optimizer.lr")) == [
@@ -144,7 +144,7 @@ def test_cli_errors_are_one_clear_line(
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_stale_running_run_is_marked_crashed(root: Path) -> None:
+def test_stale_running_run_is_marked_crashed(root: Path, store_url: str | None) -> None:
     """A run left 'running' by a process that no longer exists (no journal) is crashed."""
     from runyard.store import JournalBatch
 

@@ -1,4 +1,5 @@
-"""log(): values, flattening, steps and commits — read back from the real SQLite store."""
+"""log(): values, flattening, steps and commits — read back from the real store (SQLite, and
+PostgreSQL where the store_url fixture says so)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def _history(root: Path, run: runyard.Run) -> list[dict]:
     return api(root).run(run.path).history(samples=None, pandas=False)
 
 
-def test_values_of_every_supported_type_round_trip(root: Path) -> None:
+def test_values_of_every_supported_type_round_trip(root: Path, store_url: str | None) -> None:
     run = runyard.init(project="p")
     run.log(
         {
@@ -132,7 +133,7 @@ def test_log_after_finish_and_before_init_explain_what_to_do() -> None:
         run.log({"a": 1})
 
 
-def test_history_keys_and_samples(root: Path) -> None:
+def test_history_keys_and_samples(root: Path, store_url: str | None) -> None:
     run = runyard.init(project="p")
     for i in range(1000):
         data = {"loss": 1 / (i + 1)}

@@ -10,7 +10,7 @@ import pytest
 import runyard
 from runyard.store import Store, open_store
 from runyard.sweeps.controller import Decision, SweepController
-from tests.conftest import api, run_python
+from tests.conftest import api, run_python, store_env
 
 DIE_UNFLUSHED = """
 import os, signal, runyard
@@ -21,11 +21,13 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_resume_after_a_killed_session_that_never_flushed(tmp_path: Path, root: Path) -> None:
+def test_resume_after_a_killed_session_that_never_flushed(
+    tmp_path: Path, root: Path, store_url: str | None
+) -> None:
     proc = run_python(
         DIE_UNFLUSHED.format(rid="r1", key="acc"),
         tmp_path,
-        env={"RUNYARD_FLUSH_INTERVAL": "60"},
+        env={"RUNYARD_FLUSH_INTERVAL": "60", **store_env(store_url)},
         check=False,
     )
     assert proc.returncode == -signal.SIGKILL
@@ -40,14 +42,16 @@ def test_resume_after_a_killed_session_that_never_flushed(tmp_path: Path, root: 
     assert list((root / "journal").glob("*.journal")) == []
 
 
-def test_recovering_a_resumed_session_keeps_the_earlier_summary(tmp_path: Path, root: Path) -> None:
+def test_recovering_a_resumed_session_keeps_the_earlier_summary(
+    tmp_path: Path, root: Path, store_url: str | None
+) -> None:
     first = runyard.init(project="p", id="r2")
     first.log({"acc": 0.9})
     first.finish()
     proc = run_python(
         DIE_UNFLUSHED.format(rid="r2", key="loss"),
         tmp_path,
-        env={"RUNYARD_FLUSH_INTERVAL": "60"},
+        env={"RUNYARD_FLUSH_INTERVAL": "60", **store_env(store_url)},
         check=False,
     )
     assert proc.returncode == -signal.SIGKILL
@@ -56,9 +60,11 @@ def test_recovering_a_resumed_session_keeps_the_earlier_summary(tmp_path: Path, 
     assert stored.summary["acc"] == 0.9 and stored.summary["loss"] == 0.9
 
 
-def _one_pending_trial(root: Path, sweep_id: str) -> tuple[Store, SweepController, Decision]:
+def _one_pending_trial(
+    root: Path, sweep_id: str, url: str | None = None
+) -> tuple[Store, SweepController, Decision]:
     """A one-cell grid sweep whose only run the controller has just handed out."""
-    store = open_store(f"sqlite:///{root / 'runyard.db'}")
+    store = open_store(url or f"sqlite:///{root / 'runyard.db'}")
     store.create_sweep(
         sweep_id=sweep_id,
         entity="e",
@@ -75,9 +81,12 @@ def _one_pending_trial(root: Path, sweep_id: str) -> tuple[Store, SweepControlle
     return store, controller, decision
 
 
-def test_a_sweep_trial_that_died_before_flushing_keeps_its_rows(tmp_path: Path, root: Path) -> None:
-    store, controller, decision = _one_pending_trial(root, "sw")
+def test_a_sweep_trial_that_died_before_flushing_keeps_its_rows(
+    tmp_path: Path, root: Path, store_url: str | None
+) -> None:
+    store, controller, decision = _one_pending_trial(root, "sw", store_url)
     env = {
+        **store_env(store_url),
         "RUNYARD_FLUSH_INTERVAL": "60",
         "RUNYARD_SWEEP_ID": "sw",
         "RUNYARD_RUN_ID": decision.run_id,
@@ -133,10 +142,10 @@ def test_assigning_a_section_keeps_locked_sweep_values() -> None:
     assert config.model.lr == 0.5
 
 
-def test_a_late_journal_does_not_undo_stopped(root: Path) -> None:
+def test_a_late_journal_does_not_undo_stopped(root: Path, store_url: str | None) -> None:
     from runyard.store import JournalBatch
 
-    store, controller, decision = _one_pending_trial(root, "sw2")
+    store, controller, decision = _one_pending_trial(root, "sw2", store_url)
     header = {
         "entity": "e",
         "project": "p",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import api
+from tests.conftest import api, store_env
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +42,9 @@ print("trained", dict(cfg))
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
     env.update({"RUNYARD_SILENT": "true", "RUNYARD_DISABLE_GIT": "true"}, **extra)
+    # The store_url fixture's PostgreSQL store (this process's RUNYARD_STORE; the autouse
+    # fixture clears every other RUNYARD_* variable).
+    env.update(store_env(os.environ.get("RUNYARD_STORE")))
     return env
 
 
@@ -91,7 +94,9 @@ def _wait_all(procs: list[subprocess.Popen[str]], timeout: float = 240) -> list[
     return outputs
 
 
-def test_grid_is_exhausted_exactly_once_by_four_agents(tmp_path: Path, root: Path) -> None:
+def test_grid_is_exhausted_exactly_once_by_four_agents(
+    tmp_path: Path, root: Path, store_url: str | None
+) -> None:
     sweep = {
         "program": "train.py",
         "method": "grid",
@@ -134,7 +139,9 @@ def test_grid_is_exhausted_exactly_once_by_four_agents(tmp_path: Path, root: Pat
     assert best["params"] == {"lr": 0.01, "opt": "y"} and best["value"] == pytest.approx(0.52)
 
 
-def test_run_cap_is_exact_with_concurrent_agents(tmp_path: Path, root: Path) -> None:
+def test_run_cap_is_exact_with_concurrent_agents(
+    tmp_path: Path, root: Path, store_url: str | None
+) -> None:
     sweep = {
         "program": "train.py",
         "method": "random",
@@ -233,7 +240,7 @@ def test_pause_resume_and_cancel(tmp_path: Path, root: Path) -> None:
 
 
 def test_killed_agent_leaves_its_run_crashed_and_never_reassigned(
-    tmp_path: Path, root: Path
+    tmp_path: Path, root: Path, store_url: str | None
 ) -> None:
     sweep = {
         "program": "train.py",
