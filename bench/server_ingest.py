@@ -17,11 +17,14 @@ moment, log M steps of 10 metrics, and finish. Measured:
   returns every point);
 * p50 / p99 request latency (ms), timed in the clients: runyard's ``HTTPStore.apply`` (one batch
   request of the SDK's shipper thread), MLflow's ``log_metrics`` / ``log_batch`` calls;
-* queryable after (s): from the last ``log()`` call of all clients to everything queryable.
+* queryable after (s): from the last ``log()`` call of all clients to everything queryable;
+* CPU % (100 = one core) during the cell: the clients, the server's process group, the
+  machine's ``postgres`` processes, and the whole machine (anything else running shows there).
 
 Then a 1M-step series: fetching it downsampled to 2,000 points through each server (runyard
 ``/series?samples=2000``; MLflow ``get-history-bulk-interval`` with ``max_results=2000``, what its
-UI uses, and ``get_metric_history``, the full series).
+UI uses, and the whole series through ``metrics/get-history`` pages, the requests
+``MlflowClient.get_metric_history`` makes).
 
 Usage (see bench/README.md)::
 
@@ -129,8 +132,10 @@ CONFIGS: dict[str, Config] = {
 }
 #: Steps logged in total by the K clients of one cell (each client logs total // K), chosen so a
 #: cell takes roughly 5-20 s on 2 cores. ``--steps`` / ``--mlflow-steps`` fix M per client.
-TOTAL_STEPS = {"runyard": 100_000, "mlflow-log-metrics": 600, "mlflow-log-batch": 6_000}
+TOTAL_STEPS = {"runyard": 100_000, "mlflow-log-metrics": 400, "mlflow-log-batch": 4_000}
 QUICK_TOTAL_STEPS = {"runyard": 20_000, "mlflow-log-metrics": 200, "mlflow-log-batch": 2_000}
+#: ... but never fewer steps per client than this (MLflow at K=16: enough requests per client).
+MIN_STEPS = {"runyard": 1_000, "mlflow-log-metrics": 60, "mlflow-log-batch": 400}
 SERIES_STEPS = 1_000_000
 QUICK_SERIES_STEPS = 100_000
 
@@ -366,8 +371,9 @@ def _kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
     return True
 
 
-def _group_pids(pgid: int) -> list[int]:
-    pids = []
+def _proc_stats() -> Iterator[tuple[tuple[int, int], str, list[str]]]:
+    """((pid, start time), command name, /proc/<pid>/stat fields after the name) of every
+    process (Linux)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -376,42 +382,63 @@ def _group_pids(pgid: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[2]) == pgid:  # field 5 (pgrp), counted after the command name
-            pids.append(int(entry))
-    return pids
+        yield (int(entry), int(fields[19])), stat[stat.find("(") + 1 : stat.rfind(")")], fields
 
 
-def group_cpu_s(pgid: int) -> float:
-    """User + system CPU seconds of the live processes of a process group (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in _group_pids(pgid):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+class PgBackends:
+    """PIDs of the PostgreSQL backends serving one configuration's server: its store URL sets
+    ``application_name``, and ``pg_stat_activity`` names their PIDs (other users of the same
+    PostgreSQL, e.g. a test suite, are not counted)."""
+
+    def __init__(self, base: str, application_name: str) -> None:
+        import psycopg
+
+        self.name = application_name
+        self.conn = psycopg.connect(base, autocommit=True, connect_timeout=5)
+
+    def pids(self) -> set[int]:
+        rows = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (self.name,)
+        ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def close(self) -> None:
+        self.conn.close()
 
 
-def postgres_cpu_s() -> float:
-    """CPU seconds of the machine's live ``postgres`` processes (the database's share of a
-    PostgreSQL configuration; backends of pooled connections live as long as the pool)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.find("(") + 1 : stat.rfind(")")] != "postgres":
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
+class CpuTracker:
+    """CPU seconds used inside a time window by the server's process group and by its
+    PostgreSQL backends, sampled at the start, now and then, and at the end: a process that
+    starts inside the window counts from zero, one that exits counts up to its last sample
+    (so a PostgreSQL backend that exits loses at most one sampling interval)."""
+
+    def __init__(self, server_pgid: int, pg: PgBackends | None) -> None:
+        self.pgid = server_pgid
+        self.pg = pg
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.first: dict[str, dict[tuple[int, int], int]] = {"server": {}, "postgres": {}}
+        self.last: dict[str, dict[tuple[int, int], int]] = {"server": {}, "postgres": {}}
+        self.sample(initial=True)
+
+    def sample(self, initial: bool = False) -> None:
+        backends = self.pg.pids() if self.pg is not None else set()
+        for key, _, fields in _proc_stats():
+            if int(fields[2]) == self.pgid:  # pgrp
+                group = "server"
+            elif key[0] in backends:
+                group = "postgres"
+            else:
+                continue
+            ticks = int(fields[11]) + int(fields[12])  # utime + stime
+            if initial:
+                self.first[group][key] = ticks
+            else:
+                self.first[group].setdefault(key, 0)
+            self.last[group][key] = ticks
+
+    def seconds(self, group: str) -> float:
+        first, last = self.first[group], self.last[group]
+        return sum(last[k] - first[k] for k in last) / self.ticks
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -477,9 +504,6 @@ class Server:
         assert self.proc is not None
         return self.proc.pid
 
-    def cpu_s(self) -> float:
-        return group_cpu_s(self.pid) if self.proc is not None else 0.0
-
     def stop(self) -> None:
         """SIGTERM to the server's group, SIGKILL after a bounded wait."""
         if self.proc is not None and self.proc.poll() is None:
@@ -497,8 +521,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def pg_schema(base: str) -> Iterator[str]:
-    """A fresh schema of the PostgreSQL database at ``base``; yields its SQLAlchemy URL."""
+def pg_schema(base: str) -> Iterator[tuple[str, str]]:
+    """A fresh schema of the PostgreSQL database at ``base``; yields its SQLAlchemy URL (whose
+    connections carry the schema's name as ``application_name``) and that name."""
     import psycopg
 
     schema = f"bench_ingest_{uuid.uuid4().hex[:10]}"
@@ -507,7 +532,7 @@ def pg_schema(base: str) -> Iterator[str]:
     try:
         url = base.replace("postgresql://", "postgresql+psycopg://", 1)
         sep = "&" if "?" in url else "?"
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+        yield f"{url}{sep}application_name={schema}&options=-csearch_path%3D{schema}", schema
     finally:
         with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -540,6 +565,7 @@ class Target:
     server: Server
     tmp: Path
     store_url: str = ""  # runyard: the server's store URL; mlflow: the sqlite URL
+    pg: PgBackends | None = None
 
     @property
     def url(self) -> str:
@@ -555,9 +581,12 @@ def started(config: Config, args: argparse.Namespace) -> Iterator[Target]:
         )
         port = free_port()
         url = f"http://127.0.0.1:{port}"
+        pg: PgBackends | None = None
         if config.tool == "runyard":
             if config.store == "pg":
-                store_url = stack.enter_context(pg_schema(args.pg_url))
+                store_url, app_name = stack.enter_context(pg_schema(args.pg_url))
+                pg = PgBackends(args.pg_url, app_name)
+                stack.callback(pg.close)
             else:
                 store_url = f"sqlite:///{tmp / 'store' / 'runyard.db'}"
                 (tmp / "store").mkdir()
@@ -603,7 +632,7 @@ def started(config: Config, args: argparse.Namespace) -> Iterator[Target]:
         stack.callback(server.stop)
         server.start()
         print(f"  server pid {server.pid} at {url} ({server.note})", file=sys.stderr)
-        yield Target(config, server, tmp, store_url)
+        yield Target(config, server, tmp, store_url, pg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -805,7 +834,7 @@ def run_cell(
                 raise RuntimeError(f"client {c.index} {why}:\n{c.log.read_text()[-2000:]}")
             time.sleep(0.02)
 
-        cpu_server0, machine0, pg0 = target.server.cpu_s(), machine_cpu(), postgres_cpu_s()
+        cpu, machine0 = CpuTracker(target.server.pid, target.pg), machine_cpu()
         t_go = time.time()
         for c in started:
             assert c.proc.stdin is not None
@@ -827,8 +856,11 @@ def run_cell(
                     f"client {c.index} exited with {c.proc.returncode}:\n"
                     f"{c.log.read_text()[-2000:]}"
                 )
+            if polls % 20 == 0:
+                cpu.sample()
             time.sleep(POLL_S)
-        cpu_server1, machine1, pg1 = target.server.cpu_s(), machine_cpu(), postgres_cpu_s()
+        cpu.sample()
+        machine1 = machine_cpu()
         if t_done is None:
             raise RuntimeError(f"not everything queryable within {args.cell_timeout:.0f} s")
         for c in started:
@@ -864,9 +896,12 @@ def run_cell(
             init_s_max=max(r["t_init"] - r["t_start"] for r in results),
             finish_call_s_max=max(r["t_finish"] - r["t_last_log"] for r in results),
             start_skew_s=max(r["t_start"] for r in results) - min(r["t_start"] for r in results),
-            server_cpu_s=cpu_server1 - cpu_server0,
-            server_cpu_pct=100.0 * (cpu_server1 - cpu_server0) / elapsed,
-            postgres_cpu_pct=100.0 * (pg1 - pg0) / elapsed if config.store == "pg" else None,
+            server_cpu_s=cpu.seconds("server"),
+            server_cpu_pct=100.0 * cpu.seconds("server") / elapsed,
+            postgres_cpu_pct=(
+                100.0 * cpu.seconds("postgres") / elapsed if config.store == "pg" else None
+            ),
+            postgres_backends_seen=len(cpu.last["postgres"]),
             clients_cpu_pct=100.0 * sum(r["cpu_s"] for r in results) / elapsed,
             machine_cpu_pct=100.0 * os.cpu_count() * busy / total if total else None,  # type: ignore[operator]
             polls=polls,
@@ -1369,7 +1404,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=None,
         help=f"M per MLflow client (default {TOTAL_STEPS['mlflow-log-metrics']:,} / K for "
-        f"log_metrics, {TOTAL_STEPS['mlflow-log-batch']:,} / K for log_batch)",
+        f"log_metrics, at least {MIN_STEPS['mlflow-log-metrics']}; "
+        f"{TOTAL_STEPS['mlflow-log-batch']:,} / K for log_batch, at least "
+        f"{MIN_STEPS['mlflow-log-batch']})",
     )
     p.add_argument("--repeats", type=int, default=1, help="cells per config and K (default 1)")
     p.add_argument("--series-steps", type=int, default=None, help=f"default {SERIES_STEPS:,}")
@@ -1385,7 +1422,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--series-full-budget",
         type=float,
-        default=60.0,
+        default=30.0,
         help="seconds for one full MLflow get-history fetch before giving up (reported as such)",
     )
     p.add_argument("--mlflow-workers", type=int, default=None, help="default: MLflow's (4)")
@@ -1413,7 +1450,7 @@ def steps_for(config: Config, k: int, args: argparse.Namespace) -> int:
     if fixed:
         return int(fixed)
     totals = QUICK_TOTAL_STEPS if args.quick else TOTAL_STEPS
-    return max(1, totals[config.client] // k)
+    return max(MIN_STEPS[config.client], totals[config.client] // k)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
