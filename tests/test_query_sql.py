@@ -609,3 +609,23 @@ def test_http_store_and_api_runs_query_the_server(
         want = local.query_runs("e", "p", spec, "-config.opt.lr", 10)[0]
         assert [r.id for r in found] == [r.run_id for r in want]
     local.close()
+
+
+def test_queries_see_the_write_path(store: SQLStore) -> None:
+    """Runs written by Store.apply, then changed (PostgreSQL's jsonb copies follow)."""
+    from runyard.store import JournalBatch
+
+    head = {
+        "entity": "e",
+        "project": "p",
+        "run_id": "w",
+        "config": {"optimizer": {"lr": 0.5}},
+        "start_time": 1.0,
+        "journal_id": "j-w",
+    }
+    store.apply(JournalBatch("j-w", head, [(1, "run", head)], summary={"val/acc": 0.1}))
+    assert ids(store, {"summary.val/acc": {"$lt": 0.2}}) == ["w"]
+    change = [(2, "config", {"optimizer": {"lr": 0.01}})]
+    store.apply(JournalBatch("j-w", head, change, summary={"val/acc": 0.9}))
+    assert ids(store, {"summary.val/acc": {"$lt": 0.2}}) == []
+    assert ids(store, {"summary.val/acc": {"$gt": 0.8}, "config.optimizer.lr": 0.01}) == ["w"]

@@ -36,7 +36,7 @@ from runyard.store.codec import decode_metric, encode_metric
 from runyard.store.sql_sweeps import SweepMethods
 
 #: The Alembic head this code expects; tests check it matches the migrations folder.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"
@@ -765,20 +765,23 @@ class SQLStore(SweepMethods, Store):
             base.append(f"projects.entity IN ({', '.join(names)})")
             params.update({f"b_e{i}": e for i, e in enumerate(entities)})
         source = "runs JOIN projects ON projects.id = runs.project_id"
-        if self.is_sqlite:
-            where = " AND ".join([*base, plan.where])
-            stmt = f"SELECT runs.pk, count(*) OVER () FROM {source} WHERE {where}"
+        extra = "".join(f", {c}" for c in plan.columns)
+        inner = (
+            "SELECT runs.pk, runs.created_at, runs.state, runs.name, runs.run_id, "
+            "runs.group_name, runs.job_type, runs.notes, runs.sweep_id, runs.host, "
+            "runs.runtime, runs.last_step, projects.entity, projects.name AS project"
+            f"{extra} FROM {source} WHERE {' AND '.join(base) or 'TRUE'}"
+        )
+        # The inner query reads each JSON field once per run (each JSON function call parses or
+        # detoasts a whole document): SQLite materializes it, PostgreSQL keeps it apart
+        # (OFFSET 0) so that the planner does not inline its columns into every use.
+        if self.is_sqlite and plan.columns:
+            stmt = f"WITH q AS MATERIALIZED ({inner}) SELECT q.pk, count(*) OVER () FROM q"
+        elif self.is_sqlite:
+            stmt = f"SELECT q.pk, count(*) OVER () FROM ({inner}) AS q"
         else:
-            # One cast of each JSON document per run (OFFSET 0 keeps the subquery apart, so
-            # the planner does not inline the casts into every use).
-            docs = "".join(f", CAST(runs.{d} AS jsonb) AS d_{d}" for d in sorted(plan.docs))
-            inner = (
-                "SELECT runs.pk, runs.created_at, runs.state, runs.name, runs.run_id, "
-                "runs.group_name, runs.job_type, runs.notes, runs.sweep_id, runs.host, "
-                "runs.runtime, runs.last_step, projects.entity, projects.name AS project"
-                f"{docs} FROM {source} WHERE {' AND '.join(base) or 'TRUE'} OFFSET 0"
-            )
-            stmt = f"SELECT q.pk, count(*) OVER () FROM ({inner}) AS q WHERE {plan.where}"
+            stmt = f"SELECT q.pk, count(*) OVER () FROM ({inner} OFFSET 0) AS q"
+        stmt += f" WHERE {plan.where}"
         body = stmt
         stmt += " ORDER BY " + ", ".join(plan.order)
         if limit is not None:

@@ -92,14 +92,17 @@ class Plan:
     where: str
     order: list[str]
     params: dict[str, Any]
-    docs: set[str] = field(default_factory=set)  # JSON columns used (PostgreSQL casts them)
+    #: ``expr AS name`` computed once per run in the inner query (a field's JSON type and value
+    #: on SQLite, its jsonb node on PostgreSQL), which ``where``/``order`` read as ``q.name``
+    columns: list[str] = field(default_factory=list)
 
 
 class _Compiler:
     def __init__(self, postgresql: bool) -> None:
         self.pg = postgresql
         self.params: dict[str, Any] = {}
-        self.docs: set[str] = set()
+        self.columns: list[str] = []
+        self._slots: dict[str, int] = {}
 
     # -- parameters -----------------------------------------------------------------------------
 
@@ -132,23 +135,23 @@ class _Compiler:
     # -- fields ---------------------------------------------------------------------------------
 
     def col(self, name: str) -> str:
-        if self.pg:
-            return f"q.{name}"
-        return (
-            f"projects.{'name' if name == 'project' else name}"
-            if name
-            in (
-                "entity",
-                "project",
-            )
-            else f"runs.{name}"
-        )
+        return f"q.{name}"
 
     def doc(self, name: str) -> str:
+        """The document in the inner query: PostgreSQL reads the jsonb copies of config and
+        summary (migration 0005)."""
         if self.pg:
-            self.docs.add(name)
-            return f"q.d_{name}"
+            return "CAST(runs.tags AS jsonb)" if name == "tags" else f"runs.{name}_jsonb"
         return f"runs.{name}"
+
+    def _pg_slot(self, d: str, ident: str, node: Callable[[], str]) -> str:
+        """The jsonb node of document ``d``, taken once per run in the inner query: each use of
+        a document reads (detoasts) it again; the node is small."""
+        slot = self._slots.get(f"{d}|{ident}")
+        if slot is None:
+            slot = self._slots[f"{d}|{ident}"] = len(self._slots)
+            self.columns.append(f"{node()} AS r{slot}")
+        return f"q.r{slot}"
 
     def value(self, field_name: str) -> _Val:
         from runyard.query import _SIMPLE_FIELDS
@@ -176,6 +179,7 @@ class _Compiler:
         return f'."{key}"'
 
     def _sq_dotted(self, d: str, key: str) -> str:
+        """The JSON path of ``key``'s dotted walk (digit parts index lists)."""
         path = self.param("$")
         digit_parts = 0
         for part in key.split("."):
@@ -192,18 +196,34 @@ class _Compiler:
                 )
             else:
                 path = f"({path} || {self.param(self._sq_key(part))})"
-        value_key = self.param('."value"')
+        return path
+
+    def _sq_slot(self, d: str, ident: str, path: Callable[[], str]) -> tuple[str, str]:
+        """The JSON type and value at ``path`` of document ``d``, computed once per run in the
+        inner query (each JSON function call parses the whole document); a field used twice
+        shares them."""
+        slot = self._slots.get(f"{d}|{ident}")
+        if slot is None:
+            slot = self._slots[f"{d}|{ident}"] = len(self._slots)
+            where = path()
+            self.columns.append(f"json_type({d}, {where}) AS t{slot}")
+            self.columns.append(f"json_extract({d}, {where}) AS v{slot}")
+        return f"q.t{slot}", f"q.v{slot}"
+
+    def _sq_unwrap(self, t: str, v: str) -> tuple[str, str]:
+        """W&B's ``{"value": x}`` is ``x``: read from the extracted object's (small) text."""
         prefix = self.param('{"value":')
+        cond = (
+            f"({t} = 'object' AND substr({v}, 1, 9) = {prefix} "
+            f"AND (SELECT count(*) FROM json_each({v})) = 1)"
+        )
+        inner = self.param('$."value"')
         return (
-            f"(CASE WHEN json_type({d}, {path}) = 'object' "
-            f"AND substr(json_extract({d}, {path}), 1, 9) = {prefix} "
-            f"AND (SELECT count(*) FROM json_each({d}, {path})) = 1 "
-            f"THEN {path} || {value_key} ELSE {path} END)"
+            f"(CASE WHEN {cond} THEN json_type({v}, {inner}) ELSE {t} END)",
+            f"(CASE WHEN {cond} THEN json_extract({v}, {inner}) ELSE {v} END)",
         )
 
-    def _sq_val(self, d: str, path: str) -> _Val:
-        t = f"json_type({d}, {path})"
-        v = f"json_extract({d}, {path})"
+    def _sq_val(self, t: str, v: str) -> _Val:
         num = (
             f"(CASE WHEN {t} IN ('integer', 'real', 'true', 'false') THEN {v} "
             f"WHEN {t} = 'object' AND {v} = {self.param(_INF)} THEN 9e999 "
@@ -222,7 +242,7 @@ class _Compiler:
                 "(CASE WHEN e.type = 'text' THEN e.atom END)",
             )
             return (
-                f"(CASE WHEN {t} = 'array' THEN EXISTS (SELECT 1 FROM json_each({d}, {path}) "
+                f"(CASE WHEN {t} = 'array' THEN EXISTS (SELECT 1 FROM json_each({v}) "
                 f"AS e WHERE {pred(elem)}) ELSE FALSE END)"
             )
 
@@ -277,7 +297,7 @@ class _Compiler:
                 raise Untranslatable("index with leading zeros")
         if "\x00" in key:
             raise Untranslatable("NUL in a key")
-        x0 = f"({d} #> CAST({self.param(parts)} AS text[]))"
+        x0 = self._pg_slot(d, "." + key, lambda: f"({d} #> CAST({self.param(parts)} AS text[]))")
         return (
             f"(CASE WHEN jsonb_typeof({x0}) = 'object' "
             f"AND {x0} = jsonb_build_object('value', {x0} -> 'value') "
@@ -287,8 +307,8 @@ class _Compiler:
     def json_root(self, column: str) -> _Val:
         d = self.doc(column)
         if self.pg:
-            return self._pg_val(d)
-        return self._sq_val(d, self.param("$"))
+            return self._pg_val(self._pg_slot(d, "$", lambda: d))
+        return self._sq_val(*self._sq_slot(d, "$", lambda: self.param("$")))
 
     def json_field(self, column: str, key: str, *, direct: bool) -> _Val:
         d = self.doc(column)
@@ -297,20 +317,22 @@ class _Compiler:
                 return self._pg_val(self._pg_dotted(d, key))
             if "\x00" in key:
                 raise Untranslatable("NUL in a key")
-            direct_x = f"({d} -> CAST({self.param(key)} AS text))"
+            direct_x = self._pg_slot(
+                d, "=" + key, lambda: f"({d} -> CAST({self.param(key)} AS text))"
+            )
             if "." not in key:
                 return self._pg_val(direct_x)
             return self._pg_val(f"COALESCE({direct_x}, {self._pg_dotted(d, key)})")
+        dotted = self._sq_unwrap(*self._sq_slot(d, "." + key, lambda: self._sq_dotted(d, key)))
         if not direct:
-            return self._sq_val(d, self._sq_dotted(d, key))
-        direct_path = self.param("$" + self._sq_key(key))
+            return self._sq_val(*dotted)
+        td, vd = self._sq_slot(d, "=" + key, lambda: self.param("$" + self._sq_key(key)))
         if "." not in key:
-            return self._sq_val(d, direct_path)
-        path = (
-            f"(CASE WHEN json_type({d}, {direct_path}) IS NOT NULL THEN {direct_path} "
-            f"ELSE {self._sq_dotted(d, key)} END)"
+            return self._sq_val(td, vd)
+        return self._sq_val(
+            f"(CASE WHEN {td} IS NOT NULL THEN {td} ELSE {dotted[0]} END)",
+            f"(CASE WHEN {td} IS NOT NULL THEN {vd} ELSE {dotted[1]} END)",
         )
-        return self._sq_val(d, path)
 
     # -- filters --------------------------------------------------------------------------------
 
@@ -443,7 +465,7 @@ def build(postgresql: bool, spec: Mapping[str, Any] | None, sort: str | None) ->
     compiler = _Compiler(postgresql)
     where = compiler.filter(spec)
     order = compiler.order(sort)
-    return Plan(where, order, compiler.params, compiler.docs)
+    return Plan(where, order, compiler.params, compiler.columns)
 
 
 # -- PostgreSQL regular expressions ---------------------------------------------------------------
