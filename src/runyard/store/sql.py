@@ -886,10 +886,11 @@ class SQLStore(SweepMethods, Store):
         min_step: int | None = None,
         max_step: int | None = None,
     ) -> Series:
-        """See :meth:`Store.series`. Reads the series' ``metric_blocks`` rows (one per 64 steps)
-        and only the points of the blocks cut by the step range, unless the buckets are
-        narrower than a block (fewer than ``32 * samples`` steps in range, which bounds the
-        points read) or there are at most ``samples`` points (read them all)."""
+        """See :meth:`Store.series`. Answers from the series' ``metric_blocks`` rows (one per
+        64 steps), aggregated per bucket in SQL, and reads points only in the (at most two)
+        blocks cut by the step range; or reads every point when there are at most ``samples``
+        or when the buckets are narrower than a block (fewer than ``32 * samples`` steps in
+        the range, which bounds the points read)."""
         samples = max(2, samples)
         with self._read() as conn:
             key_id = conn.execute(
@@ -897,66 +898,110 @@ class SQLStore(SweepMethods, Store):
             ).scalar()
             if key_id is None:
                 return Series(key, [], [], 0, False)
-            pieces = self._series_pieces(conn, int(key_id), run_pk, min_step, max_step)
-            total = sum(p[0] for p in pieces)
+            if not self.is_sqlite:
+                # Small queries whose estimated cost (the per-bucket subqueries) can pass
+                # jit_above_cost: compiling them would take far longer than running them.
+                conn.exec_driver_sql("SET LOCAL jit = off")
+            k = int(key_id)
+            head, inner, tail = self._series_parts(conn, k, run_pk, min_step, max_step)
+            # (points, first step, last step) of the three parts
+            parts: list[tuple[int, int, int]] = [(p[0], p[1], p[2]) for p in head]
+            parts += [inner[:3]] if inner else []
+            parts += [(p[0], p[1], p[2]) for p in tail]
+            total = sum(p[0] for p in parts)
             if total == 0:
                 return Series(key, [], [], 0, False)
-            first, last = pieces[0][1], pieces[-1][2]
+            first, last = parts[0][1], parts[-1][2]
             if total <= samples:
-                points = self._series_points(conn, int(key_id), run_pk, first, last)
+                points = self._series_points(conn, k, run_pk, first, last)
                 return Series(
                     key, [p[1] for p in points], [_value(p) for p in points], total, False
                 )
             base, width = bucket_grid(first, last, samples // 2)
             if width % S.BLOCK_STEPS:  # buckets narrower than a block: read the points
-                pieces = [
-                    _point(p[1], p[3])
-                    for p in self._series_points(conn, int(key_id), run_pk, first, last)
-                ]
+                pieces = self._series_points(conn, k, run_pk, first, last)
+            else:
+                buckets = self._block_buckets(conn, k, run_pk, inner, base, width) if inner else []
+                pieces = [*head, *buckets, *tail]
         steps, values = _reduce_buckets(pieces, base, width)
         return Series(key, steps, values, total, True)
 
-    def _series_pieces(
+    def _series_parts(
         self, conn: Connection, key_id: int, run_pk: int, lo: int | None, hi: int | None
-    ) -> list[_Piece]:
-        """The series' blocks within ``[lo, hi]`` in step order, a block cut by the range being
-        replaced by its points in the range."""
-        mark = "?" if self.is_sqlite else "%s"
-        sql = (
-            "SELECT n, first_step, last_step, min_value, min_step, max_value, max_step "
-            f"FROM metric_blocks WHERE key_id = {mark} AND run_pk = {mark}"
-        )
-        params: list[int] = [key_id, run_pk]
+    ) -> tuple[list[_Piece], tuple[int, int, int, int, int] | None, list[_Piece]]:
+        """The series within ``[lo, hi]`` as: the points of a first block the range cuts; the
+        whole blocks in between, ``(points, first step, last step, first block, last block)``;
+        the points of a last block the range cuts."""
+        where = "key_id = :k AND run_pk = :r"
+        params: dict[str, int] = {"k": key_id, "r": run_pk}
         if lo is not None:
-            sql += f" AND block >= {mark}"
-            params.append(lo >> S.BLOCK_BITS)
+            where += " AND block >= :blo"
+            params["blo"] = lo >> S.BLOCK_BITS
         if hi is not None:
-            sql += f" AND block <= {mark}"
-            params.append(hi >> S.BLOCK_BITS)
-        blocks: list[_Piece] = list(conn.exec_driver_sql(sql + " ORDER BY block", tuple(params)))
-        if not blocks:
-            return blocks
-        lo_cut = lo is not None and blocks[0][1] < lo
-        hi_cut = hi is not None and blocks[-1][2] > hi
-        if not (lo_cut or hi_cut):
-            return blocks
+            where += " AND block <= :bhi"
+            params["bhi"] = hi >> S.BLOCK_BITS
+        edge = "SELECT block, first_step, last_step FROM metric_blocks WHERE {} ORDER BY block {}"
+        first = conn.execute(sa.text(edge.format(where, "LIMIT 1")), params).first()
+        if first is None:
+            return [], None, []
+        last = conn.execute(sa.text(edge.format(where, "DESC LIMIT 1")), params).first()
+        assert last is not None
+        b_lo, b_hi = int(first[0]), int(last[0])
         head: list[_Piece] = []
         tail: list[_Piece] = []
-        if lo_cut:
-            assert lo is not None
-            head_hi = blocks[0][2] if hi is None else min(hi, blocks[0][2])
-            head = [
-                _point(p[1], p[3]) for p in self._series_points(conn, key_id, run_pk, lo, head_hi)
-            ]
-            blocks = blocks[1:]
-        if hi_cut and blocks:
-            assert hi is not None
-            tail = [
-                _point(p[1], p[3])
-                for p in self._series_points(conn, key_id, run_pk, blocks[-1][1], hi)
-            ]
-            blocks = blocks[:-1]
-        return head + blocks + tail
+        if lo is not None and first[1] < lo:  # the range starts inside the first block
+            head_hi = int(first[2]) if hi is None else min(hi, int(first[2]))
+            head = self._series_points(conn, key_id, run_pk, lo, head_hi)
+            b_lo += 1
+        if hi is not None and last[2] > hi and b_hi >= b_lo:  # ... and ends inside the last
+            tail = self._series_points(conn, key_id, run_pk, int(last[1]), hi)
+            b_hi -= 1
+        inner = None
+        if b_lo <= b_hi:
+            row = conn.execute(
+                sa.text(
+                    "SELECT sum(n), min(first_step), max(last_step) FROM metric_blocks "
+                    "WHERE key_id = :k AND run_pk = :r AND block >= :blo AND block <= :bhi"
+                ),
+                {"k": key_id, "r": run_pk, "blo": b_lo, "bhi": b_hi},
+            ).first()
+            if row is not None and row[0]:
+                inner = (int(row[0]), int(row[1]), int(row[2]), b_lo, b_hi)
+        return head, inner, tail
+
+    @staticmethod
+    def _block_buckets(
+        conn: Connection,
+        key_id: int,
+        run_pk: int,
+        inner: tuple[int, int, int, int, int],
+        base: int,
+        width: int,
+    ) -> list[_Piece]:
+        """Per bucket of whole blocks (``width`` a multiple of the block size), one piece:
+        min and max over the blocks, at the first block's step where each occurs."""
+        sql = sa.text(
+            "SELECT g.n, g.f, g.l, g.mn, "
+            "(SELECT min(b.min_step) FROM metric_blocks b WHERE b.key_id = :k AND b.run_pk = :r "
+            f"AND b.block >= (g.f >> {S.BLOCK_BITS}) AND b.block <= (g.l >> {S.BLOCK_BITS}) "
+            "AND b.min_value = g.mn), "
+            "g.mx, "
+            "(SELECT min(b.max_step) FROM metric_blocks b WHERE b.key_id = :k AND b.run_pk = :r "
+            f"AND b.block >= (g.f >> {S.BLOCK_BITS}) AND b.block <= (g.l >> {S.BLOCK_BITS}) "
+            "AND b.max_value = g.mx) "
+            "FROM (SELECT (first_step - CAST(:base AS BIGINT)) / CAST(:width AS BIGINT) "
+            "AS bucket, sum(n) AS n, "
+            "min(first_step) AS f, max(last_step) AS l, min(min_value) AS mn, "
+            "max(max_value) AS mx FROM metric_blocks "
+            "WHERE key_id = :k AND run_pk = :r AND block >= :blo AND block <= :bhi "
+            "GROUP BY bucket) g ORDER BY g.f"
+        )
+        params = {"k": key_id, "r": run_pk, "blo": inner[3], "bhi": inner[4]}
+        params.update(base=base, width=width)
+        return [
+            (int(n), int(f), int(la), mn, mn_s, mx, mx_s)
+            for n, f, la, mn, mn_s, mx, mx_s in conn.execute(sql, params).fetchall()
+        ]
 
     def _series_points(
         self, conn: Connection, key_id: int, run_pk: int, lo: int, hi: int
@@ -970,7 +1015,7 @@ class SQLStore(SweepMethods, Store):
             f"AND kind IN ({S.KIND_FLOAT}, {S.KIND_NAN}, {S.KIND_BOOL}, {S.KIND_INT}) "
             "ORDER BY step",
             (key_id, run_pk, lo, hi),
-        )
+        ).fetchall()
         return [_point(int(step), value) for step, value in rows]
 
     # -- files ----------------------------------------------------------------------------------
