@@ -33,6 +33,7 @@ WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.
 	web/vite.config.ts web/tsconfig.json
 DASHBOARD := src/runyard/server/dashboard_dist/index.html
 web/node_modules/.installed: web/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "the dashboard build needs Node.js >= 20 and npm (https://nodejs.org)"; exit 1; }
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 $(DASHBOARD): web/node_modules/.installed $(WEB_SRC)
