@@ -210,7 +210,6 @@ def child_runyard(args: argparse.Namespace) -> Result:
     t_last_log = time.time()
     runyard.finish()
     t_finish = time.time()
-    store_type = type(getattr(run, "_store", None) or object()).__name__
     return {
         "t_start": t_start,
         "t_init": t_init,
@@ -221,7 +220,6 @@ def child_runyard(args: argparse.Namespace) -> Result:
         "request_records": [n for _, n in lat],
         "instrumented": wrapped,
         "run_path": run.path,
-        "store_type": store_type,
         "version": runyard.__version__,
     }
 
@@ -321,7 +319,6 @@ def child_series_runyard(args: argparse.Namespace) -> Result:
         "run_path": run.path,
         "log_s": t_logged - t0,
         "finish_s": t_finish - t_logged,
-        "store_type": type(getattr(run, "_store", None) or object()).__name__,
     }
 
 
@@ -908,11 +905,12 @@ def run_cell(
             verified=ok,
             verification=verified,
             instrumented=results[0].get("instrumented"),
-            client_store=results[0].get("store_type"),
             version=results[0].get("version"),
         )
         if not ok:
             out["error"] = verified
+        elif not lat:
+            out["error"] = f"no request was timed ({out['instrumented']} never called)"
     except Exception as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
     finally:
