@@ -309,6 +309,18 @@ def row_ids(page: Any) -> list[str]:
     )
 
 
+def wait_for_rows(page: Any, expected: list[str]) -> None:
+    """Wait until the table shows exactly ``expected`` (in order); fail naming what it shows."""
+    try:
+        page.wait_for_function(
+            "ids => JSON.stringify([...document.querySelectorAll("
+            "'#runs-grid .grid-body [data-run]')].map(r => r.dataset.run)) === JSON.stringify(ids)",
+            arg=expected,
+        )
+    except Exception:
+        raise AssertionError(f"rows {row_ids(page)} never became {expected}") from None
+
+
 @pytest.mark.slow
 def test_runs_table(page: Any) -> None:
     page.goto("/#/p/lab/demo?cols=config.optimizer.lr,summary.test/accuracy")
@@ -321,16 +333,11 @@ def test_runs_table(page: Any) -> None:
     # server-side sort on a summary column, both directions
     best_first = sorted(RUNS, key=lambda r: -last_values(r[0])["test/accuracy"])
     page.click("[data-field='summary.test/accuracy'] button.sort")
-    page.wait_for_function(
-        f"document.querySelector('#runs-grid .grid-body [data-run]')?.dataset.run === '{best_first[0][0]}'"
-    )
-    assert row_ids(page) == [r[0] for r in best_first]
+    # Wait for the whole order: the first row alone may already be first in the default order.
+    wait_for_rows(page, [r[0] for r in best_first])
     assert "sort=-summary.test%2Faccuracy" in page.url or "sort=-summary.test/accuracy" in page.url
     page.click("[data-field='summary.test/accuracy'] button.sort")
-    page.wait_for_function(
-        f"document.querySelector('#runs-grid .grid-body [data-run]')?.dataset.run === '{best_first[-1][0]}'"
-    )
-    assert row_ids(page) == [r[0] for r in reversed(best_first)]
+    wait_for_rows(page, [r[0] for r in reversed(best_first)])
 
     # the filter language, server-side
     page.fill("#runs-filter", "config.optimizer.lr < 0.01 and state = finished")
