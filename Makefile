@@ -68,10 +68,11 @@ unit: $(STAMP) postgres-binaries web chromium
 
 test: lint typecheck unit
 
-bench: $(BENCH_VENV)/.installed
+bench: $(BENCH_VENV)/.installed $(STAMP) web chromium
 	$(BENCH_VENV)/bin/python bench/sdk_overhead.py --repeats 3
 	$(BENCH_VENV)/bin/python bench/search_quality.py
 	$(BENCH_VENV)/bin/python bench/server_ingest.py
+	$(BIN)/python bench/ui_load.py  # chromium + Playwright from .venv; MLflow's side from .venv-bench
 
 clean:
 	rm -rf $(VENV) .runyard build src/*.egg-info
