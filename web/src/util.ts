@@ -51,6 +51,15 @@ export function fmtNumber(v: number): string {
   return String(Number(v.toPrecision(5)));
 }
 
+/** An axis tick: as many decimals as the tick spacing needs (0.0031, 0.0032, ... not 0.003). */
+export function fmtTick(v: number, incr: number): string {
+  if (!Number.isFinite(incr) || incr <= 0) return fmtNumber(v);
+  const a = Math.abs(v);
+  if (a >= 1e6 || (a !== 0 && a < 1e-4)) return v.toExponential(Math.min(6, Math.max(1, Math.ceil(Math.log10(a / incr)))));
+  const decimals = Math.min(10, Math.max(0, -Math.floor(Math.log10(incr) + 1e-9)));
+  return v.toFixed(decimals);
+}
+
 /** A value for a table cell: numbers compact, aggregates as their best/last, objects as JSON. */
 export function fmtValue(v: unknown): string {
   if (v === null || v === undefined) return "";

@@ -4,7 +4,7 @@
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { fmtNumber, h } from "../util";
+import { fmtNumber, fmtTick, h } from "../util";
 
 export interface LineSeries {
   label: string;
@@ -153,13 +153,22 @@ export class LineChart {
         y: log ? { distr: 3 } : {},
       },
       axes: [
-        { stroke: "#555", grid: { stroke: "#eee" }, ticks: { stroke: "#ddd" }, label: this.opts.xLabel, labelSize: 18, size: 36 },
+        {
+          stroke: "#555",
+          grid: { stroke: "#eee" },
+          ticks: { stroke: "#ddd" },
+          label: this.opts.xLabel,
+          labelSize: 18,
+          size: 36,
+          // uPlot's default keeps 3 decimals: close ticks (relative time in ms) all read 0.003.
+          ...(this.opts.xTime ? {} : { values: (_u: uPlot, vals: number[], _ax: number, _space: number, incr: number) => vals.map((v) => (v === null ? "" : fmtTick(v, incr))) }),
+        },
         {
           stroke: "#555",
           grid: { stroke: "#eee" },
           ticks: { stroke: "#ddd" },
           size: 56,
-          values: (_u, vals) => vals.map((v) => (v === null ? "" : fmtNumber(v))),
+          values: (_u, vals, _ax, _space, incr) => vals.map((v) => (v === null ? "" : log ? fmtNumber(v) : fmtTick(v, incr))),
         },
       ],
       series: seriesOpts,
