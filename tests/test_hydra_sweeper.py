@@ -473,8 +473,9 @@ def test_interrupted_sweep_resumes_without_repeating(app: App) -> None:
     assert len(app.trials(sweep.id)) == 6 and "sweep over" in out
 
 
-@pytest.mark.slow
-def test_runyard_agent_joins_a_hydra_sweep(app: App) -> None:
+def agent_joins_a_blocked_sweep(app: App) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """A 4-trial random sweep whose first job blocks while `runyard agent --count 2` joins it;
+    returns (every trial, the agent's trials, the jobs by run id) once all four finished."""
     proc = app.start(
         "hydra.sweeper.method=random",
         "hydra.sweeper.n_trials=4",
@@ -508,6 +509,12 @@ def test_runyard_agent_joins_a_hydra_sweep(app: App) -> None:
     by_agent = [t for t in trials if t.agent_id and "-hydra-" not in t.agent_id]
     assert len(by_agent) == 2
     jobs = {job["env_run_id"]: job for job in app.jobs()}
+    return trials, by_agent, jobs
+
+
+@pytest.mark.slow
+def test_runyard_agent_joins_a_hydra_sweep(app: App) -> None:
+    _, by_agent, jobs = agent_joins_a_blocked_sweep(app)
     for trial in by_agent:
         job = jobs[trial.run_id]
         assert not job["multirun"] and job["tracked"] == trial.run_id

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from runyard.store.http import HTTPStore, StoreAuthError
 from runyard.store.sql import SQLStore
 from runyard.sweeps.controller import TrialResult
 from tests.serverproc import ServerProc, auth_headers, create_admin_key, create_key, running_server
-from tests.test_hydra_sweeper import App
+from tests.test_hydra_sweeper import App, agent_joins_a_blocked_sweep
 from tests.test_sweep_controller import _start, settle_scenario
 
 
@@ -201,39 +199,7 @@ def test_runyard_agent_joins_a_hydra_sweep_over_http(
 ) -> None:
     server, key = sqlite_server
     app = ServerApp(tmp_path / "app", server, key)
-    proc = app.start(
-        "hydra.sweeper.method=random",
-        "hydra.sweeper.n_trials=4",
-        "hydra.sweeper.metric.name=loss",
-        "x=interval(0,1)",
-        "db=mysql,postgres",
-        "track=true",
-        "block_job=0",
-    )
-    try:
-        app.wait_for("blocked", proc)
-        sweep = app.sweep()
-        agent = subprocess.run(
-            [sys.executable, "-m", "runyard.cli", "agent", sweep.path, "--count", "2"],
-            cwd=app.root,
-            env=app.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert agent.returncode == 0, agent.stdout + agent.stderr
-        (app.results / "release").touch()
-        output, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0, output
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    trials = app.trials(sweep.id)
-    assert len(trials) == 4 and {t.state for t in trials} == {"finished"}
-    by_agent = [t for t in trials if t.agent_id and "-hydra-" not in t.agent_id]
-    assert len(by_agent) == 2
-    jobs = {job["env_run_id"]: job for job in app.jobs()}
+    trials, by_agent, jobs = agent_joins_a_blocked_sweep(app)
     assert set(jobs) == {t.run_id for t in trials}
     for trial in trials:
         job = jobs[trial.run_id]
