@@ -5,7 +5,6 @@ nested config groups (``db/engine``, ``+experiment/sub``) with the sweeper and t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -15,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from runyard.api import Api
-from runyard.store.base import SweepRecord, TrialRecord
+from runyard.store.base import TrialRecord
+from tests.test_hydra_sweeper import App as SweeperApp
 
 pytestmark = pytest.mark.slow
 
@@ -78,27 +77,9 @@ FILES = {
 }
 
 
-class App:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.store_dir = root / ".store"
-        self.results = root / "results"
-        for name, text in FILES.items():
-            path = root / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(textwrap.dedent(text).lstrip())
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
-        env.update(
-            RUNYARD_DIR=str(self.store_dir),
-            RUNYARD_SILENT="true",
-            RUNYARD_DISABLE_GIT="true",
-            RUNYARD_STOP_POLL_INTERVAL="0.2",
-            APP_RESULTS=str(self.results),
-            HYDRA_FULL_ERROR="1",
-        )
-        return env
+class App(SweeperApp):
+    files = FILES
+    extra_env = {"RUNYARD_STOP_POLL_INTERVAL": "0.2"}
 
     def sweeper(self, *overrides: str, timeout: float = 180) -> str:
         return self._run(
@@ -116,20 +97,8 @@ class App:
         assert proc.returncode == 0, output
         return output
 
-    def api(self) -> Api:
-        return Api(dir=str(self.store_dir))
-
-    def sweep(self) -> SweepRecord:
-        sweeps = self.api().store.list_sweeps()
-        assert len(sweeps) == 1, sweeps
-        return sweeps[0]
-
-    def trials(self, sweep_id: str) -> list[TrialRecord]:
-        return self.api().store.sweep_trials(sweep_id)
-
-    def jobs(self) -> dict[str, dict[str, Any]]:
-        docs = [json.loads(p.read_text()) for p in self.results.glob("*.json")]
-        return {doc["run_id"]: doc for doc in docs}
+    def jobs_by_run(self) -> dict[str, dict[str, Any]]:
+        return {doc["run_id"]: doc for doc in self.jobs()}
 
 
 @pytest.fixture
@@ -146,7 +115,7 @@ STEPS = 40
 
 
 def _assert_weak_trials_stopped(app: App, trials: list[TrialRecord]) -> None:
-    jobs = app.jobs()
+    jobs = app.jobs_by_run()
     assert len(trials) == 4 and set(jobs) == {t.run_id for t in trials}
     by_x = {t.params["x"]: t for t in trials}
     for x in (0.9, 0.8):
@@ -240,7 +209,7 @@ def test_sweeper_sweeps_nested_groups(app: App) -> None:
     assert set(sweep.config["parameters"]) == {"db/engine", "experiment/sub"}
     trials = app.trials(sweep.id)
     assert len(trials) == 4 and {t.state for t in trials} == {"finished"}
-    jobs = app.jobs()
+    jobs = app.jobs_by_run()
     cells = set()
     for trial in trials:
         cfg = jobs[trial.run_id]["cfg"]
@@ -279,7 +248,7 @@ def test_agent_sweeps_nested_groups(app: App) -> None:
     sweep = app.sweep()
     trials = app.trials(sweep.id)
     assert len(trials) == 4 and {t.state for t in trials} == {"finished"}
-    jobs = app.jobs()
+    jobs = app.jobs_by_run()
     for trial in trials:
         cfg = jobs[trial.run_id]["cfg"]
         assert cfg["db"]["engine"]["speed"] == {"innodb": 1, "myisam": 2}[trial.params["db/engine"]]

@@ -122,11 +122,17 @@ hydra:
 
 
 class App:
+    """A Hydra app written into ``root`` (``files``: path -> text), run as subprocesses with
+    an embedded store of its own."""
+
+    files: dict[str, str] = FILES
+    extra_env: dict[str, str] = {}
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.store_dir = root / ".store"
         self.results = root / "results"
-        for name, text in FILES.items():
+        for name, text in self.files.items():
             path = root / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(textwrap.dedent(text).lstrip())
@@ -139,6 +145,7 @@ class App:
             RUNYARD_DISABLE_GIT="true",
             APP_RESULTS=str(self.results),
             HYDRA_FULL_ERROR="1",
+            **self.extra_env,
         )
         return env
 
