@@ -22,7 +22,6 @@ import importlib.util
 import json
 import os
 import platform
-import shutil
 import signal
 import sqlite3
 import statistics
@@ -34,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from _common import print_tables
 
 TOOLS: tuple[str, ...] = ("runyard", "wandb", "mlflow-sync", "mlflow-async")
 #: The module each tool needs (the tool is skipped when it is not importable).
@@ -514,30 +515,6 @@ def notes(tools: Sequence[str], runs: dict[str, list[Result]]) -> list[str]:
         if any(r.get("leftover_processes_killed") for r in runs[tool]):
             out.append(f"{tool}: processes were left in the child's group and were killed")
     return out
-
-
-def print_tables(tables: list[tuple[str, list[str], list[list[str]]]], header: str) -> None:
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        print(header)
-        for title, columns, rows in tables:
-            widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-            print(f"\n{title}")
-            print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-            for row in rows:
-                print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
-        return
-    console = Console(width=max(shutil.get_terminal_size().columns, 170))
-    console.print(header, highlight=False)
-    for title, columns, rows in tables:
-        table = Table(title=title, title_justify="left")
-        for i, col in enumerate(columns):
-            table.add_column(col, justify="left" if i == 0 else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -43,7 +43,6 @@ import platform
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -57,6 +56,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from _common import free_port, print_tables
 
 Result = dict[str, Any]
 
@@ -340,12 +340,6 @@ def run_child(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 # parent side: processes, servers, stores
 # ---------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -1362,30 +1356,6 @@ def build_tables(
     if notes:
         tables.append(("servers", ["config", "server"], [[k, v] for k, v in notes.items()]))
     return tables
-
-
-def print_tables(tables: list[tuple[str, list[str], list[list[str]]]], header: str) -> None:
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        print(header)
-        for title, columns, rows in tables:
-            widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-            print(f"\n{title}")
-            print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-            for row in rows:
-                print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
-        return
-    console = Console(width=max(shutil.get_terminal_size().columns, 170))
-    console.print(header, highlight=False)
-    for title, columns, rows in tables:
-        table = Table(title=title, title_justify="left")
-        for i, col in enumerate(columns):
-            table.add_column(col, justify="left" if i == 0 else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
 
 
 # ---------------------------------------------------------------------------------------------
