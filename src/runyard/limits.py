@@ -1,0 +1,31 @@
+"""The limits of what runyard accepts, in one place (the SDK, the store and the server use them).
+
+Each limit is enforced at the edge where a user's input enters: ``log()``/``init()`` in the SDK
+(a named ``ValueError``/``TypeError`` before anything reaches the journal) and the server's
+request parsing (a 4xx naming the field). The store never sees a value past them, so a record
+that reached the journal can always be applied. docs/store.md lists them for users.
+"""
+
+from __future__ import annotations
+
+#: Characters in a metric (history/summary) key after flattening (``a/b/c``); the store's
+#: ``metric_keys.name`` column holds this many.
+MAX_KEY_LENGTH = 512
+
+#: Keys in one logged row. W&B advises staying below 10k metrics per run; a row of 1e6 keys
+#: costs the server gigabytes. Log large collections as a Table, a Histogram or an artifact.
+MAX_KEYS_PER_ROW = 10_000
+
+#: Nesting depth of a logged dict, a config or a summary value (a dict inside a dict is depth 2).
+MAX_DEPTH = 64
+
+#: UTF-8 bytes of one string value in a history row or summary. Longer text belongs in a file
+#: (``run.save``), an ``Html`` value or an artifact.
+MAX_STRING_BYTES = 1 << 20
+
+#: Encoded bytes of one journal record. The shipper never sends a batch larger than
+#: :data:`MAX_BATCH_BYTES`, so any record below this fits a batch on its own.
+MAX_RECORD_BYTES = 16 << 20
+
+#: Encoded bytes per batch the shipper sends (well below the server's default 64 MiB body limit).
+MAX_BATCH_BYTES = 24 << 20
