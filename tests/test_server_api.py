@@ -431,6 +431,9 @@ def test_series_downsampling_keeps_extremes(client: httpx.Client) -> None:
     assert len(series["steps"]) == len(series["values"]) <= 100
     assert series["steps"] == sorted(series["steps"])
     assert 377 in series["steps"] and 611 in series["steps"]
+    # the first and last points are kept: the chart ends where the summary's last value is
+    assert series["steps"][0] == 0 and series["steps"][-1] == 999
+    assert series["values"][-1] == math.sin(999 / 50)
     assert max(series["values"]) == 50.0 and min(series["values"]) == -40.0
     window = client.get(
         f"/runs/e/{project}/{run_id}/series",

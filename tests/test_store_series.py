@@ -136,16 +136,40 @@ def test_downsampling_matches_the_reference(
     want = _expected(points, samples, lo, hi)
     assert want.downsampled
     _same(got, want)
-    assert len(got.steps) <= max(2, samples)
+    assert len(got.steps) <= max(4, samples)
+    assert got.steps[0] == want.steps[0] and got.steps[-1] == want.steps[-1]
+
+
+@pytest.mark.parametrize("samples", [1000, 100, 2])  # from points; from blocks; one bucket
+def test_downsampling_keeps_the_first_and_last_point(store: SQLStore, samples: int) -> None:
+    # A noisy loss: the last point (step 1999) is neither the minimum nor the maximum of its
+    # bucket, nor is the first one; the chart must still start at step 0 and end at step 1999
+    # with the value the summary has.
+    n = 2000
+    rnd = random.Random(7)
+    values = [2.0 - i / n + rnd.uniform(-0.3, 0.3) for i in range(n)]
+    values[0], values[1], values[2] = 1.5, 3.0, 0.1  # first: between its bucket's extremes
+    values[-3], values[-2], values[-1] = 0.0, 2.0, 1.0  # last: likewise
+    pk = _log(store, [{"_step": i, "m": v} for i, v in enumerate(values)], batch=700)
+    got = store.series(pk, "m", samples=samples)
+    assert got.downsampled and got.total == n
+    assert (got.steps[0], got.values[0]) == (0, 1.5)
+    assert (got.steps[-1], got.values[-1]) == (n - 1, 1.0)
+    assert len(got.steps) <= max(samples, 4) and got.steps == sorted(set(got.steps))
+    assert max(got.values) == max(values) and min(got.values) == min(values)
+    # a step range: its own first and last point
+    ranged = store.series(pk, "m", samples=samples, min_step=101, max_step=1900)
+    assert ranged.steps[0] == 101 and ranged.steps[-1] == 1900
+    assert ranged.values[-1] == values[1900]
 
 
 def test_nan_buckets_and_ties(store: SQLStore) -> None:
-    # 40 steps, 4 buckets of 10: all NaN; constant (a tie everywhere); NaN around one number;
+    # 40 steps, 4 buckets of 10 (10 samples: 4 buckets and the two ends): all NaN; constant (a tie everywhere); NaN around one number;
     # the maximum before the minimum.
     values: list[Any] = [NAN] * 10 + [3.0] * 10 + [NAN] * 5 + [5.0] + [NAN] * 4
     values += [9.0] + [1.0] * 8 + [0.5]
     pk = _log(store, [{"_step": i, "m": v} for i, v in enumerate(values)])
-    got = store.series(pk, "m", samples=8)
+    got = store.series(pk, "m", samples=10)
     assert got.steps == [0, 10, 25, 30, 39]
     assert math.isnan(got.values[0]) and got.values[1:] == [3.0, 5.0, 9.0, 0.5]
 

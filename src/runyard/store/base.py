@@ -385,10 +385,12 @@ class Store(abc.ABC):
     ) -> Series:
         """One numeric metric of a run in step order, for charts.
 
-        When more than ``samples`` points fall in the step range, the range is cut into
-        ``samples // 2`` buckets of consecutive steps and each bucket keeps its minimum and its
-        maximum point (in step order), so a spike or a dip is never averaged away. Non-numeric
-        values (strings, None) are left out.
+        When more than ``samples`` points fall in the step range, the answer keeps the first and
+        the last point of the range (so a chart ends at the run's last logged value, as its
+        summary does) and cuts the range into ``(samples - 2) // 2`` buckets of consecutive
+        steps (at least one), each keeping its minimum and its maximum point (in step order), so
+        a spike or a dip is never averaged away: at most ``max(samples, 4)`` points, with
+        ``downsampled`` true. Non-numeric values (strings, None) are left out.
         """
 
     # -- files ----------------------------------------------------------------------------------

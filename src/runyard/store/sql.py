@@ -181,6 +181,26 @@ def _emit(
         values += (float(mx), float(mn))
 
 
+def bucket_count(samples: int) -> int:
+    """How many min/max buckets a series downsampled to ``samples`` points has: two points per
+    bucket and two more for the series' first and last point (always kept)."""
+    return max(1, (max(2, samples) - 2) // 2)
+
+
+def _keep_ends(
+    steps: list[int], values: list[float], first: tuple[int, float], last: tuple[int, float]
+) -> None:
+    """Put the series' first and last point at the ends of ``steps``/``values`` (in place)
+    where the buckets' extremes did not already pick them: a chart and its "last value"
+    always agree with the summary, and the line starts where the run started."""
+    if not steps or steps[0] != first[0]:
+        steps.insert(0, first[0])
+        values.insert(0, first[1])
+    if steps[-1] != last[0]:
+        steps.append(last[0])
+        values.append(last[1])
+
+
 def _point(step: int, value: float | None) -> _Piece:
     return (1, step, step, value, step, value, step)
 
@@ -191,17 +211,18 @@ def _value(piece: _Piece) -> float:
 
 def downsample_min_max(key: str, steps: list[int], values: list[float], samples: int) -> Series:
     """The series contract (:meth:`Store.series`) on points in step order: all of them when
-    there are at most ``samples``; otherwise ``samples // 2`` buckets of consecutive steps
-    (:func:`bucket_grid`), each keeping its minimum and its maximum point in step order (the
-    first occurrence on ties). NaN counts as neither; a bucket of NaN only keeps its first
-    point."""
+    there are at most ``samples``; otherwise the first and the last point and
+    :func:`bucket_count` buckets of consecutive steps (:func:`bucket_grid`), each keeping its
+    minimum and its maximum point in step order (the first occurrence on ties). NaN counts as
+    neither; a bucket of NaN only keeps its first point."""
     total = len(steps)
     samples = max(2, samples)
     if total <= samples:
         return Series(key, list(steps), list(values), total, False)
-    base, width = bucket_grid(steps[0], steps[-1], samples // 2)
+    base, width = bucket_grid(steps[0], steps[-1], bucket_count(samples))
     pieces = [_point(s, None if math.isnan(v) else v) for s, v in zip(steps, values, strict=True)]
     out_steps, out_values = _reduce_buckets(pieces, base, width)
+    _keep_ends(out_steps, out_values, (steps[0], values[0]), (steps[-1], values[-1]))
     return Series(key, out_steps, out_values, total, True)
 
 
@@ -917,14 +938,31 @@ class SQLStore(SweepMethods, Store):
                 return Series(
                     key, [p[1] for p in points], [_value(p) for p in points], total, False
                 )
-            base, width = bucket_grid(first, last, samples // 2)
+            base, width = bucket_grid(first, last, bucket_count(samples))
             if width % S.BLOCK_STEPS:  # buckets narrower than a block: read the points
                 pieces = self._series_points(conn, k, run_pk, first, last)
+                ends = (first, _value(pieces[0])), (last, _value(pieces[-1]))
             else:
                 buckets = self._block_buckets(conn, k, run_pk, inner, base, width) if inner else []
                 pieces = [*head, *buckets, *tail]
+                ends = self._end_points(conn, k, run_pk, first, last)
         steps, values = _reduce_buckets(pieces, base, width)
+        _keep_ends(steps, values, *ends)
         return Series(key, steps, values, total, True)
+
+    def _end_points(
+        self, conn: Connection, key_id: int, run_pk: int, first: int, last: int
+    ) -> tuple[tuple[int, float], tuple[int, float]]:
+        """The values at steps ``first`` and ``last`` (numeric points: a block's first and
+        last step always are one)."""
+        mark = "?" if self.is_sqlite else "%s"
+        rows = conn.exec_driver_sql(
+            f"SELECT step, value FROM metrics WHERE key_id = {mark} AND run_pk = {mark} "
+            f"AND step IN ({mark}, {mark})",
+            (key_id, run_pk, first, last),
+        ).fetchall()
+        found = {int(step): math.nan if value is None else float(value) for step, value in rows}
+        return (first, found.get(first, math.nan)), (last, found.get(last, math.nan))
 
     def _series_parts(
         self, conn: Connection, key_id: int, run_pk: int, lo: int | None, hi: int | None
