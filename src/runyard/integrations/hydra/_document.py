@@ -1,0 +1,214 @@
+"""A new sweep's ``sweep.yaml`` document, built from the sweeper's options
+(``hydra.sweeper.*``, :class:`Options`), the search space of the command line and
+``hydra.sweeper.params``, and an optional ``sweep_config`` file."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from runyard.integrations.hydra._app import App
+from runyard.integrations.hydra._errors import RunyardSweeperError
+from runyard.integrations.hydra._outcomes import DEFAULT_METRIC, OBJECTIVES
+from runyard.integrations.hydra._space import SearchSpec, flat_parameters
+from runyard.sweeps.config import SweepConfig
+
+log = logging.getLogger("runyard.integrations.hydra.sweeper")
+
+__all__ = [
+    "DEFAULT_TRIALS",
+    "Options",
+    "check_groups",
+    "load_sweep_yaml",
+    "program_path",
+    "sweep_document",
+]
+
+#: trials of a random or bayes sweep when neither n_trials nor the sweep.yaml's run_cap says
+DEFAULT_TRIALS = 20
+
+
+def _container(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, DictConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+@dataclass
+class Options:
+    """The sweeper's options (``hydra.sweeper.*``; docs/hydra-sweeper.md lists them)."""
+
+    method: str | None = None
+    n_trials: int | None = None
+    max_batch_size: int | None = None
+    metric: dict[str, Any] = field(default_factory=dict)
+    objective: str = "auto"
+    early_terminate: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    sweep_config: str | None = None
+    sweep_id: str | None = None
+    project: str | None = None
+    entity: str | None = None
+    name: str | None = None
+    seed: int | None = None
+    program: str | None = None
+
+    def __post_init__(self) -> None:
+        self.metric = _container(self.metric) or {}
+        self.early_terminate = _container(self.early_terminate)
+        self.params = _container(self.params) or {}
+        if self.objective not in OBJECTIVES:
+            raise RunyardSweeperError(
+                f"hydra.sweeper.objective={self.objective!r}: use one of {', '.join(OBJECTIVES)}"
+            )
+        if self.n_trials is not None and self.n_trials < 1:
+            raise RunyardSweeperError(f"hydra.sweeper.n_trials={self.n_trials}: must be at least 1")
+        if self.max_batch_size is not None and self.max_batch_size < 1:
+            raise RunyardSweeperError(
+                f"hydra.sweeper.max_batch_size={self.max_batch_size}: must be at least 1 "
+                "(or null: the launcher's n_jobs)"
+            )
+
+
+def load_sweep_yaml(sweep_config: str | None) -> dict[str, Any]:
+    """The sweep.yaml document (validated later, merged with the sweeper's options: it
+    needs neither ``program`` nor ``parameters`` of its own)."""
+    if sweep_config is None:
+        return {}
+    from hydra.utils import to_absolute_path
+
+    path = to_absolute_path(sweep_config)
+    try:
+        doc = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    except OSError as exc:
+        raise RunyardSweeperError(
+            f"hydra.sweeper.sweep_config: cannot read {path}: {exc.strerror}"
+        ) from None
+    except Exception as exc:
+        raise RunyardSweeperError(
+            f"hydra.sweeper.sweep_config: {path} is not valid YAML: {exc}"
+        ) from None
+    if not isinstance(doc, dict):
+        raise RunyardSweeperError(
+            f"hydra.sweeper.sweep_config: {path} must hold a mapping (a sweep.yaml)"
+        )
+    return {str(k): v for k, v in doc.items()}
+
+
+def program_path(config: DictConfig, task_function: Any) -> str:
+    """The app's script, relative to the launch folder where it is inside it."""
+    cwd = Path(str(config.hydra.runtime.cwd))
+    candidates: list[str] = []
+    if sys.argv and sys.argv[0].endswith(".py"):
+        candidates.append(sys.argv[0])
+    try:
+        import inspect
+
+        target: Any = task_function
+        source = inspect.getsourcefile(getattr(target, "__wrapped__", target))
+        if source:
+            candidates.append(source)
+    except TypeError:
+        pass
+    for candidate in candidates:
+        path = Path(candidate)
+        if not path.is_absolute():
+            path = cwd / path
+        if path.is_file():
+            path = path.resolve()
+            try:
+                return path.relative_to(cwd.resolve()).as_posix()
+            except ValueError:
+                return str(path)
+    return sys.argv[0] if sys.argv else "unknown"
+
+
+def sweep_document(
+    options: Options, spec: SearchSpec, program: Callable[[], str]
+) -> dict[str, Any]:
+    """The sweep.yaml document of a new sweep."""
+    raw = load_sweep_yaml(options.sweep_config)
+    parameters = flat_parameters(raw.get("parameters") or {})
+    for name in spec.parameters:
+        parameters.pop(name, None)  # the command line / params win over the file
+    parameters.update(spec.parameters)
+    fixed_keys = {o.key_or_group for o in OverridesParser.create().parse_overrides(spec.fixed)}
+    clash = sorted(set(parameters) & fixed_keys)
+    if clash:
+        raise RunyardSweeperError(
+            f"{', '.join(clash)}: both set by a fixed override and swept by "
+            f"{options.sweep_config}; remove one"
+        )
+    metric = dict(raw.get("metric") or {})
+    metric.update({k: v for k, v in options.metric.items() if v is not None})
+    metric.setdefault("name", DEFAULT_METRIC)
+    metric.setdefault("goal", "minimize")
+    method = options.method or raw.get("method") or "bayes"
+    run_cap = options.n_trials if options.n_trials is not None else raw.get("run_cap")
+    if run_cap is None and method != "grid":
+        run_cap = DEFAULT_TRIALS
+        log.info(
+            "runyard sweeper: %s sweep of %d trials (set hydra.sweeper.n_trials)",
+            method,
+            run_cap,
+        )
+    command = raw.get("command") or [
+        "${env}",
+        "${interpreter}",
+        "${program}",
+        *(text.replace("${", "$${") for text in spec.fixed),
+        "${args_hydra}",
+    ]
+    doc: dict[str, Any] = {
+        "program": options.program or raw.get("program") or program(),
+        "method": method,
+        "metric": metric,
+        "parameters": parameters,
+        "command": command,
+    }
+    if run_cap is not None:
+        doc["run_cap"] = run_cap
+    early = options.early_terminate or raw.get("early_terminate")
+    if early:
+        doc["early_terminate"] = early
+    for key, value in (
+        ("name", options.name or raw.get("name")),
+        ("description", raw.get("description")),
+        ("project", options.project or raw.get("project")),
+        ("entity", options.entity or raw.get("entity")),
+    ):
+        if value is not None:
+            doc[key] = value
+    return doc
+
+
+def check_groups(config: SweepConfig, app: App) -> None:
+    """Option names of swept config groups must exist: say so before any trial runs."""
+    for param in config.parameters:
+        if not app.is_group(param.name):
+            continue
+        if param.distribution == "constant":
+            values = [param.value]
+        elif param.distribution == "categorical":
+            values = list(param.values or [])
+        else:
+            raise RunyardSweeperError(
+                f"{param.name} is a config group: sweep it over option names "
+                f"(choice(...) or values: [...]), not a {param.distribution} distribution"
+            )
+        options = app.options(param.name)
+        unknown = [v for v in values if v is not None and str(v) not in options]
+        if options and unknown:
+            raise RunyardSweeperError(
+                f"{param.name}: {', '.join(map(str, unknown))} not an option of the config "
+                f"group {param.name!r} (options: {', '.join(options)})"
+            )
