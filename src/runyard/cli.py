@@ -392,7 +392,7 @@ def projects(fmt: str, store: str | None, directory: str | None) -> None:
 def sync(include_offline: bool, store: str | None, directory: str | None) -> None:
     """Upload journals not yet in the store: offline runs, and runs whose process died."""
     from runyard.api import Api
-    from runyard.sdk.recovery import mark_stale_runs, pending_journals, recover_journals
+    from runyard.sdk.recovery import mark_stale_runs, pending_journals, recover_all
 
     try:
         api = Api(store=store, dir=directory, recover=False)
@@ -402,15 +402,30 @@ def sync(include_offline: bool, store: str | None, directory: str | None) -> Non
     if not pending:
         console.print(f"nothing to sync in {api.root}")
         return
-    results = recover_journals(api.root, api.store, include_offline=include_offline)
-    for result in results:
+    report = recover_all(api.root, api.store, include_offline=include_offline, quiet=True)
+    for result in report.recovered:
         files = _sync_files(api, result.run_path)
-        console.print(f"synced {result.run_path} ({result.records} records, {result.state}{files})")
-    skipped = len(pending) - len(results)
+        aside = (
+            f", {result.quarantined} record(s) set aside in journal/quarantine/"
+            if result.quarantined
+            else ""
+        )
+        console.print(
+            f"synced {result.run_path} ({result.records} records, {result.state}{files}{aside})"
+        )
     mark_stale_runs(api.store)
-    if skipped:
-        console.print(f"{skipped} journal(s) skipped: their runs are still running")
-    console.print(f"{len(results)} run(s) synced to {api.store_url}")
+    if report.live:
+        console.print(f"{len(report.live)} journal(s) skipped: their runs are still running")
+    if report.offline:
+        console.print(f"{len(report.offline)} offline journal(s) left out (--no-include-offline)")
+    console.print(f"{len(report.recovered)} run(s) synced to {api.store_url}")
+    if report.failed:
+        for failure in report.failed:
+            err_console.print(f"[red]failed[/red] {failure.path}: {failure.error}")
+        raise RunyardCLIError(
+            f"{len(report.failed)} journal(s) could not be applied (kept in place; "
+            f"`runyard sync` tries them again)"
+        )
 
 
 def _sync_files(api: Any, run_path: str) -> str:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from runyard.sdk.delivery import Delivery
 from runyard.sdk.journal import JOURNAL_SUFFIX, Record, read_journal, retire_journal, try_lock
 from runyard.sdk.summary import MetricDefinition, SummaryTracker
-from runyard.store.base import JournalBatch, Store
+from runyard.store.base import Store
 from runyard.store.locate import journal_dir
 
 CRASH_MESSAGE = (
@@ -32,6 +33,26 @@ class RecoveryResult:
     run_path: str
     records: int
     state: str
+    #: records the store could not apply, set aside under journal/quarantine/
+    quarantined: int = 0
+
+
+@dataclass
+class RecoveryFailure:
+    path: Path
+    error: str
+
+
+@dataclass
+class RecoveryReport:
+    """What :func:`recover_journals` did with each journal it found."""
+
+    recovered: list[RecoveryResult] = field(default_factory=list)
+    #: journals a live process holds (their runs are still running)
+    live: list[Path] = field(default_factory=list)
+    #: offline journals left out (``include_offline=False``)
+    offline: list[Path] = field(default_factory=list)
+    failed: list[RecoveryFailure] = field(default_factory=list)
 
 
 def pending_journals(root: Path) -> list[Path]:
@@ -70,7 +91,8 @@ def recover_journal(path: Path, store: Store, keep: bool | None = None) -> Recov
     try:
         if not path.exists():  # another process recovered it while we waited for the lock
             return None
-        records = list(read_journal(path))
+        damaged: list[bytes] = []
+        records = list(read_journal(path, damaged))
         if not records or records[0][1] != "run":
             return None
         header = records[0][2]
@@ -100,20 +122,29 @@ def recover_journal(path: Path, store: Store, keep: bool | None = None) -> Recov
             state = "crashed"
         else:
             state = next(p["state"] for _, k, p in reversed(records) if k == "finish")
-        store.apply(
-            JournalBatch(
-                journal_id=header["journal_id"],
-                header=header,
-                records=records,
-                summary=tracker.snapshot(),
-                metric_defs=[d.to_dict() for d in tracker.definitions],
+        delivery = Delivery(
+            store,
+            header["journal_id"],
+            header,
+            quarantine_dir=path.parent / "quarantine",
+            journal_name=path.name,
+        )
+        if damaged:
+            print(
+                f"runyard: skipped {len(damaged)} damaged line(s) of {path} (a write that failed "
+                f"or an edit); every whole record is applied",
+                file=sys.stderr,
             )
+        delivery.deliver(
+            records,
+            summary=tracker.snapshot(),
+            metric_defs=[d.to_dict() for d in tracker.definitions],
         )
         if keep is None:
             keep = os.environ.get("RUNYARD_KEEP_JOURNALS", "").lower() in ("1", "true", "yes")
         retire_journal(path, keep)
         run_path = f"{header['entity']}/{header['project']}/{header['run_id']}"
-        return RecoveryResult(path, run_path, len(records), state)
+        return RecoveryResult(path, run_path, len(records), state, len(delivery.quarantined))
     finally:
         os.close(fd)
 
@@ -122,24 +153,38 @@ def recover_journals(
     root: Path, store: Store, *, include_offline: bool = False, quiet: bool = False
 ) -> list[RecoveryResult]:
     """Recover every unowned journal under ``root``. Offline journals only if asked."""
-    results = []
+    return recover_all(root, store, include_offline=include_offline, quiet=quiet).recovered
+
+
+def recover_all(
+    root: Path, store: Store, *, include_offline: bool = False, quiet: bool = False
+) -> RecoveryReport:
+    """Recover every unowned journal under ``root`` and say what happened to each."""
+    report = RecoveryReport()
     for path in pending_journals(root):
         if not include_offline and _is_offline(path):
+            report.offline.append(path)
             continue
         try:
             result = recover_journal(path, store)
         except Exception as exc:
             if not quiet:
                 print(f"runyard: could not recover {path}: {exc}", file=sys.stderr)
+            report.failed.append(RecoveryFailure(path, str(exc)))
             continue
         if result is not None:
-            results.append(result)
-    return results
+            report.recovered.append(result)
+        elif path.exists():
+            report.live.append(path)
+    return report
 
 
 def _is_offline(path: Path) -> bool:
-    for _seq, kind, payload in read_journal(path):
-        return kind == "run" and payload.get("mode") == "offline"
+    try:
+        for _seq, kind, payload in read_journal(path):
+            return kind == "run" and payload.get("mode") == "offline"
+    except FileNotFoundError:  # another process recovered (and retired) it meanwhile
+        return False
     return False
 
 

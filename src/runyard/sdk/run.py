@@ -14,14 +14,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from runyard.limits import MAX_KEYS_PER_ROW
 from runyard.sdk.config import Config
 from runyard.sdk.console import ConsoleCapture
-from runyard.sdk.journal import JournalWriter, Record, retire_journal
+from runyard.sdk.journal import JournalBlocked, JournalWriter, Record, retire_journal
 from runyard.sdk.settings import Settings
 from runyard.sdk.shipper import Shipper
 from runyard.sdk.stop import StopPoller, start_stop_poller
 from runyard.sdk.summary import MetricDefinition, Summary, SummaryTracker, parse_metric_definition
-from runyard.sdk.values import flatten_into
+from runyard.sdk.values import check_row_size, flatten_into
 
 
 class RunFinishedError(RuntimeError):
@@ -100,6 +101,7 @@ class Run:
                 flush_interval=settings.flush_interval or 0.2,
                 heartbeat_interval=settings.heartbeat_interval or 15.0,
                 on_ready=self._store_ready,
+                journal=self._journal,
             )
             self._stop = start_stop_poller(self, settings)
         self._git_thread: threading.Thread | None = None
@@ -121,7 +123,13 @@ class Run:
         staging = folder / f".{final.name}.new"
         # Created and locked under a name recovery ignores, then renamed: a recovering process
         # never sees an unlocked journal of a live run.
-        self._journal = JournalWriter(staging)
+        self._journal = JournalWriter(
+            staging,
+            backlog_limit=int((self._settings.journal_backlog_mb or 256.0) * 2**20),
+            on_blocked=self._journal_blocked,
+            on_unblocked=self._journal_unblocked,
+            on_dropped=self._journal_dropping,
+        )
         self._append("run", self._header)
         os.rename(staging, final)
         self._journal.path = final
@@ -132,6 +140,43 @@ class Run:
         if journal is None or journal.closed:
             return None
         return journal.append(kind, payload)
+
+    # -- a journal that cannot be written (full disk): warn, keep training ---------------------
+
+    def _journal_blocked(self, blocked: JournalBlocked) -> None:
+        # Called by the writer under its lock, on whichever thread appended: print only.
+        folder = self._journal.path.parent if self._journal is not None else self._root
+        safe = self._step - 1
+        where = (
+            "shipped to the store from memory meanwhile"
+            if self.mode == "online"
+            else "lost if this process ends first"
+        )
+        _warn(
+            f"runyard: cannot write the journal of run {self.path} in {folder} "
+            f"({blocked.error.strerror or blocked.error}; {_free_space(folder)} free there). "
+            f"Training goes on: {'steps up to ' + str(safe) if safe >= 0 else 'the run header'} "
+            f"are safe in the journal; newer records wait in memory (up to "
+            f"{self._settings.journal_backlog_mb:g} MiB) and are written to it as soon as the "
+            f"disk takes them, {where}. Free space on that disk (or set RUNYARD_DIR to another "
+            f"one for the next runs); then `runyard sync --dir {self._root}` uploads all that "
+            f"the journal holds."
+        )
+
+    def _journal_unblocked(self, blocked: JournalBlocked, durable_seq: int) -> None:
+        lost = f"; {blocked.dropped} record(s) were dropped" if blocked.dropped else ""
+        _warn(
+            f"runyard: the journal of run {self.path} is writable again: the records kept in "
+            f"memory are in it now{lost or ', nothing was lost'}"
+        )
+
+    def _journal_dropping(self, blocked: JournalBlocked, record: Record) -> None:
+        _warn(
+            f"runyard: the journal of run {self.path} still cannot be written and "
+            f"{self._settings.journal_backlog_mb:g} MiB of records wait in memory: from step "
+            f"{self._step} on, records are dropped until the disk takes writes again "
+            f"(RUNYARD_JOURNAL_BACKLOG_MB sets the amount kept)"
+        )
 
     def _open_store(self) -> Any:
         from runyard.store import open_store
@@ -248,6 +293,9 @@ class Run:
         values: dict[str, Any] = {}
         flatten_into(values, data)
         with self._lock:
+            pending = self._pending
+            if pending and len(pending) + len(values) > MAX_KEYS_PER_ROW:
+                check_row_size(len(pending.keys() | values.keys()))
             if step is not None:
                 if type(step) is not int or step < 0:
                     step = _as_step(step)
@@ -290,8 +338,9 @@ class Run:
         row["_step"] = self._step
         row["_runtime"] = now - self.start_time + self._runtime_offset
         row["_timestamp"] = now
-        self._tracker.update_row(row)
+        # Journaled first: a row the journal cannot encode must not reach the summary either.
         self._append("row", row)
+        self._tracker.update_row(row)
         self._step += 1
 
     def define_metric(
@@ -362,8 +411,13 @@ class Run:
             wait = timeout if timeout is not None else 30.0
         deadline = time.monotonic() + wait
         complete = True
+        if self._journal is not None and self._journal.blocked is not None:
+            self._journal.retry_backlog()
         if self._shipper is not None:
             complete = self._shipper.stop(wait)
+            if self._journal is not None and self._shipper.applied_seq < self._journal.seq:
+                complete = False  # never retire a journal the store does not fully hold
+        lost = self._report_unwritten()
         not_uploaded: list[str] = []
         if self._uploads is not None:
             not_uploaded = self._uploads.close(max(0.0, deadline - time.monotonic()))
@@ -376,7 +430,7 @@ class Run:
             self._journal.close()
         module_state.forget(self)
         silent = self._settings.silent if quiet is None else quiet
-        if not silent or not complete:
+        if not silent or not complete or lost:
             self._print_footer(complete)
         if not_uploaded:
             print(
@@ -387,6 +441,29 @@ class Run:
                 f"`runyard sync` uploads them",
                 file=sys.__stderr__ or sys.stderr,
             )
+
+    def _report_unwritten(self) -> int:
+        """At finish: how many records exist only in memory and did not reach the store (they
+        are lost with this process); says so, once, with the last step that is safe."""
+        journal = self._journal
+        if journal is None or (journal.blocked is None and journal.durable_seq >= journal.seq):
+            return 0
+        if journal.retry_backlog():
+            return 0
+        stored = self._shipper.applied_seq if self._shipper is not None else 0
+        blocked = journal.blocked
+        lost = journal.seq - max(journal.durable_seq, stored)
+        dropped = blocked.dropped if blocked is not None else 0
+        if lost <= 0 and not dropped:
+            return 0
+        _warn(
+            f"runyard: {max(lost, 0) + dropped} record(s) of run {self.path} could be written "
+            f"neither to its journal ({blocked.error.strerror if blocked else 'disk full'}, in "
+            f"{journal.path.parent}) nor to the store, and are lost with this process; the "
+            f"journal holds everything before them. Free space there, then run "
+            f"`runyard sync --dir {self._root}`."
+        )
+        return max(lost, 0) + dropped
 
     def _print_footer(self, complete: bool) -> None:
         out = sys.__stderr__ or sys.stderr
@@ -486,6 +563,23 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<runyard.Run {self.path} name={self.name!r} state={self.state}>"
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.__stderr__ or sys.stderr)
+
+
+def _free_space(folder: Path | None) -> str:
+    try:
+        st = os.statvfs(folder or ".")
+    except OSError:
+        return "unknown space"
+    free = float(st.f_bavail * st.f_frsize)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if free < 1024 or unit == "GiB":
+            return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
+        free /= 1024
+    return f"{free:.1f} TiB"
 
 
 def _as_step(step: Any) -> int:

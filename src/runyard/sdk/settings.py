@@ -48,6 +48,10 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "seconds between a sweep run's questions whether its sweep stopped it (5)",
     ),
     "RUNYARD_STOP_RAISE": ("stop_raise", "true: log() raises runyard.StopRun once stopped"),
+    "RUNYARD_JOURNAL_BACKLOG_MB": (
+        "journal_backlog_mb",
+        "MiB of records kept in memory while the journal's disk is full (256)",
+    ),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -86,6 +90,7 @@ class Settings:
     keep_journals: bool | None = None
     stop_poll_interval: float | None = None
     stop_raise: bool | None = None
+    journal_backlog_mb: float | None = None
 
     def resolved(self) -> Settings:
         """A copy with every unset field taken from the environment or the default."""
@@ -118,6 +123,8 @@ class Settings:
             out.stop_poll_interval = 5.0
         if out.stop_raise is None:
             out.stop_raise = False
+        if out.journal_backlog_mb is None:
+            out.journal_backlog_mb = 256.0
         return out
 
     def merged(self, other: Settings | dict[str, Any] | None) -> Settings:
@@ -147,11 +154,12 @@ def normalize_mode(mode: str) -> str:
 def _parse(field: str, raw: str, var: str) -> Any:
     if field in ("silent", "disable_git", "keep_journals", "stop_raise"):
         return raw.strip().lower() in _TRUE
-    if field == "finish_timeout":
+    if field in ("finish_timeout", "journal_backlog_mb"):
+        unit = "seconds" if field == "finish_timeout" else "MiB"
         try:
             value = float(raw)
         except ValueError:
-            raise ValueError(f"runyard: {var}={raw!r} is not a number of seconds") from None
+            raise ValueError(f"runyard: {var}={raw!r} is not a number of {unit}") from None
         if value < 0:
             raise ValueError(f"runyard: {var} must be >= 0, got {raw!r}")
         return value

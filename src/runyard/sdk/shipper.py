@@ -23,18 +23,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from runyard.sdk.journal import Record
-from runyard.store.base import JournalBatch, Store
-
-#: Records per transaction. Small batches keep each stretch of work short: this thread shares
-#: the GIL with the training loop, and a long batch shows up as a stall in some log() call.
-MAX_BATCH = 2_000
+from runyard.sdk.delivery import Delivery, RunRejectedError
+from runyard.sdk.journal import JournalWriter, Record, parse_line
+from runyard.store.base import Store
 
 
 class Shipper:
-    """Tails a journal file into ``store`` from a daemon thread."""
+    """Tails a journal file (and its writer's in-memory backlog) into ``store`` from a daemon
+    thread."""
 
     def __init__(
         self,
@@ -47,10 +43,17 @@ class Shipper:
         flush_interval: float,
         heartbeat_interval: float,
         on_ready: Callable[[Store], None] | None = None,
+        journal: JournalWriter | None = None,
     ) -> None:
         self._file = open(journal_path, "rb")  # noqa: SIM115 - closed when the thread ends
+        self._journal_path = journal_path
+        self._journal = journal
         self._partial = b""
         self._pending: list[Record] = []
+        self._sizes: list[int] = []
+        #: the last seq read (from the file or the writer's backlog)
+        self._seen = 0
+        self._damaged = 0
         self._journal_id = journal_id
         self._header = header
         self._open_store = open_store
@@ -62,22 +65,49 @@ class Shipper:
         self._stopping = False
         self._deadline = float("inf")
         self._store: Store | None = None
+        self._delivery: Delivery | None = None
         self.applied_seq = 0
         self.last_error: BaseException | None = None
+        #: set when the store refuses the run itself: nothing more is sent
+        self.refused: RunRejectedError | None = None
         self._warned = False
         self._thread = threading.Thread(target=self._loop, name="runyard-shipper", daemon=True)
         self._thread.start()
 
+    @property
+    def quarantined(self) -> list[tuple[int, str, str]]:
+        """Records the store could not apply and that were set aside (see sdk/delivery.py)."""
+        return self._delivery.quarantined if self._delivery is not None else []
+
+    def _take(self, record: Record, size: int) -> None:
+        if record[0] <= self._seen:
+            return  # written again after a failed write, or already taken from the backlog
+        self._seen = record[0]
+        self._pending.append(record)
+        self._sizes.append(size)
+
     def _read_new(self) -> None:
-        data = self._file.read()
-        if not data:
+        for _ in range(3):
+            data = self._file.read()
+            if data:
+                data = self._partial + data
+                lines = data.split(b"\n")
+                self._partial = lines.pop()  # an incomplete last line waits for its newline
+                for line in lines:
+                    if not line:
+                        continue
+                    record = parse_line(line)
+                    if record is None:  # a fragment a failed write left (it is written again)
+                        self._damaged += 1
+                        continue
+                    self._take(record, len(line) + 1)
+            if self._journal is None:
+                return
+            if self._journal.durable_seq > self._seen:
+                continue  # the backlog moved to the file meanwhile: read that first
+            for record, size in self._journal.backlog_after(self._seen):
+                self._take(record, size)
             return
-        data = self._partial + data
-        lines = data.split(b"\n")
-        self._partial = lines.pop()  # an incomplete last line waits for its newline
-        for line in lines:
-            seq, kind, payload = orjson.loads(line)
-            self._pending.append((int(seq), str(kind), payload))
 
     def _loop(self) -> None:
         try:
@@ -92,9 +122,20 @@ class Shipper:
             self._wake.wait(backoff)
             self._wake.clear()
             stopping = self._stopping
+            if self.refused is not None:
+                return
             try:
+                if self._journal is not None and self._journal.blocked is not None:
+                    self._journal.retry_backlog()
                 if self._store is None:
                     self._store = self._open_store()
+                    self._delivery = Delivery(
+                        self._store,
+                        self._journal_id,
+                        self._header,
+                        quarantine_dir=self._journal_path.parent / "quarantine",
+                        journal_name=self._journal_path.name,
+                    )
                     if self._on_ready is not None:
                         self._on_ready(self._store)
                 now = time.time()
@@ -104,6 +145,10 @@ class Shipper:
                     last_beat = now
                 backoff = self._flush_interval
                 self.last_error = None
+            except RunRejectedError as exc:
+                self.refused = self.last_error = exc
+                print(f"runyard: {exc}", file=sys.__stderr__)
+                return
             except Exception as exc:
                 self.last_error = exc
                 if not self._warned:
@@ -122,32 +167,61 @@ class Shipper:
                         return
                     backoff = min(backoff, 2.0, left)
                 continue
-            if stopping and not self._pending:
+            if stopping and not self._pending and self._caught_up():
                 return
 
+    def _caught_up(self) -> bool:
+        """Everything the writer numbered is applied (or, with no writer, all that was read)."""
+        journal = self._journal
+        if journal is None:
+            return True
+        if journal.seq > self.applied_seq:
+            self._read_new()  # the last records (e.g. finish) may have landed since
+            return not self._pending and journal.seq <= self._seen
+        return True
+
     def _ship_all(self, now: float) -> None:
-        assert self._store is not None
-        while True:
-            batch_records = self._pending[:MAX_BATCH]
-            summary, defs = self._snapshot()
-            batch = JournalBatch(
-                self._journal_id, self._header, batch_records, summary, defs, heartbeat_at=now
+        assert self._delivery is not None
+        summary, defs = self._snapshot()
+        try:
+            self._delivery.deliver(
+                self._pending,
+                sizes=self._sizes,
+                summary=summary,
+                metric_defs=defs,
+                heartbeat_at=now,
+                between=_yield_gil,
             )
-            self.applied_seq = self._store.apply(batch)
-            del self._pending[: len(batch_records)]  # only once the store has them
-            if not self._pending:
-                return
-            time.sleep(0.001)  # let the training thread run between batches
+        finally:
+            # Only what the store has is dropped: the rest is sent again on the next round.
+            applied = self._delivery.applied_seq
+            self.applied_seq = max(self.applied_seq, applied)
+            done = 0
+            while done < len(self._pending) and self._pending[done][0] <= applied:
+                done += 1
+            if done:
+                del self._pending[:done]
+                del self._sizes[:done]
 
     def flush_soon(self) -> None:
         self._wake.set()
 
     def stop(self, timeout: float | None) -> bool:
         """Ship what is queued, end the thread; False if it did not finish within ``timeout``
-        (the store stayed unavailable or slow): the journal keeps what was not shipped."""
+        (the store stayed unavailable or slow, or refused the run): the journal keeps what
+        was not shipped."""
         if timeout is not None:
             self._deadline = time.monotonic() + timeout
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout)
-        return not self._thread.is_alive() and not self._pending and self.last_error is None
+        return (
+            not self._thread.is_alive()
+            and not self._pending
+            and self.last_error is None
+            and self.refused is None
+        )
+
+
+def _yield_gil() -> None:
+    time.sleep(0.001)  # let the training thread run between batches

@@ -51,7 +51,7 @@ class FileUploads:
             self._cond.notify_all()
 
     def _loop(self) -> None:
-        from runyard.store.http import StoreUnavailableError
+        from runyard.store.base import StoreUnavailableError
 
         backoff = 0.5
         while True:

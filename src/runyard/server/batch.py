@@ -15,11 +15,23 @@ from typing import Any
 import orjson
 
 from runyard._json import FLOAT_MARKER
+from runyard.limits import MAX_KEY_LENGTH
 from runyard.server.errors import ApiError
 from runyard.store.base import JournalBatch
 
 RUN_STATES = ("pending", "running", "finished", "failed", "crashed", "killed", "stopped")
-RECORD_KINDS = ("run", "config", "row", "summary", "define", "console", "meta", "finish", "tags")
+RECORD_KINDS = (
+    "run",
+    "config",
+    "row",
+    "summary",
+    "define",
+    "console",
+    "meta",
+    "finish",
+    "tags",
+    "quarantined",
+)
 INT64 = 2**63 - 1
 INT32 = 2**31 - 1
 _MARKER_NAMES = ("nan", "inf", "-inf")
@@ -160,8 +172,13 @@ def _check_row(seq: int, payload: Any) -> None:
     for key, value in payload.items():
         if key[:1] == "_":
             continue
-        if len(key) > 512 or "\x00" in key:
-            raise _bad(f"record {seq}: metric name {key[:40]!r}... is too long or has a NUL")
+        if not key:
+            raise _bad(f"record {seq}: a metric with an empty name")
+        if len(key) > MAX_KEY_LENGTH or "\x00" in key:
+            raise _bad(
+                f"record {seq}: metric name {key[:40]!r}... is longer than {MAX_KEY_LENGTH} "
+                f"characters or has a NUL"
+            )
         _check_value(seq, key, value)
 
 
@@ -216,6 +233,14 @@ def _check_record(record: Any, previous: int) -> tuple[int, str, Any]:
     elif kind in ("config", "meta"):
         if type(payload) is not dict:
             raise _bad(f"record {seq}: {kind} must be an object")
+    elif kind == "quarantined":
+        if (
+            type(payload) is not dict
+            or type(payload.get("kind")) is not str
+            or type(payload.get("reason")) is not str
+            or "\x00" in payload["kind"] + payload["reason"]
+        ):
+            raise _bad(f"record {seq}: quarantined is an object with kind and reason (strings)")
     elif kind == "tags":
         if type(payload) is not list or any(type(t) is not str for t in payload):
             raise _bad(f"record {seq}: tags must be a list of strings")

@@ -18,7 +18,12 @@ from starlette.responses import Response
 
 from runyard.query import QueryError
 from runyard.server.responses import ORJSONResponse
-from runyard.store.base import RunConflictError, StoreError
+from runyard.store.base import (
+    BatchRejectedError,
+    RunConflictError,
+    StoreError,
+    StoreUnavailableError,
+)
 from runyard.store.sql_auth import ConflictError, NotFoundError
 from runyard.sweeps.config import SweepConfigError
 
@@ -98,6 +103,11 @@ def install_handlers(app: FastAPI) -> None:
             return error_response(409, "conflict", str(exc))
         if isinstance(exc, NotFoundError):
             return error_response(404, "not_found", str(exc))
+        if isinstance(exc, StoreUnavailableError):  # the database is restarting, locked, full
+            log.warning("store unavailable: %s", exc)
+            return error_response(503, "unavailable", str(exc), {"Retry-After": "1"})
+        if isinstance(exc, BatchRejectedError):
+            return error_response(422, "invalid", str(exc))
         return error_response(400, "bad_request", str(exc))
 
     async def file_missing(request: Request, exc: Exception) -> Response:

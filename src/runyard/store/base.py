@@ -14,6 +14,10 @@ Contract
 * **Thread and process safety**: a ``Store`` object may be shared by threads of one process. It
   must not be used in a forked child; call :meth:`Store.after_fork` there (``runyard`` does).
   Any number of processes may open the same database at once.
+* **Errors of** :meth:`Store.apply`: :class:`StoreUnavailableError` when trying again later may
+  succeed (nothing was applied); :class:`BatchRejectedError` when this batch can never be applied
+  as it is (nothing was applied); :class:`RunConflictError` and other :class:`StoreError` for the
+  run as a whole. Implementations translate their own errors into these.
 * **Readers** see whole batches or nothing. ``summary``, ``config`` and ``state`` of a run are
   those of the last applied batch. History rows are immutable once written.
 """
@@ -244,6 +248,24 @@ class StoreError(RuntimeError):
 
 class RunConflictError(StoreError):
     """A run with the same id already exists in the project and the batch does not resume it."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store could not be reached or could not write now (a server down or timing out, a
+    database restarting, locked or on a full disk); retrying the same call later may work."""
+
+
+class BatchRejectedError(StoreError):
+    """The store will never apply this batch as it is: one of its records (or its size, or its
+    summary) is something the store cannot hold. Sending it again fails the same way; the
+    writer splits it and sets aside the record at fault (see ``runyard.sdk.delivery``).
+
+    ``certain`` is False when the store cannot tell a lasting refusal from a passing failure
+    (a server's 500): the writer then retries a while before it sets a record aside."""
+
+    def __init__(self, message: str, *, certain: bool = True) -> None:
+        super().__init__(message)
+        self.certain = certain
 
 
 class Store(abc.ABC):

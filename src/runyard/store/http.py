@@ -39,6 +39,7 @@ from runyard._json import dumps_doc, restore, sanitize
 from runyard.credentials import API_PREFIX, api_key_for, server_url
 from runyard.store.base import (
     AgentRecord,
+    BatchRejectedError,
     FileRecord,
     JournalBatch,
     RunConflictError,
@@ -47,6 +48,7 @@ from runyard.store.base import (
     Series,
     Store,
     StoreError,
+    StoreUnavailableError,
     SweepRecord,
     SweepTransaction,
     TrialRecord,
@@ -66,8 +68,12 @@ _JSON = {"content-type": "application/json"}
 _DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
-class StoreUnavailableError(StoreError):
-    """The server could not be reached or did not answer in time; retrying later may work."""
+class ServerRefusedError(StoreError):
+    """The server answered with an error status (other than auth, conflict and unavailable)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class StoreAuthError(StoreError):
@@ -226,8 +232,10 @@ class HTTPStore(Store):
                 f"the runyard server at {self.url} is unavailable ({status}: {message})"
             )
         if status >= 500:
-            raise StoreError(f"the runyard server at {self.url} failed ({status}: {message})")
-        raise StoreError(message)
+            raise ServerRefusedError(
+                status, f"the runyard server at {self.url} failed ({status}: {message})"
+            )
+        raise ServerRefusedError(status, message)
 
     def _json(
         self,
@@ -317,11 +325,19 @@ class HTTPStore(Store):
             },
             option=_DUMPS_OPTIONS,
         )
-        response = self._request(
-            "POST",
-            f"/journals/{quote(batch.journal_id, safe='')}/batches",
-            content=content,
-        )
+        try:
+            response = self._request(
+                "POST",
+                f"/journals/{quote(batch.journal_id, safe='')}/batches",
+                content=content,
+            )
+        except ServerRefusedError as exc:
+            if exc.status in (400, 413, 422, 500):
+                # The server cannot take this batch (a record it cannot hold, too large, or
+                # a server bug on some input): the shipper splits it. A 500 may be transient,
+                # which the shipper allows for by retrying before it sets a record aside.
+                raise BatchRejectedError(str(exc), certain=exc.status != 500) from None
+            raise
         assert response is not None
         return int(orjson.loads(response.content)["applied_seq"])
 

@@ -23,6 +23,7 @@ from runyard._json import dumps_doc, loads_doc
 from runyard.store import schema as S
 from runyard.store import sql_query
 from runyard.store.base import (
+    BatchRejectedError,
     FileRecord,
     JournalBatch,
     RunConflictError,
@@ -31,6 +32,7 @@ from runyard.store.base import (
     Series,
     Store,
     StoreError,
+    StoreUnavailableError,
 )
 from runyard.store.codec import decode_metric, encode_metric
 from runyard.store.sql_sweeps import SweepMethods
@@ -367,6 +369,20 @@ class SQLStore(SweepMethods, Store):
         return int(value or 0)
 
     def apply(self, batch: JournalBatch) -> int:
+        staged = _StagedCaches()
+        try:
+            applied = self._apply(batch, staged)
+        except Exception as exc:
+            raise _apply_error(exc) from exc
+        # Only now that the transaction committed may the caches learn its ids: a rolled-back
+        # batch must not leave ids behind that the database does not have.
+        with self._cache_lock:
+            self._key_ids.update(staged.key_ids)
+            for run_pk, keys in staged.run_keys.items():
+                self._run_keys.setdefault(run_pk, set()).update(keys)
+        return applied
+
+    def _apply(self, batch: JournalBatch, staged: _StagedCaches) -> int:
         now = time.time()
         with self.engine.begin() as conn:
             # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers): an
@@ -395,7 +411,7 @@ class SQLStore(SweepMethods, Store):
                         .values(heartbeat_at=batch.heartbeat_at)
                     )
                 return applied
-            self._apply_records(conn, run_pk, new, batch, now)
+            self._apply_records(conn, run_pk, new, batch, now, staged)
             last = new[-1][0]
             conn.execute(
                 S.journals.update()
@@ -510,21 +526,36 @@ class SQLStore(SweepMethods, Store):
 
         return pg_insert(table).on_conflict_do_nothing()
 
-    def _key_ids_for(self, conn: Connection, names: set[str]) -> dict[str, int]:
+    def _key_ids_for(
+        self, conn: Connection, names: set[str], staged: _StagedCaches
+    ) -> dict[str, int]:
         with self._cache_lock:
-            missing = [n for n in names if n not in self._key_ids]
-        if missing:
-            conn.execute(self._insert_ignore(S.metric_keys), [{"name": n} for n in missing])
-            rows = conn.execute(
-                sa.select(S.metric_keys.c.name, S.metric_keys.c.id).where(
-                    S.metric_keys.c.name.in_(missing)
+            found = {n: self._key_ids[n] for n in names if n in self._key_ids}
+        missing = sorted(n for n in names if n not in found)
+        # In slices: SQLite takes at most 32,766 parameters per statement. PostgreSQL gets each
+        # slice as one array parameter (its limit is 65,535 parameters; and one statement
+        # instead of one per name).
+        for start in range(0, len(missing), _NAMES_PER_STATEMENT):
+            part = missing[start : start + _NAMES_PER_STATEMENT]
+            if self.is_sqlite:
+                conn.execute(self._insert_ignore(S.metric_keys), [{"name": n} for n in part])
+                rows = conn.execute(
+                    sa.select(S.metric_keys.c.name, S.metric_keys.c.id).where(
+                        S.metric_keys.c.name.in_(part)
+                    )
+                ).all()
+            else:
+                conn.exec_driver_sql(
+                    "INSERT INTO metric_keys (name) SELECT unnest(%s::text[]) "
+                    "ON CONFLICT DO NOTHING",
+                    (part,),
                 )
-            ).all()
-            with self._cache_lock:
-                for name, key_id in rows:
-                    self._key_ids[name] = int(key_id)
-        with self._cache_lock:
-            return {n: self._key_ids[n] for n in names}
+                rows = conn.exec_driver_sql(
+                    "SELECT name, id FROM metric_keys WHERE name = ANY(%s::text[])", (part,)
+                ).all()
+            for name, key_id in rows:
+                found[name] = staged.key_ids[name] = int(key_id)
+        return found
 
     def _apply_records(
         self,
@@ -533,12 +564,14 @@ class SQLStore(SweepMethods, Store):
         records: Sequence[tuple[int, str, Any]],
         batch: JournalBatch,
         now: float,
+        staged: _StagedCaches,
     ) -> None:
         steps: list[tuple[int, int, float, float]] = []
         values: list[tuple[str, int, Any]] = []
         console: list[dict[str, Any]] = []
         run_update: dict[str, Any] = {"updated_at": now}
         meta_update: dict[str, Any] = {}
+        quarantined: list[dict[str, Any]] = []
         last_step: int | None = None
         last_runtime: float | None = None
         for _seq, kind, payload in records:
@@ -547,7 +580,9 @@ class SQLStore(SweepMethods, Store):
                 runtime = float(payload.get("_runtime", 0.0))
                 steps.append((run_pk, step, float(payload.get("_timestamp", now)), runtime))
                 for key, value in payload.items():
-                    if key[0] != "_":
+                    if key[:1] != "_":
+                        if not key:
+                            raise StoreError(f"record {_seq}: a metric with an empty name")
                         values.append((key, step, value))
                 last_step, last_runtime = step, runtime
             elif kind == "config":
@@ -576,6 +611,8 @@ class SQLStore(SweepMethods, Store):
                 run_update["tags"] = dumps_doc(list(payload))
             elif kind in ("run", "summary", "define"):
                 pass  # header handled by _open_run; summary/defs arrive as snapshots
+            elif kind == "quarantined":
+                quarantined.append({"seq": _seq, **payload})
             else:
                 raise StoreError(f"unknown journal record kind {kind!r}")
         if steps:
@@ -584,11 +621,11 @@ class SQLStore(SweepMethods, Store):
             if "runtime" not in run_update and last_runtime is not None:
                 run_update["runtime"] = last_runtime
         if values:
-            key_ids = self._key_ids_for(conn, {k for k, _, _ in values})
+            key_ids = self._key_ids_for(conn, {k for k, _, _ in values}, staged)
             metric_rows = [(key_ids[k], run_pk, step, *encode_metric(v)) for k, step, v in values]
             self._insert_rows(conn, "metrics", metric_rows)
             self._update_blocks(conn, run_pk, metric_rows)
-            self._remember_run_keys(conn, run_pk, set(key_ids.values()))
+            self._remember_run_keys(conn, run_pk, set(key_ids.values()), staged)
         if console:
             conn.execute(S.console_lines.insert(), console)
         if batch.summary is not None:
@@ -597,10 +634,17 @@ class SQLStore(SweepMethods, Store):
             run_update["metric_defs"] = dumps_doc(batch.metric_defs)
         if batch.heartbeat_at is not None:
             run_update["heartbeat_at"] = batch.heartbeat_at
-        if meta_update:
+        if meta_update or quarantined:
             current = conn.execute(sa.select(S.runs.c.meta).where(S.runs.c.pk == run_pk)).scalar()
             meta = loads_doc(current) or {}
             meta.update(meta_update)
+            if quarantined:
+                # What the writer set aside (sdk/delivery.py): the run says so where users look.
+                previous = meta.get("quarantined") or []
+                meta["quarantined"] = (previous + quarantined)[-_QUARANTINE_KEPT:]
+                meta["quarantined_count"] = int(meta.get("quarantined_count") or 0) + len(
+                    quarantined
+                )
             run_update["meta"] = dumps_doc(meta)
         conn.execute(S.runs.update().where(S.runs.c.pk == run_pk).values(**run_update))
 
@@ -686,17 +730,26 @@ class SQLStore(SweepMethods, Store):
         current = conn.execute(sa.select(S.runs.c.state).where(S.runs.c.pk == run_pk)).scalar()
         return bool(current == "stopped")
 
-    def _remember_run_keys(self, conn: Connection, run_pk: int, key_ids: set[int]) -> None:
+    def _remember_run_keys(
+        self, conn: Connection, run_pk: int, key_ids: set[int], staged: _StagedCaches
+    ) -> None:
         with self._cache_lock:
-            known = self._run_keys.setdefault(run_pk, set())
-            fresh = key_ids - known
+            fresh = sorted(key_ids - self._run_keys.get(run_pk, set()))
+        for start in range(0, len(fresh), _NAMES_PER_STATEMENT):
+            part = fresh[start : start + _NAMES_PER_STATEMENT]
+            if self.is_sqlite:
+                conn.execute(
+                    self._insert_ignore(S.run_metric_keys),
+                    [{"run_pk": run_pk, "key_id": k} for k in part],
+                )
+            else:
+                conn.exec_driver_sql(
+                    "INSERT INTO run_metric_keys (run_pk, key_id) "
+                    "SELECT %s, unnest(%s::int4[]) ON CONFLICT DO NOTHING",
+                    (run_pk, part),
+                )
         if fresh:
-            conn.execute(
-                self._insert_ignore(S.run_metric_keys),
-                [{"run_pk": run_pk, "key_id": k} for k in fresh],
-            )
-            with self._cache_lock:
-                known |= fresh
+            staged.run_keys.setdefault(run_pk, set()).update(fresh)
 
     def mark_run_state(
         self, run_pk: int, state: str, failure: str | None = None, only_if_running: bool = True
@@ -1136,6 +1189,47 @@ class SQLStore(SweepMethods, Store):
             with self._read() as conn:
                 rows = list(conn.execute(stmt.order_by(S.console_lines.c.id)).all())
         return [(s, float(t), x) for s, t, x in rows]
+
+
+#: Names per INSERT/SELECT when registering metric keys (far below any driver's limit).
+_NAMES_PER_STATEMENT = 5_000
+#: Entries of ``meta.quarantined`` a run keeps (the count covers all of them).
+_QUARANTINE_KEPT = 100
+#: SQLite errors (``OperationalError``) that pass: anything else it calls operational is
+#: about the statement or the schema.
+_SQLITE_PASSING = ("locked", "busy", "disk", "full", "unable to open", "readonly", "i/o")
+
+
+class _StagedCaches:
+    """Ids learnt inside an apply transaction, merged into the caches once it commits."""
+
+    __slots__ = ("key_ids", "run_keys")
+
+    def __init__(self) -> None:
+        self.key_ids: dict[str, int] = {}
+        self.run_keys: dict[int, set[int]] = {}
+
+
+def _apply_error(exc: Exception) -> StoreError:
+    """``Store.apply``'s error for ``exc`` (see the contract in base.py): unavailable when the
+    database cannot write now, rejected when it can never hold this batch."""
+    if isinstance(exc, RunConflictError | StoreUnavailableError | BatchRejectedError):
+        return exc
+    orig = getattr(exc, "orig", None) or exc  # the driver's error under SQLAlchemy's
+    names = {cls.__name__ for cls in (*type(exc).__mro__, *type(orig).__mro__)}
+    if "ProgramLimitExceeded" in names:  # PostgreSQL: a value too large for an index, ...
+        return BatchRejectedError(f"{type(orig).__name__}: {orig}")
+    message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+    if isinstance(exc, OSError) or names & {"InterfaceError", "DisconnectionError", "TimeoutError"}:
+        return StoreUnavailableError(f"the database cannot be written now ({message})")
+    if "OperationalError" in names:
+        text = str(exc).lower()
+        is_sqlite = "sqlite" in type(orig).__module__
+        if not is_sqlite or any(word in text for word in _SQLITE_PASSING):
+            return StoreUnavailableError(f"the database cannot be written now ({message})")
+    if "IntegrityError" in names:  # may be a race with another writer: retried before set aside
+        return BatchRejectedError(message, certain=False)
+    return BatchRejectedError(message)
 
 
 def _to_record(row: Any) -> RunRecord:
