@@ -21,6 +21,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from runyard import __version__
+from runyard.compat import wandb as wandb_compat
 from runyard.server.dashboard import mount_dashboard
 from runyard.server.errors import install_handlers
 from runyard.server.limits import BodySizeLimit
@@ -77,8 +78,14 @@ def create_app(
     install_handlers(app)
     for module in (meta, journals, runs, files, sweeps, admin, analysis):
         app.include_router(module.router, prefix=API_PREFIX)
+    wandb_compat.mount(app)  # the W&B wire protocol: /graphql, /files/..., /wandb-files/...
     mount_dashboard(app)  # /, /index.html and /assets/*: none overlap /api/v1
-    app.add_middleware(BodySizeLimit, max_body=settings.max_body, max_file=settings.max_file)
+    app.add_middleware(
+        BodySizeLimit,
+        max_body=settings.max_body,
+        max_file=settings.max_file,
+        file_paths=[wandb_compat.UPLOAD_PATH],
+    )
     return app
 
 

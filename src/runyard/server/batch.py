@@ -57,6 +57,7 @@ BATCH_SCHEMA: dict[str, Any] = {
                 "config": {"type": ["object", "null"]},
                 "meta": {"type": ["object", "null"]},
                 "resume": {"type": "boolean"},
+                "attach": {"type": "boolean"},
                 "join_sweep": {"type": "boolean"},
                 "sweep_id": {"type": ["string", "null"], "maxLength": 64},
                 "start_time": {"type": ["number", "null"]},

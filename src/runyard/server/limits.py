@@ -8,6 +8,7 @@ can make the server buffer more than the limit. File uploads have their own, lar
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,14 +32,24 @@ def too_large_message(limit: int) -> str:
 class BodySizeLimit:
     """ASGI middleware: at most ``max_body`` bytes per request (``max_file`` for file PUTs)."""
 
-    def __init__(self, app: ASGIApp, max_body: int, max_file: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body: int,
+        max_file: int,
+        file_paths: Sequence[re.Pattern[str]] = (),
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.max_file = max_file
+        #: PUT paths that carry a whole file: /api/v1's run files and those given
+        self.file_paths = (_FILE_UPLOAD, *file_paths)
 
     def limit_for(self, scope: Scope) -> int:
-        if scope.get("method") == "PUT" and _FILE_UPLOAD.match(scope.get("path", "")):
-            return self.max_file
+        if scope.get("method") == "PUT":
+            path = scope.get("path", "")
+            if any(p.match(path) for p in self.file_paths):
+                return self.max_file
         return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

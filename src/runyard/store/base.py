@@ -41,8 +41,12 @@ class JournalBatch:
     """Records of one journal to apply, with the state derived from the whole journal so far.
 
     ``header`` is the journal's ``run`` record payload; it lets the store create (or resume)
-    the run if this is the first batch it sees. ``summary`` and ``metric_defs`` are snapshots
-    computed by the writer from every record up to the last one in ``records``.
+    the run if this is the first batch it sees. With ``"attach": true`` the journal joins a
+    run that exists as it is (no state change, header fields ignored; the run is created from
+    the header only if absent): how one writer session spreads a run over several journals
+    (the W&B door keeps one per file-stream part, ``runyard.compat.wandb``). ``summary`` and
+    ``metric_defs`` are snapshots computed by the writer from every record up to the last one
+    in ``records``.
     """
 
     journal_id: str

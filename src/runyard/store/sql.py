@@ -427,6 +427,9 @@ class SQLStore(SweepMethods, Store):
                 S.runs.c.project_id == project_id, S.runs.c.run_id == header["run_id"]
             )
         ).first()
+        if existing is not None and header.get("attach"):
+            # Another journal of the same writer session opened the run: add to it as it is.
+            return int(existing[0])
         if (
             existing is not None
             and header.get("join_sweep")

@@ -274,7 +274,9 @@ class AuthStore:
         """A new key for ``user`` (whose user entity is created if absent)."""
         check_name(user, "user")
         key_id = secrets.token_hex(8)
-        secret = secrets.token_urlsafe(32)
+        # Letters, digits and '_' only: the wandb client checks a key by what follows its first
+        # '-' (on-prem keys are 'prefix-secret'), so a '-' inside could make it refuse the key.
+        secret = secrets.token_urlsafe(32).replace("-", "_")
         now = time.time()
         with self.engine.begin() as conn:
             self._ensure_entity(conn, user, "user", now)
@@ -355,6 +357,27 @@ class AuthStore:
         if last_used_at is None or now - float(last_used_at) > LAST_USED_RESOLUTION:
             self._touch(key_id, now)
         return Principal(user=user, admin=bool(admin), key_id=key_id, entities=allowed)
+
+    def signing_key(self, key_id: str) -> tuple[str, Principal] | None:
+        """``(stored hash of the secret, principal)`` of an unrevoked key, to sign and check
+        URLs issued to that key (the W&B door's upload URLs); None for an unknown or revoked
+        key. The hash never leaves the server, so only the server can sign; revoking the key
+        voids every URL signed with it, and the principal's entities are those of now."""
+        with self.store._read() as conn:
+            row = conn.execute(
+                sa.select(
+                    api_keys.c.secret_hash,
+                    api_keys.c.user,
+                    api_keys.c.admin,
+                    api_keys.c.revoked_at,
+                ).where(api_keys.c.key_id == key_id)
+            ).first()
+            if row is None or row[3] is not None:
+                return None
+            allowed = self._allowed(conn, row[1])
+        return str(row[0]), Principal(
+            user=row[1], admin=bool(row[2]), key_id=key_id, entities=allowed
+        )
 
     def _touch(self, key_id: str, now: float) -> None:
         try:

@@ -1,0 +1,89 @@
+"""Upload URLs for run files (``createRunFiles``), signed like presigned object-store URLs.
+
+The wandb client PUTs each file to the URL the server handed out, without its API key. So the
+URL carries its own proof: the key id it was issued to, an expiry, and an HMAC-SHA256 of the
+run path, the file name and the expiry, keyed with the stored hash of that key's secret. Any
+server worker can check it (the hash is in the store, never sent anywhere), a revoked key voids
+its URLs at once, and a URL cannot be reused for another run or file. A server without auth
+issues plain URLs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from urllib.parse import quote, urlencode
+
+from runyard.store.sql_auth import AuthStore, Principal
+
+#: Where the door takes uploads: ``PUT {UPLOAD_PREFIX}/{entity}/{project}/{run}/{name}``.
+UPLOAD_PREFIX = "/wandb-files"
+#: How long an upload URL works: the client re-uploads a live file with its first URL, so for
+#: as long as a run may last.
+URL_LIFETIME = 30 * 24 * 3600.0
+
+
+class BadSignature(Exception):
+    """The URL was not issued by this server for this file, or has expired."""
+
+
+def _message(entity: str, project: str, run_id: str, name: str, expires: int) -> bytes:
+    return "\n".join((entity, project, run_id, name, str(expires))).encode()
+
+
+def upload_url(
+    base_url: str,
+    auth_store: AuthStore | None,
+    who: Principal,
+    entity: str,
+    project: str,
+    run_id: str,
+    name: str,
+) -> str:
+    path = "/".join(quote(p, safe="") for p in (entity, project, run_id))
+    url = f"{base_url.rstrip('/')}{UPLOAD_PREFIX}/{path}/{quote(name, safe='/')}"
+    if auth_store is None or who.key_id is None:
+        return url
+    found = auth_store.signing_key(who.key_id)
+    if found is None:
+        return url  # the key was revoked meanwhile: the upload will be refused
+    secret = found[0]
+    expires = int(time.time() + URL_LIFETIME)
+    sig = hmac.new(
+        secret.encode(), _message(entity, project, run_id, name, expires), hashlib.sha256
+    ).hexdigest()
+    return f"{url}?{urlencode({'key': who.key_id, 'expires': expires, 'sig': sig})}"
+
+
+def check_upload(
+    auth_store: AuthStore,
+    entity: str,
+    project: str,
+    run_id: str,
+    name: str,
+    key_id: str | None,
+    expires: str | None,
+    sig: str | None,
+) -> Principal:
+    """Who the URL was signed for (as of now), or :class:`BadSignature` saying why not."""
+    if not key_id or not expires or not sig:
+        raise BadSignature(
+            "this upload URL is not signed: use the URL createRunFiles answered, as it is"
+        )
+    try:
+        deadline = int(expires)
+    except ValueError:
+        raise BadSignature("the upload URL's expiry is not a number") from None
+    if deadline < time.time():
+        raise BadSignature("the upload URL has expired: ask createRunFiles for a new one")
+    found = auth_store.signing_key(key_id)
+    if found is None:
+        raise BadSignature("the key this upload URL was issued to is unknown or revoked")
+    secret, who = found
+    expected = hmac.new(
+        secret.encode(), _message(entity, project, run_id, name, deadline), hashlib.sha256
+    ).hexdigest()
+    if not hmac.compare_digest(expected, sig):
+        raise BadSignature("the upload URL's signature does not match this run and file")
+    return who

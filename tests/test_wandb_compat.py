@@ -1,0 +1,241 @@
+"""Conformance: the real ``wandb`` client (pinned in the dev extra) against a real runyard server.
+
+Each test runs unmodified W&B code in its own process (``tests/wandbclient.py``: no network but
+127.0.0.1) against one ``runyard server`` with auth on, shared by the module, and asserts what
+arrived through runyard's own ``Api`` — the same reads as for a runyard-native run. The client's
+start-up costs seconds, so each test checks many things about few runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runyard.api import Api
+from tests.serverproc import ServerProc, create_admin_key, create_key, running_server
+from tests.wandbclient import run_script
+
+
+@dataclass
+class Door:
+    server: ServerProc
+    admin: str
+    alice: str  # user alice, member of team "lab"
+    bob: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def api(self) -> Api:
+        return Api(store=self.server.url, api_key=self.admin, recover=False)
+
+    def run(self, path: str) -> object:
+        return self.api().run(path)
+
+    def graphql(
+        self, key: str | None, query: str, variables: dict[str, object] | None = None
+    ) -> httpx.Response:
+        headers = {}
+        if key is not None:
+            token = base64.b64encode(f"api:{key}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        return httpx.post(
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=headers,
+            timeout=30,
+        )
+
+
+@pytest.fixture(scope="module")
+def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
+    root = tmp_path_factory.mktemp("wandb-door")
+    store_url = f"sqlite:///{root / 'runyard.db'}"
+    admin = create_admin_key(store_url)
+    alice = create_key(store_url, "alice")
+    bob = create_key(store_url, "bob")
+    from runyard.store import open_store
+    from runyard.store.sql import SQLStore
+    from runyard.store.sql_auth import AuthStore
+
+    store = open_store(store_url)
+    assert isinstance(store, SQLStore)
+    auth = AuthStore(store)
+    auth.create_entity("lab", "team")
+    auth.add_member("lab", "alice")
+    with running_server(store_url, auth=True) as server:
+        yield Door(server, admin, alice, bob)
+
+
+def test_init_log_config_summary_finish_console(door: Door, tmp_path: Path) -> None:
+    """The scalar path: everything a plain training script sends arrives, stored as a native
+    run's (flat ``a/b`` keys, NaN kept, config without W&B's wrappers)."""
+    proc = run_script(
+        """
+        import sys, wandb
+        run = wandb.init(
+            project="door", name="first-run", group="g1", job_type="train",
+            tags=["a", "b"], notes="some notes",
+            config={"lr": 0.1, "layers": [1, 2], "optim": {"name": "adam", "beta": 0.9}},
+        )
+        run.config.update({"batch_size": 32})
+        for i in range(5):
+            run.log({"loss": 1 / (i + 1), "acc": i / 10, "val": {"loss": 2.0 - i},
+                     "flag": i % 2 == 0, "phase": "warm" if i < 2 else "main"})
+        run.log({"loss": float("nan")})
+        print("hello from stdout")
+        print("oops on stderr", file=sys.stderr)
+        run.summary["best"] = 42
+        run.finish()
+        print("PATH", run.path)
+        """,
+        tmp_path,
+        door.url,
+        door.alice,
+    )
+    path = proc.stdout.split("PATH", 1)[1].split()[0]
+    assert path.startswith("alice/door/")
+    run = door.api().run(path)
+    assert run.state == "finished"
+    assert run.exit_code == 0
+    assert run.name == "first-run"
+    assert (run.group, run.job_type, run.notes) == ("g1", "train", "some notes")
+    assert sorted(run.tags) == ["a", "b"]
+    assert run.config == {
+        "lr": 0.1,
+        "layers": [1, 2],
+        "optim": {"name": "adam", "beta": 0.9},
+        "batch_size": 32,
+    }
+    rows = run.history(pandas=False, samples=None)
+    assert [r["_step"] for r in rows] == [0, 1, 2, 3, 4, 5]
+    assert [r.get("loss") for r in rows[:5]] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+    assert math.isnan(rows[5]["loss"])
+    assert [r["val/loss"] for r in rows[:5]] == [2.0, 1.0, 0.0, -1.0, -2.0]
+    assert [r["flag"] for r in rows[:5]] == [True, False, True, False, True]
+    assert rows[4]["phase"] == "main"
+    assert all(r["_timestamp"] > 1e9 and r["_runtime"] >= 0 for r in rows)
+    summary = run.summary
+    assert summary["best"] == 42
+    assert summary["acc"] == 0.4 and summary["val/loss"] == -2.0
+    assert summary["_step"] == 5
+    assert "_wandb" not in summary
+    assert run.metadata["python"].count(".") == 2
+    assert run.metadata["wandb"]["client"] == "wandb 0.31.0"
+    lines = run.console()
+    assert ("stdout", "hello from stdout") in [(s, t) for s, _, t in lines]
+    assert ("stderr", "oops on stderr") in [(s, t) for s, _, t in lines]
+    files = {f.name for f in door.api().store.list_files("alice", "door", run.id)}
+    assert {"wandb-metadata.json", "requirements.txt", "output.log"} <= files
+
+
+def test_a_key_reaches_only_its_entities(door: Door, tmp_path: Path) -> None:
+    """alice (member of team lab) logs to lab, cannot log to bob's entity; nothing of bob's is
+    visible to her through any door route, and the message says what to do."""
+    proc = run_script(
+        """
+        import wandb
+        try:
+            wandb.init(project="secret", entity="bob", id="intruder1")
+        except Exception as exc:
+            print("REFUSED", exc)
+        run = wandb.init(project="shared", entity="lab", id="teamrun1")
+        run.log({"x": 1})
+        run.finish()
+        """,
+        tmp_path,
+        door.url,
+        door.alice,
+    )
+    assert "REFUSED" in proc.stdout
+    assert "may not access entity 'bob'" in proc.stdout
+    api = door.api()
+    assert api.store.find_run("bob", "secret", "intruder1") is None
+    assert api.run("lab/shared/teamrun1").state == "finished"
+
+    # bob's own run, then alice pokes at it through each route of the door.
+    bob_run = door.graphql(
+        door.bob,
+        "mutation U($n: String, $p: String) { upsertBucket(input: {name: $n, modelName: $p}) "
+        "{ bucket { name project { entity { name } } } } }",
+        {"n": "bobrun1", "p": "private"},
+    )
+    assert bob_run.json()["data"]["upsertBucket"]["bucket"]["project"]["entity"]["name"] == "bob"
+    peek = door.graphql(
+        door.alice,
+        'query { project(name: "private", entityName: "bob") { run(name: "bobrun1") { name } } }',
+    )
+    assert peek.status_code == 200
+    assert peek.json()["data"]["project"] is None
+    assert "may not access entity 'bob'" in peek.json()["errors"][0]["message"]
+    auth = {"Authorization": "Basic " + base64.b64encode(f"api:{door.alice}".encode()).decode()}
+    stream = httpx.post(
+        f"{door.url}/files/bob/private/bobrun1/file_stream",
+        json={"files": {"wandb-history.jsonl": {"offset": 0, "content": ['{"_step": 0}']}}},
+        headers=auth,
+    )
+    assert stream.status_code == 403
+    files = door.graphql(
+        door.alice,
+        'mutation { createRunFiles(input: {entityName: "bob", projectName: "private", '
+        'runName: "bobrun1", files: ["x.txt"]}) { files { uploadUrl } } }',
+    )
+    assert files.json()["data"]["createRunFiles"] is None
+    assert api.run("bob/private/bobrun1").record.last_step == -1
+
+
+def test_door_answers_errors_a_client_can_act_on(door: Door) -> None:
+    """No key / a bad key: 401 with the fix; an operation runyard does not serve: HTTP 200 with
+    a GraphQL error (the client retries 5xx for minutes); a bad body: 400; upload URLs only
+    work for the run and file they were signed for."""
+    none = door.graphql(None, "query { viewer { entity } }")
+    assert none.status_code == 401
+    assert "wandb login --host" in none.json()["errors"][0]["message"]
+    bad = door.graphql("ry_0000_notakey" + "x" * 40, "query { viewer { entity } }")
+    assert bad.status_code == 401
+    viewer = door.graphql(
+        door.alice, "query Viewer { viewer { entity teams { edges { node { name } } } } }"
+    )
+    assert viewer.json()["data"]["viewer"] == {
+        "entity": "alice",
+        "teams": {"edges": [{"node": {"name": "lab"}}]},
+    }
+    unknown = door.graphql(door.alice, "mutation Launch { pushToRunQueue(input: {}) { id } }")
+    assert unknown.status_code == 200
+    assert unknown.json()["data"] == {"pushToRunQueue": None}
+    assert "does not serve" in unknown.json()["errors"][0]["message"]
+    garbage = httpx.post(
+        f"{door.url}/graphql",
+        content=b"{not json",
+        headers={"Authorization": "Bearer " + door.alice},
+    )
+    assert garbage.status_code == 400
+
+    made = door.graphql(
+        door.alice,
+        'mutation { upsertBucket(input: {name: "upl1", modelName: "files"}) { bucket { id } } }',
+    )
+    assert made.json()["data"]["upsertBucket"]["bucket"]["id"]
+    urls = door.graphql(
+        door.alice,
+        'mutation { createRunFiles(input: {entityName: "alice", projectName: "files", '
+        'runName: "upl1", files: ["notes/a.txt"]}) { files { name uploadUrl } } }',
+    ).json()["data"]["createRunFiles"]["files"]
+    url = urls[0]["uploadUrl"]
+    assert httpx.put(url.replace("a.txt", "b.txt"), content=b"x").status_code == 403
+    assert httpx.put(url.split("?")[0], content=b"x").status_code == 401
+    assert httpx.put(url, content=b"hello").status_code == 200
+    assert door.api().store.read_file("alice", "files", "upl1", "notes/a.txt") == b"hello"
+    missing = httpx.post(
+        f"{door.url}/files/alice/files/nosuchrun/file_stream",
+        json={},
+        headers={"Authorization": "Bearer " + door.alice},
+    )
+    assert missing.status_code == 404
