@@ -56,8 +56,9 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _graphql(state: AppState, authorization: str | None, base_url: str, raw: bytes,
-             encoding: str | None) -> ORJSONResponse:
+def _graphql(
+    state: AppState, authorization: str | None, base_url: str, raw: bytes, encoding: str | None
+) -> ORJSONResponse:
     try:
         who = authenticate(state, authorization)
     except AuthFailed as exc:

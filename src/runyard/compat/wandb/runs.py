@@ -46,6 +46,7 @@ from typing import Any
 from runyard.compat.wandb import convert
 from runyard.compat.wandb.graphql import GraphQLFieldError
 from runyard.compat.wandb.ids import parse_run_storage_id
+from runyard.sdk.delivery import Delivery
 from runyard.sdk.names import new_run_id, new_run_name
 from runyard.store.base import JournalBatch, RunRecord, Store
 
@@ -173,11 +174,15 @@ class RunWriter:
             return (*self._start(entity, project, run_id, inp, config, internal, existing), True)
         if ref is not None and ref.session is not None and ref.session == session:
             return self._update(existing, session, inp, config, internal), session, False
-        if ref is None and inp.storage_id is None and existing.state not in TERMINAL:
-            if session is not None:
-                # A retried first upsert (its answer was lost), or a second process writing to
-                # the same running run: both belong to the running session, as in W&B.
-                return self._update(existing, session, inp, config, internal), session, False
+        if (
+            ref is None
+            and inp.storage_id is None
+            and existing.state not in TERMINAL
+            and session is not None
+        ):
+            # A retried first upsert (its answer was lost), or a second process writing to the
+            # same running run: both belong to the running session, as in W&B.
+            return self._update(existing, session, inp, config, internal), session, False
         if ref is None and inp.storage_id is None:
             raise GraphQLFieldError(
                 f"run {existing.path} already exists in runyard ({existing.state}); pass "
@@ -237,8 +242,9 @@ class RunWriter:
         meta = {
             **(existing.meta if existing is not None else {}),
             **self._meta_from_internal(internal),
-            "wandb": self._wandb_meta(current if isinstance(current, dict) else None, session,
-                                      internal),
+            "wandb": self._wandb_meta(
+                current if isinstance(current, dict) else None, session, internal
+            ),
         }
         if inp.host:
             meta.setdefault("host", convert.clean_doc(inp.host))
@@ -285,17 +291,33 @@ class RunWriter:
             seq += 1
             if inp.tags is not None:
                 records.append((seq, "tags", header["tags"]))
-        self.store.apply(
-            JournalBatch(
-                journal_id=_journal(session, "c"),
-                header=header,
-                records=records,
-                heartbeat_at=now,
-            )
-        )
+        self._deliver(_journal(session, "c"), header, records, heartbeat_at=now)
         run = self.store.find_run(entity, project, run_id)
         assert run is not None
         return run, session
+
+    def _deliver(
+        self,
+        journal_id: str,
+        header: dict[str, Any],
+        records: Sequence[tuple[int, str, Any]],
+        *,
+        summary: dict[str, Any] | None = None,
+        heartbeat_at: float | None = None,
+        sizes: Sequence[int] | None = None,
+    ) -> None:
+        """Apply through runyard's :class:`Delivery`: batches the store takes, and a record the
+        store refuses set aside (named in the server's log and the run's ``meta``) while every
+        other record is stored. The wandb client gives up its whole upload on a refused
+        request, so nothing here refuses a post for one bad value."""
+        Delivery(
+            self.store,
+            journal_id,
+            header,
+            quarantine_dir=None,
+            journal_name=journal_id,
+            warn=log.warning,
+        ).deliver(records, sizes=sizes, summary=summary, heartbeat_at=heartbeat_at)
 
     def _control_seq(self, session: str) -> int:
         applied = self.store.journal_progress(_journal(session, "c"))
@@ -337,13 +359,8 @@ class RunWriter:
             records.append((seq, "tags", [convert.clean_doc(t) for t in inp.tags]))
         if not records:
             return run
-        self.store.apply(
-            JournalBatch(
-                journal_id=_journal(session, "c"),
-                header=self._attach_header(run),
-                records=records,
-                heartbeat_at=time.time(),
-            )
+        self._deliver(
+            _journal(session, "c"), self._attach_header(run), records, heartbeat_at=time.time()
         )
         found = self.store.find_run(run.entity, run.project, run.run_id)
         assert found is not None
@@ -364,33 +381,27 @@ class RunWriter:
         applied_any = False
 
         history = files.get("wandb-history.jsonl")
-        rows = self._history_records(run, history, result.dropped)
+        rows, sizes = self._history_records(run, history, result.dropped)
         if rows:
-            self.store.apply(
-                JournalBatch(_journal(session, "h"), header, rows, heartbeat_at=now)
-            )
+            self._deliver(_journal(session, "h"), header, rows, heartbeat_at=now, sizes=sizes)
             applied_any = True
 
         output = files.get("output.log")
         lines = self._console_records(output, now)
         if lines:
-            self.store.apply(
-                JournalBatch(_journal(session, "o"), header, lines, heartbeat_at=now)
-            )
+            self._deliver(_journal(session, "o"), header, lines, heartbeat_at=now)
             applied_any = True
 
         summary_part = files.get("wandb-summary.json")
         summary, runtime = self._summary(summary_part, result.dropped)
         if summary is not None:
             seq = self._control_seq(session)
-            self.store.apply(
-                JournalBatch(
-                    _journal(session, "c"),
-                    header,
-                    [(seq, "summary", {})],
-                    summary=summary,
-                    heartbeat_at=now,
-                )
+            self._deliver(
+                _journal(session, "c"),
+                header,
+                [(seq, "summary", {})],
+                summary=summary,
+                heartbeat_at=now,
             )
             applied_any = True
 
@@ -408,17 +419,13 @@ class RunWriter:
                 "time": now,
                 "runtime": float(runtime or 0.0),
             }
-            self.store.apply(
-                JournalBatch(_journal(session, "x"), header, [(1, "finish", finish)])
-            )
+            self._deliver(_journal(session, "x"), header, [(1, "finish", finish)])
             applied_any = True
 
         if not applied_any:  # a heartbeat
             self.store.apply(JournalBatch(_journal(session, "h"), header, [], heartbeat_at=now))
         if result.dropped:
-            log.warning(
-                "wandb run %s: left out %s", run.path, "; ".join(result.dropped.items)
-            )
+            log.warning("wandb run %s: left out %s", run.path, "; ".join(result.dropped.items))
         latest = self.store.find_run(run.entity, run.project, run.run_id)
         result.run = latest or run
         return result
@@ -428,28 +435,28 @@ class RunWriter:
         to: give it one, without changing its state."""
         session = secrets.token_hex(8)
         meta = {"wandb": self._wandb_meta(None, session, None)}
-        self.store.apply(
-            JournalBatch(
-                _journal(session, "c"),
-                self._attach_header(run),
-                [(self._control_seq(session), "meta", meta)],
-            )
+        self._deliver(
+            _journal(session, "c"),
+            self._attach_header(run),
+            [(self._control_seq(session), "meta", meta)],
         )
         found = self.store.find_run(run.entity, run.project, run.run_id)
         return found or run, session
 
     def _history_records(
         self, run: RunRecord, part: Any, dropped: convert.Dropped
-    ) -> list[tuple[int, str, Any]]:
+    ) -> tuple[list[tuple[int, str, Any]], list[int]]:
+        """The post's rows, and their sizes (the line's: close to the record's, and free)."""
         if not isinstance(part, dict):
-            return []
+            return [], []
         offset = part.get("offset")
         content = part.get("content")
         if type(offset) is not int or offset < 0 or not isinstance(content, list):
             dropped.add("wandb-history.jsonl", "no offset/content")
-            return []
+            return [], []
         floor = run.last_step
         records: list[tuple[int, str, Any]] = []
+        sizes: list[int] = []
         for i, line in enumerate(content):
             if not isinstance(line, str):
                 continue
@@ -461,7 +468,8 @@ class RunWriter:
                 continue  # the run has this step already (a re-synced run)
             floor = step
             records.append((offset + i + 1, "row", row))
-        return records
+            sizes.append(len(line) + 16)
+        return records, sizes
 
     def _console_records(self, part: Any, now: float) -> list[tuple[int, str, Any]]:
         if not isinstance(part, dict):
@@ -508,12 +516,10 @@ class RunWriter:
         session = session_of(run)
         if not meta or session is None:
             return
-        self.store.apply(
-            JournalBatch(
-                _journal(session, "c"),
-                self._attach_header(run),
-                [(self._control_seq(session), "meta", meta)],
-            )
+        self._deliver(
+            _journal(session, "c"),
+            self._attach_header(run),
+            [(self._control_seq(session), "meta", meta)],
         )
 
 
