@@ -670,3 +670,66 @@ def test_workers_share_one_store_and_never_share_a_grid_cell(tmp_path: Path) -> 
             handed = [x for xs in pool.map(agent, range(8)) for x in xs]
         assert sorted(handed) == cells
         assert len(http.get(f"/sweeps/{sweep_id}/runs").json()) == len(cells)
+
+
+def test_series_of_many_runs_in_one_request(client: httpx.Client) -> None:
+    project = uid()
+    for i, n in enumerate((30, 500)):
+        rows = [
+            {"_step": s, "_runtime": s * 0.5, "loss": 1.0 / (s + 1 + i), "acc": s} for s in range(n)
+        ]
+        make_run(client, project, f"r{i}", rows=rows)
+    url = f"/projects/e/{project}/series"
+    body = {"keys": ["loss", "acc"], "runs": ["r0", "r1", "nope"], "samples": 100}
+    got = client.post(url, json=body).json()
+    assert got["x"] == "_step" and set(got["series"]) == {"loss", "acc"}
+    loss = got["series"]["loss"]
+    assert set(loss) == {"r0", "r1"}  # a run the project lacks is left out
+    assert loss["r0"]["steps"] == list(range(30)) and not loss["r0"]["downsampled"]
+    assert "xs" not in loss["r0"]
+    one = client.get(f"/runs/e/{project}/r1/series", params={"key": "loss", "samples": 100})
+    assert {"key": "loss", **loss["r1"]} == one.json()  # the same points as /series
+    assert loss["r1"]["steps"][-1] == 499 and loss["r1"]["values"][-1] == 1.0 / 501
+    by_time = client.post(url, json={**body, "x": "_runtime"}).json()["series"]["loss"]["r0"]
+    assert by_time["xs"] == [s * 0.5 for s in range(30)]
+    tail = client.post(url, json={**body, "since": {"r1": 495}}).json()["series"]["acc"]["r1"]
+    assert tail["steps"] == [496, 497, 498, 499] and tail["total"] == 4
+    too_many = client.post(url, json={**body, "samples": 100_000, "runs": ["r0"] * 5000})
+    assert too_many.status_code == 422 and "samples" in error_of(too_many)["message"]
+
+
+def test_saved_workspace(client: httpx.Client) -> None:
+    project = uid()
+    url = f"/projects/e/{project}/workspace"
+    assert client.get(url).json() == {"scope": None, "doc": None}
+    assert client.put(url, json={"sections": []}).status_code == 400  # no such project yet
+    make_run(client, project, "r0")
+    shared = {"version": 1, "sections": [{"name": "train", "panels": [{"kind": "line"}]}]}
+    saved = client.put(url, params={"scope": "project"}, json=shared).json()
+    assert saved["scope"] == "project" and saved["doc"] == shared
+    assert client.get(url).json()["doc"] == shared  # nobody's own yet: the project's
+    mine = {"version": 1, "sections": []}
+    assert client.put(url, json=mine).json()["scope"] == "user"
+    assert client.get(url).json()["doc"] == mine
+    assert client.get(url, params={"scope": "project"}).json()["doc"] == shared
+    assert client.delete(url).json() == {"deleted": True}
+    assert client.get(url).json()["doc"] == shared
+    big = client.put(url, json={"x": "y" * 600_000})
+    assert big.status_code == 422 and "bytes" in error_of(big)["message"]
+
+
+def test_http_store_keeps_workspaces(server: ServerProc, client: httpx.Client) -> None:
+    from runyard.store.http import HTTPStore
+
+    project = uid()
+    make_run(client, project, "r0")
+    store = HTTPStore(server.url)
+    try:
+        assert store.get_workspace("e", project, "local") is None
+        saved = store.put_workspace("e", project, "project", None, {"v": 1})
+        assert (saved.scope, saved.doc) == ("project", {"v": 1})
+        found = store.get_workspace("e", project, "local")
+        assert found is not None and found.doc == {"v": 1}
+        assert store.delete_workspace("e", project, "project", None) is True
+    finally:
+        store.close()

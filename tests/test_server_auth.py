@@ -210,6 +210,35 @@ def test_team_membership_grants_access(server: ServerProc, keys: dict[str, str])
         assert own["entity"] == "alice"
 
 
+def test_workspace_routes_follow_the_project_entity(
+    server: ServerProc, keys: dict[str, str]
+) -> None:
+    """The batched series and the saved workspaces: another entity's are 403; in a team, each
+    member's own workspace is theirs alone, the project's is shared."""
+    team, project, run_id = f"team-{uid()}", uid(), uid()
+    with client(server, keys["admin"]) as admin:
+        admin.post("/entities", json={"name": team, "kind": "team"}).raise_for_status()
+        for user in ("alice", "bob"):
+            admin.post(f"/entities/{team}/members", json={"user": user}).raise_for_status()
+    with client(server, keys["alice"]) as alice, client(server, keys["bob"]) as bob:
+        assert write_run(alice, "alice", project, run_id).status_code == 200
+        batch = {"keys": ["x"], "runs": [run_id]}
+        assert alice.post(f"/projects/alice/{project}/series", json=batch).status_code == 200
+        assert bob.post(f"/projects/alice/{project}/series", json=batch).status_code == 403
+        ws = f"/projects/alice/{project}/workspace"
+        assert alice.put(ws, json={"a": 1}).status_code == 200
+        assert bob.get(ws).status_code == 403
+        assert bob.put(ws, json={"b": 1}, params={"scope": "project"}).status_code == 403
+
+        assert write_run(alice, team, project, run_id).status_code == 200
+        ws = f"/projects/{team}/{project}/workspace"
+        assert alice.put(ws, json={"mine": "alice"}).json()["user"] == "alice"
+        assert bob.get(ws).json()["doc"] is None  # alice's own is not bob's
+        assert bob.put(ws, params={"scope": "project"}, json={"shared": 1}).status_code == 200
+        assert bob.get(ws).json()["doc"] == {"shared": 1}
+        assert alice.get(ws).json()["doc"] == {"mine": "alice"}
+
+
 def test_admin_routes_need_an_admin_key(server: ServerProc, keys: dict[str, str]) -> None:
     with client(server, keys["alice"]) as alice:
         for method, path, body in (

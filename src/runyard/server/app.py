@@ -26,7 +26,16 @@ from runyard.server.dashboard import mount_dashboard
 from runyard.server.errors import install_handlers
 from runyard.server.limits import BodySizeLimit
 from runyard.server.responses import ORJSONResponse
-from runyard.server.routes import admin, analysis, files, journals, meta, runs, sweeps
+from runyard.server.routes import (
+    admin,
+    analysis,
+    files,
+    journals,
+    meta,
+    runs,
+    sweeps,
+    workspace,
+)
 from runyard.server.state import MIB, AppState, ServerSettings
 from runyard.store import open_store
 from runyard.store.sql import SQLStore, normalize_url
@@ -76,7 +85,7 @@ def create_app(
     )
     app.state.runyard = AppState(settings=settings, store=store, auth_store=AuthStore(store))
     install_handlers(app)
-    for module in (meta, journals, runs, files, sweeps, admin, analysis):
+    for module in (meta, journals, runs, files, sweeps, admin, analysis, workspace):
         app.include_router(module.router, prefix=API_PREFIX)
     wandb_compat.mount(app)  # the W&B wire protocol: /graphql, /files/..., /wandb-files/...
     mount_dashboard(app)  # /, /index.html and /assets/*: none overlap /api/v1

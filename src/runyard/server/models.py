@@ -50,6 +50,21 @@ class SweepIn(_In):
     seed: int | None = Field(None, ge=0, le=INT64)
 
 
+MetricKey = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class SeriesBatchIn(_In):
+    keys: list[MetricKey] = Field(min_length=1, max_length=32, description="Metric names.")
+    runs: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=5000, description="Run ids of the project."
+    )
+    samples: int = Field(500, ge=2, le=100_000, description="At most this many points per run.")
+    x: MetricKey = Field("_step", description="_step, _runtime, _timestamp or a metric name.")
+    since: dict[str, Annotated[int, Field(ge=-INT64, le=INT64 - 1)]] | None = Field(
+        None, description="Run id -> the last step the caller has: only later points."
+    )
+
+
 class SweepStateIn(_In):
     state: SweepState
 

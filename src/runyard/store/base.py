@@ -124,6 +124,38 @@ class Series:
 
 
 @dataclass
+class XSeries:
+    """One run's series of a metric with an x value per point (see :meth:`Store.series_many`):
+    ``xs[i]`` is the x (``_step``, ``_runtime``, ``_timestamp`` or another metric) at
+    ``steps[i]``."""
+
+    key: str
+    x: str
+    steps: list[int]
+    xs: list[float]
+    values: list[float]
+    total: int
+    downsampled: bool
+
+
+#: the x axes every run has besides its metrics
+TIME_AXES = ("_step", "_runtime", "_timestamp")
+
+
+@dataclass
+class WorkspaceRecord:
+    """A saved dashboard workspace (see :meth:`Store.get_workspace`): ``scope`` is
+    ``"project"`` (the project's default, ``user`` empty) or ``"user"`` (one user's own)."""
+
+    entity: str
+    project: str
+    scope: str
+    user: str
+    doc: dict[str, Any]
+    updated_at: float
+
+
+@dataclass
 class FileRecord:
     """A file saved with a run (``run.save``), relative ``name`` with ``/`` separators."""
 
@@ -319,6 +351,14 @@ class Store(abc.ABC):
             runs = [r for r in runs if r.entity in allowed]
         return select_runs(runs, filter, sort, limit, offset)
 
+    def run_pks(self, entity: str, project: str, run_ids: Sequence[str]) -> dict[str, int]:
+        """The ``pk`` of each of ``run_ids`` that exists in the project (others are left
+        out). Stores override it with a lighter read than :meth:`list_runs`."""
+        if not run_ids:
+            return {}
+        runs = self.list_runs(RunQuery(entity=entity, project=project, run_ids=list(run_ids)))
+        return {r.run_id: r.pk for r in runs}
+
     @abc.abstractmethod
     def list_projects(self) -> list[tuple[str, str, int]]:
         """``(entity, project, number of runs)`` for every project."""
@@ -419,6 +459,80 @@ class Store(abc.ABC):
         ``downsampled`` true. Non-numeric values (strings, None) are left out.
         """
 
+    def series_many(
+        self,
+        run_pks: Sequence[int],
+        key: str,
+        samples: int = 500,
+        *,
+        x: str = "_step",
+        since: Mapping[int, int] | None = None,
+    ) -> dict[int, XSeries]:
+        """The series of ``key`` of many runs at once, for a chart of all of them: one
+        :class:`XSeries` per run of ``run_pks`` (an empty one for a run without the metric).
+
+        Each is downsampled as :meth:`series` says (first and last point, min/max buckets);
+        a store may make the buckets coarser (whole 64-step blocks) to bound the work of a
+        large call, never finer, and says so with ``downsampled``. ``since`` maps a run to the
+        last step the caller already has: only later points come back for it (an incremental
+        update of a live chart; ``total`` then counts those points). ``x`` gives each point its
+        x value: ``_step``, ``_runtime``, ``_timestamp``, or another metric's value at the same
+        step (linearly interpolated over steps between the points where it was logged; points
+        outside them are left out). Reads see one consistent state per run.
+
+        This default calls :meth:`series` and :meth:`history` per run; stores override it to
+        answer in a few queries.
+        """
+        import numpy as np
+
+        out: dict[int, XSeries] = {}
+        for pk in run_pks:
+            lo = None if since is None or pk not in since else since[pk] + 1
+            s = self.series(pk, key, samples, min_step=lo)
+            steps, values = list(s.steps), list(s.values)
+            xs: list[float] = [float(v) for v in steps]
+            if x != "_step" and steps:
+                if x in TIME_AXES:
+                    rows = self.history(pk, None, steps[0], steps[-1])
+                    by_step = {int(r["_step"]): r.get(x) for r in rows}
+                    found = [by_step.get(st) for st in steps]
+                    xs = [np.nan if v is None else float(v) for v in found]
+                else:
+                    rows = self.history(pk, [x], steps[0], steps[-1])
+                    known = [
+                        (int(r["_step"]), float(r[x]))
+                        for r in rows
+                        if isinstance(r.get(x), int | float) and not isinstance(r.get(x), bool)
+                    ]
+                    xs = interpolate_x(steps, known)
+                keep = [i for i, v in enumerate(xs) if v == v]  # not NaN
+                steps = [steps[i] for i in keep]
+                values = [values[i] for i in keep]
+                xs = [xs[i] for i in keep]
+            out[pk] = XSeries(key, x, steps, xs, values, s.total, s.downsampled)
+        return out
+
+    # -- dashboard workspaces ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_workspace(self, entity: str, project: str, user: str | None) -> WorkspaceRecord | None:
+        """The workspace ``user`` sees in a project: their own if they saved one (``user``
+        not None), else the project's, else None. The document is the dashboard's (panels,
+        sections, settings; docs/dashboard.md); the store keeps it as given."""
+
+    @abc.abstractmethod
+    def put_workspace(
+        self, entity: str, project: str, scope: str, user: str | None, doc: dict[str, Any]
+    ) -> WorkspaceRecord:
+        """Save (replace) the project's workspace (``scope="project"``) or ``user``'s own in
+        the project (``scope="user"``). The project must exist (it has runs):
+        :class:`StoreError` otherwise, and for an unknown scope or a user scope without a
+        user."""
+
+    @abc.abstractmethod
+    def delete_workspace(self, entity: str, project: str, scope: str, user: str | None) -> bool:
+        """Forget a saved workspace (a user's: back to the project's); True if one was kept."""
+
     # -- files ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -450,3 +564,18 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+def interpolate_x(steps: Sequence[int], known: Sequence[tuple[int, float]]) -> list[float]:
+    """The x value at each of ``steps`` from the ``(step, x)`` points where the x metric was
+    logged (in step order): exact where logged, linear in step between them, NaN outside."""
+    import numpy as np
+
+    if not known:
+        return [float("nan")] * len(steps)
+    ks = np.asarray([k for k, _ in known], dtype=float)
+    kv = np.asarray([v for _, v in known], dtype=float)
+    at = np.asarray(steps, dtype=float)
+    xs = np.interp(at, ks, kv)
+    xs[(at < ks[0]) | (at > ks[-1])] = np.nan
+    return [float(v) for v in xs]

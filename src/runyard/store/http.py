@@ -52,6 +52,7 @@ from runyard.store.base import (
     SweepRecord,
     SweepTransaction,
     TrialRecord,
+    WorkspaceRecord,
 )
 
 if TYPE_CHECKING:
@@ -433,6 +434,30 @@ class HTTPStore(Store):
             if limit is not None and len(out) >= limit:
                 break
         return out, total
+
+    # -- dashboard workspaces: the key's user is the server's to decide ----------------------------
+
+    def _workspace_path(self, entity: str, project: str) -> str:
+        return f"/projects/{quote(entity, safe='')}/{quote(project, safe='')}/workspace"
+
+    def get_workspace(self, entity: str, project: str, user: str | None) -> WorkspaceRecord | None:
+        scope = "auto" if user is not None else "project"
+        doc = self._json("GET", self._workspace_path(entity, project), params={"scope": scope})
+        if not doc or doc.get("doc") is None:
+            return None
+        return _build(WorkspaceRecord, doc)
+
+    def put_workspace(
+        self, entity: str, project: str, scope: str, user: str | None, doc: dict[str, Any]
+    ) -> WorkspaceRecord:
+        out = self._json(
+            "PUT", self._workspace_path(entity, project), params={"scope": scope}, body=doc
+        )
+        return _build(WorkspaceRecord, out)
+
+    def delete_workspace(self, entity: str, project: str, scope: str, user: str | None) -> bool:
+        out = self._json("DELETE", self._workspace_path(entity, project), params={"scope": scope})
+        return bool(out.get("deleted"))
 
     def list_projects(self) -> list[tuple[str, str, int]]:
         return [

@@ -190,6 +190,19 @@ sweep_agents = sa.Table(
 )
 sa.Index("ix_sweep_agents_sweep", sweep_agents.c.sweep_id)
 
+# The dashboard's saved workspaces (panel layout and settings, a JSON document): one per
+# project (scope "project", user_name "") and one per user of a project (scope "user").
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), primary_key=True),
+    sa.Column("scope", sa.String(8), primary_key=True),
+    sa.Column("user_name", sa.String(128), primary_key=True),
+    sa.Column("doc", JSONText, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+WORKSPACE_SCOPES = ("project", "user")
+
 # metrics.kind values
 KIND_FLOAT, KIND_NAN, KIND_BOOL, KIND_INT, KIND_STR, KIND_NONE = 0, 1, 2, 3, 4, 5
 

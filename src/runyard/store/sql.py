@@ -33,12 +33,24 @@ from runyard.store.base import (
     Store,
     StoreError,
     StoreUnavailableError,
+    WorkspaceRecord,
 )
 from runyard.store.codec import decode_metric, encode_metric
+from runyard.store.downsample import (
+    _keep_ends,
+    _Piece,
+    _point,
+    _reduce_buckets,
+    _value,
+    bucket_count,
+    bucket_grid,
+    downsample_min_max,
+)
+from runyard.store.sql_series import SeriesMethods
 from runyard.store.sql_sweeps import SweepMethods
 
 #: The Alembic head this code expects; tests check it matches the migrations folder.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"
@@ -109,126 +121,10 @@ def default_files_root(url: str) -> Path:
     return Path(os.environ.get("RUNYARD_FILES_ROOT") or Path.home() / ".runyard" / "files")
 
 
-#: A series piece: ``(n, first_step, last_step, min_value, min_step, max_value, max_step)``, either
-#: one point or one ``metric_blocks`` row; ``min_value`` is None when every point is NaN.
-_Piece = tuple[int, int, int, "float | None", "int | None", "float | None", "int | None"]
+__all__ = ["SQLStore", "bucket_count", "bucket_grid", "downsample_min_max", "normalize_url"]
 
 
-def bucket_grid(first: int, last: int, buckets: int) -> tuple[int, int]:
-    """``(base, width)`` of the downsampling buckets for points from step ``first`` to ``last``:
-    a step falls in bucket ``(step - base) // width``, and there are at most ``buckets``.
-
-    Buckets are equal runs of consecutive steps starting at ``first``. When they are at least a
-    ``metric_blocks`` block wide, they start at ``first``'s block and their width is a multiple
-    of the block size, so each block lies in one bucket (what lets :meth:`SQLStore.series`
-    read blocks instead of points); the result is the same whichever is read.
-    """
-    buckets = max(1, buckets)
-    width = -(-(last - first + 1) // buckets)
-    if width < S.BLOCK_STEPS:
-        return first, width
-    base = (first >> S.BLOCK_BITS) << S.BLOCK_BITS
-    width = -(-(last - base + 1) // buckets)
-    return base, -(-width // S.BLOCK_STEPS) * S.BLOCK_STEPS
-
-
-def _reduce_buckets(
-    pieces: Sequence[_Piece], base: int, width: int
-) -> tuple[list[int], list[float]]:
-    """Each bucket's minimum and maximum point in step order (pieces in step order; ties go to
-    the first occurrence; a bucket of NaN only keeps its first point, as NaN)."""
-    out_steps: list[int] = []
-    out_values: list[float] = []
-    bucket = None
-    b_first = 0
-    mn = mx = None
-    mn_step = mx_step = 0
-    for _n, first, _last, lo_v, lo_s, hi_v, hi_s in pieces:
-        b = (first - base) // width
-        if b != bucket:
-            if bucket is not None:
-                _emit(out_steps, out_values, b_first, mn, mn_step, mx, mx_step)
-            bucket, b_first = b, first
-            mn, mn_step, mx, mx_step = lo_v, lo_s or 0, hi_v, hi_s or 0
-        elif lo_v is not None:
-            if mn is None or lo_v < mn:
-                mn, mn_step = lo_v, lo_s or 0
-            if mx is None or hi_v > mx:  # type: ignore[operator]
-                mx, mx_step = hi_v, hi_s or 0
-    if bucket is not None:
-        _emit(out_steps, out_values, b_first, mn, mn_step, mx, mx_step)
-    return out_steps, out_values
-
-
-def _emit(
-    steps: list[int],
-    values: list[float],
-    first: int,
-    mn: float | None,
-    mn_step: int,
-    mx: float | None,
-    mx_step: int,
-) -> None:
-    if mn is None or mx is None:
-        steps.append(first)
-        values.append(math.nan)
-    elif mn_step == mx_step:
-        steps.append(mn_step)
-        values.append(float(mn))
-    elif mn_step < mx_step:
-        steps += (mn_step, mx_step)
-        values += (float(mn), float(mx))
-    else:
-        steps += (mx_step, mn_step)
-        values += (float(mx), float(mn))
-
-
-def bucket_count(samples: int) -> int:
-    """How many min/max buckets a series downsampled to ``samples`` points has: two points per
-    bucket and two more for the series' first and last point (always kept)."""
-    return max(1, (max(2, samples) - 2) // 2)
-
-
-def _keep_ends(
-    steps: list[int], values: list[float], first: tuple[int, float], last: tuple[int, float]
-) -> None:
-    """Put the series' first and last point at the ends of ``steps``/``values`` (in place)
-    where the buckets' extremes did not already pick them: a chart and its "last value"
-    always agree with the summary, and the line starts where the run started."""
-    if not steps or steps[0] != first[0]:
-        steps.insert(0, first[0])
-        values.insert(0, first[1])
-    if steps[-1] != last[0]:
-        steps.append(last[0])
-        values.append(last[1])
-
-
-def _point(step: int, value: float | None) -> _Piece:
-    return (1, step, step, value, step, value, step)
-
-
-def _value(piece: _Piece) -> float:
-    return math.nan if piece[3] is None else float(piece[3])
-
-
-def downsample_min_max(key: str, steps: list[int], values: list[float], samples: int) -> Series:
-    """The series contract (:meth:`Store.series`) on points in step order: all of them when
-    there are at most ``samples``; otherwise the first and the last point and
-    :func:`bucket_count` buckets of consecutive steps (:func:`bucket_grid`), each keeping its
-    minimum and its maximum point in step order (the first occurrence on ties). NaN counts as
-    neither; a bucket of NaN only keeps its first point."""
-    total = len(steps)
-    samples = max(2, samples)
-    if total <= samples:
-        return Series(key, list(steps), list(values), total, False)
-    base, width = bucket_grid(steps[0], steps[-1], bucket_count(samples))
-    pieces = [_point(s, None if math.isnan(v) else v) for s, v in zip(steps, values, strict=True)]
-    out_steps, out_values = _reduce_buckets(pieces, base, width)
-    _keep_ends(out_steps, out_values, (steps[0], values[0]), (steps[-1], values[-1]))
-    return Series(key, out_steps, out_values, total, True)
-
-
-class SQLStore(SweepMethods, Store):
+class SQLStore(SeriesMethods, SweepMethods, Store):
     """A store in one SQL database. Create with :func:`runyard.store.open_store`."""
 
     def __init__(
@@ -881,6 +777,92 @@ class SQLStore(SweepMethods, Store):
         by_pk = {int(r._mapping["pk"]): r for r in rows}
         return [_to_record(by_pk[pk]._mapping) for pk in pks if pk in by_pk], total
 
+    def run_pks(self, entity: str, project: str, run_ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        ids = list(dict.fromkeys(run_ids))
+        with self._read() as conn:
+            for i in range(0, len(ids), 900):
+                stmt = (
+                    sa.select(S.runs.c.run_id, S.runs.c.pk)
+                    .join(S.projects, S.projects.c.id == S.runs.c.project_id)
+                    .where(
+                        S.projects.c.entity == entity,
+                        S.projects.c.name == project,
+                        S.runs.c.run_id.in_(ids[i : i + 900]),
+                    )
+                )
+                out.update({str(r): int(pk) for r, pk in conn.execute(stmt).all()})
+        return out
+
+    # -- dashboard workspaces ---------------------------------------------------------------------
+
+    @staticmethod
+    def _workspace_key(scope: str, user: str | None) -> str:
+        if scope not in S.WORKSPACE_SCOPES:
+            raise StoreError(f"unknown workspace scope {scope!r}: use 'project' or 'user'")
+        if scope == "user" and user is None:
+            raise StoreError("a user's workspace needs a user (sign in with an API key)")
+        return "" if scope == "project" else str(user)
+
+    def _project_pk(self, conn: Connection, entity: str, project: str) -> int | None:
+        found = conn.execute(
+            sa.select(S.projects.c.id).where(
+                S.projects.c.entity == entity, S.projects.c.name == project
+            )
+        ).scalar()
+        return None if found is None else int(found)
+
+    def get_workspace(self, entity: str, project: str, user: str | None) -> WorkspaceRecord | None:
+        t = S.workspaces
+        with self._read() as conn:
+            pid = self._project_pk(conn, entity, project)
+            if pid is None:
+                return None
+            rows = conn.execute(
+                sa.select(t.c.scope, t.c.user_name, t.c.doc, t.c.updated_at).where(
+                    t.c.project_id == pid
+                )
+            ).all()
+        found = {(r[0], r[1]): r for r in rows}
+        row = found.get(("user", user)) if user is not None else None
+        row = row or found.get(("project", ""))
+        if row is None:
+            return None
+        doc = loads_doc(row[2])
+        return WorkspaceRecord(entity, project, row[0], row[1], doc, float(row[3]))
+
+    def put_workspace(
+        self, entity: str, project: str, scope: str, user: str | None, doc: dict[str, Any]
+    ) -> WorkspaceRecord:
+        name = self._workspace_key(scope, user)
+        t = S.workspaces
+        now = time.time()
+        with self.engine.begin() as conn:
+            pid = self._project_pk(conn, entity, project)
+            if pid is None:
+                raise StoreError(
+                    f"no project {entity}/{project}: a workspace is saved for a project "
+                    f"that has runs"
+                )
+            key = (t.c.project_id == pid) & (t.c.scope == scope) & (t.c.user_name == name)
+            conn.execute(t.delete().where(key))
+            conn.execute(
+                t.insert().values(
+                    project_id=pid, scope=scope, user_name=name, doc=dumps_doc(doc), updated_at=now
+                )
+            )
+        return WorkspaceRecord(entity, project, scope, name, doc, now)
+
+    def delete_workspace(self, entity: str, project: str, scope: str, user: str | None) -> bool:
+        name = self._workspace_key(scope, user)
+        t = S.workspaces
+        with self.engine.begin() as conn:
+            pid = self._project_pk(conn, entity, project)
+            if pid is None:
+                return False
+            key = (t.c.project_id == pid) & (t.c.scope == scope) & (t.c.user_name == name)
+            return bool(conn.execute(t.delete().where(key)).rowcount)
+
     def list_projects(self) -> list[tuple[str, str, int]]:
         stmt = (
             sa.select(S.projects.c.entity, S.projects.c.name, sa.func.count(S.runs.c.pk))
@@ -968,40 +950,55 @@ class SQLStore(SweepMethods, Store):
         blocks cut by the step range; or reads every point when there are at most ``samples``
         or when the buckets are narrower than a block (fewer than ``32 * samples`` steps in
         the range, which bounds the points read)."""
-        samples = max(2, samples)
         with self._read() as conn:
-            key_id = conn.execute(
-                sa.select(S.metric_keys.c.id).where(S.metric_keys.c.name == key)
-            ).scalar()
+            key_id = self._key_id(conn, key)
             if key_id is None:
                 return Series(key, [], [], 0, False)
             if not self.is_sqlite:
                 # Small queries whose estimated cost (the per-bucket subqueries) can pass
                 # jit_above_cost: compiling them would take far longer than running them.
                 conn.exec_driver_sql("SET LOCAL jit = off")
-            k = int(key_id)
-            head, inner, tail = self._series_parts(conn, k, run_pk, min_step, max_step)
-            # (points, first step, last step) of the three parts
-            parts: list[tuple[int, int, int]] = [(p[0], p[1], p[2]) for p in head]
-            parts += [inner[:3]] if inner else []
-            parts += [(p[0], p[1], p[2]) for p in tail]
-            total = sum(p[0] for p in parts)
-            if total == 0:
-                return Series(key, [], [], 0, False)
-            first, last = parts[0][1], parts[-1][2]
-            if total <= samples:
-                points = self._series_points(conn, k, run_pk, first, last)
-                return Series(
-                    key, [p[1] for p in points], [_value(p) for p in points], total, False
-                )
-            base, width = bucket_grid(first, last, bucket_count(samples))
-            if width % S.BLOCK_STEPS:  # buckets narrower than a block: read the points
-                pieces = self._series_points(conn, k, run_pk, first, last)
-                ends = (first, _value(pieces[0])), (last, _value(pieces[-1]))
-            else:
-                buckets = self._block_buckets(conn, k, run_pk, inner, base, width) if inner else []
-                pieces = [*head, *buckets, *tail]
-                ends = self._end_points(conn, k, run_pk, first, last)
+            return self._series(conn, key, key_id, run_pk, samples, min_step, max_step)
+
+    @staticmethod
+    def _key_id(conn: Connection, key: str) -> int | None:
+        found = conn.execute(
+            sa.select(S.metric_keys.c.id).where(S.metric_keys.c.name == key)
+        ).scalar()
+        return None if found is None else int(found)
+
+    def _series(
+        self,
+        conn: Connection,
+        key: str,
+        k: int,
+        run_pk: int,
+        samples: int,
+        min_step: int | None,
+        max_step: int | None,
+    ) -> Series:
+        """:meth:`series` on an open read transaction, for the metric with id ``k``."""
+        samples = max(2, samples)
+        head, inner, tail = self._series_parts(conn, k, run_pk, min_step, max_step)
+        # (points, first step, last step) of the three parts
+        parts: list[tuple[int, int, int]] = [(p[0], p[1], p[2]) for p in head]
+        parts += [inner[:3]] if inner else []
+        parts += [(p[0], p[1], p[2]) for p in tail]
+        total = sum(p[0] for p in parts)
+        if total == 0:
+            return Series(key, [], [], 0, False)
+        first, last = parts[0][1], parts[-1][2]
+        if total <= samples:
+            points = self._series_points(conn, k, run_pk, first, last)
+            return Series(key, [p[1] for p in points], [_value(p) for p in points], total, False)
+        base, width = bucket_grid(first, last, bucket_count(samples))
+        if width % S.BLOCK_STEPS:  # buckets narrower than a block: read the points
+            pieces = self._series_points(conn, k, run_pk, first, last)
+            ends = (first, _value(pieces[0])), (last, _value(pieces[-1]))
+        else:
+            buckets = self._block_buckets(conn, k, run_pk, inner, base, width) if inner else []
+            pieces = [*head, *buckets, *tail]
+            ends = self._end_points(conn, k, run_pk, first, last)
         steps, values = _reduce_buckets(pieces, base, width)
         _keep_ends(steps, values, *ends)
         return Series(key, steps, values, total, True)
