@@ -72,6 +72,10 @@ def store_url(
 
     with pg.fresh_schema() as url:
         monkeypatch.setenv("RUNYARD_STORE", url)
+        # These tests check what init(id=...) decides with the store's answer; on a loaded
+        # machine PostgreSQL may take longer than init's default wait (0.5 s), after which the
+        # run would start provisionally (tests/test_init_without_server.py covers that).
+        monkeypatch.setenv("RUNYARD_INIT_TIMEOUT", "60")
         try:
             yield url
         finally:
@@ -82,7 +86,7 @@ def store_url(
 
 def store_env(url: str | None) -> dict[str, str]:
     """Environment for a child process that must use the test's store (see ``store_url``)."""
-    return {"RUNYARD_STORE": url} if url else {}
+    return {"RUNYARD_STORE": url, "RUNYARD_INIT_TIMEOUT": "60"} if url else {}
 
 
 def run_python(

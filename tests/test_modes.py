@@ -93,6 +93,9 @@ def test_resume_continues_steps_and_config(root: Path) -> None:
     stored = api(root).run("p/resume-me")
     assert [r["x"] for r in stored.scan_history()] == [1, 2, 3]
     assert stored.state == "finished" and stored.summary["x"] == 3
+    assert stored.config == {"a": 1, "b": 2}  # the resumed session's config is stored too
+    assert stored.metadata["resume"]["decision"] == "resumed"
+    assert stored.metadata["resume"]["decided_by"] == "store at init"
 
 
 def test_env_variables_configure_the_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from runyard.sdk.delivery import Delivery
 from runyard.sdk.journal import JOURNAL_SUFFIX, Record, read_journal, retire_journal, try_lock
+from runyard.sdk.resume import journal_header, reconcile_recovered
 from runyard.sdk.summary import MetricDefinition, SummaryTracker
 from runyard.store.base import Store
 from runyard.store.locate import journal_dir
@@ -78,6 +79,13 @@ def replay(records: list[Record]) -> tuple[SummaryTracker, bool]:
                 tracker.pin(key, value)
             for key in payload.get("del") or ():
                 tracker.unpin(key)
+        elif kind == "resume":
+            # A provisional session met the stored run (sdk/resume.py): its summary so far
+            # lies under what this session logged.
+            stored = payload.get("initial_summary") or {}
+            merged = {**stored, **tracker.last}
+            tracker.last.clear()
+            tracker.last.update(merged)
         elif kind == "finish":
             finished = True
     return tracker, finished
@@ -96,6 +104,10 @@ def recover_journal(path: Path, store: Store, keep: bool | None = None) -> Recov
         if not records or records[0][1] != "run":
             return None
         header = records[0][2]
+        reconciled = None
+        if header.get("provisional"):
+            # Started while the store could not be asked: place its steps now (sdk/resume.py).
+            records, reconciled = reconcile_recovered(records, store, path.parent.parent)
         tracker, finished = replay(records)
         state = "finished"
         if not finished:
@@ -122,6 +134,8 @@ def recover_journal(path: Path, store: Store, keep: bool | None = None) -> Recov
             state = "crashed"
         else:
             state = next(p["state"] for _, k, p in reversed(records) if k == "finish")
+        if reconciled is not None:
+            records = reconciled.store_form(records)
         delivery = Delivery(
             store,
             header["journal_id"],
@@ -161,12 +175,23 @@ def recover_all(
 ) -> RecoveryReport:
     """Recover every unowned journal under ``root`` and say what happened to each."""
     report = RecoveryReport()
+    # Oldest session first: a run's later session is placed after the earlier ones' steps.
+    dated = []
     for path in pending_journals(root):
-        if not include_offline and _is_offline(path):
+        header = journal_header(path)
+        if header is None:
+            if path.exists():  # a header still being written, or a damaged file
+                dated.append((float("inf"), path))
+            continue  # retired by another process meanwhile
+        if not include_offline and header.get("mode") == "offline":
             report.offline.append(path)
             continue
+        dated.append((float(header.get("start_time") or 0.0), path))
+    for _, path in sorted(dated):
         try:
             result = recover_journal(path, store)
+        except FileNotFoundError:
+            continue  # another process recovered and retired it meanwhile
         except Exception as exc:
             if not quiet:
                 print(f"runyard: could not recover {path}: {exc}", file=sys.stderr)
@@ -177,15 +202,6 @@ def recover_all(
         elif path.exists():
             report.live.append(path)
     return report
-
-
-def _is_offline(path: Path) -> bool:
-    try:
-        for _seq, kind, payload in read_journal(path):
-            return kind == "run" and payload.get("mode") == "offline"
-    except FileNotFoundError:  # another process recovered (and retired) it meanwhile
-        return False
-    return False
 
 
 def mark_stale_runs(store: Store, timeout: float = 300.0) -> list[str]:

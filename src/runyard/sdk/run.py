@@ -9,7 +9,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,6 +18,13 @@ from runyard.limits import MAX_KEYS_PER_ROW
 from runyard.sdk.config import Config
 from runyard.sdk.console import ConsoleCapture
 from runyard.sdk.journal import JournalBlocked, JournalWriter, Record, retire_journal
+from runyard.sdk.resume import (
+    EXPLICIT_STEPS,
+    ResumeStart,
+    merged_over,
+    reconcile,
+    stored_run_after_earlier_sessions,
+)
 from runyard.sdk.settings import Settings
 from runyard.sdk.shipper import Shipper
 from runyard.sdk.stop import StopPoller, start_stop_poller
@@ -46,6 +53,7 @@ class Run:
         start_step: int = 0,
         runtime_offset: float = 0.0,
         initial_summary: Mapping[str, Any] | None = None,
+        resume_start: ResumeStart | None = None,
     ) -> None:
         self._settings = settings
         self._root = root
@@ -85,10 +93,29 @@ class Run:
         #: a sweep's stop decision (sdk/stop.py); _stop_pending: log() raises StopRun next
         self._stop: StopPoller | None = None
         self._stop_pending = False
+        #: how init() decided to start or resume this run id, and later the store's verdict on
+        #: a provisional start (also in the stored run's ``meta.resume``); see sdk/resume.py
+        self.resume_decision: dict[str, Any] | None = None
+        #: started without the store's answer: the shipper reconciles when it answers
+        self._provisional = False
+        #: (provisional) the journal seq from which rows carry steps the user gave explicitly,
+        #: and the run's own step counter at that point
+        self._absolute_from_seq: int | None = None
+        self._relative_end: int | None = None
         if self.mode == "disabled" or root is None:
             return
         self._journal_id: str = header["journal_id"]
         self._open_journal(root)
+        if resume_start is not None:
+            self._provisional = resume_start.provisional
+            if not resume_start.provisional:
+                self.resume_decision = resume_start.decision
+                self._append("meta", {"resume": resume_start.decision})
+            if resume_start.resumed or resume_start.provisional:
+                # The store applies a header's config only to a new run: a resumed run's
+                # merged config (and a provisional one's, merged once the store answers) goes
+                # in as a record.
+                self._append("config", config.as_dict())
         config._attach(self._on_config_change)
         if self.mode == "online":
             assert self.journal_path is not None
@@ -102,6 +129,7 @@ class Run:
                 heartbeat_interval=settings.heartbeat_interval or 15.0,
                 on_ready=self._store_ready,
                 journal=self._journal,
+                reconcile=self._reconcile if self._provisional else None,
             )
             self._stop = start_stop_poller(self, settings)
         self._git_thread: threading.Thread | None = None
@@ -192,6 +220,50 @@ class Run:
                 recover_journals(self._root, store, quiet=True)
             except Exception:
                 pass
+
+    def _reconcile(self, store: Any) -> Callable[[list[Record]], list[Record]]:
+        """The store answered a provisional run (shipper thread, before its first batch):
+        decide where this session's records go, move the run's own state accordingly and
+        journal the decision; returns the rewrite for the records journaled before it.
+        Raises while the store cannot answer (the shipper asks again) and
+        ``RunConflictError`` when the run exists and may not be resumed."""
+        existing = stored_run_after_earlier_sessions(store, self._root, self._header)
+        with self._lock:
+            absolute = self._absolute_from_seq
+            relative_end = self._relative_end if absolute is not None else self._step
+            recon = reconcile(
+                self._header,
+                existing,
+                relative_end=relative_end if relative_end is not None else self._step,
+                absolute_from_seq=absolute,
+                decided_by="store after start",
+            )
+            if absolute is None:
+                self._step += recon.step_offset
+            else:
+                self._step = max(self._step, recon.floor)
+            self._runtime_offset += recon.runtime_offset
+            last = self._tracker.last
+            if absolute is None and "_step" in last:
+                last["_step"] = int(last["_step"]) + recon.step_offset
+            if "_runtime" in last:
+                last["_runtime"] = float(last["_runtime"]) + recon.runtime_offset
+            if recon.initial_summary:
+                merged = {**recon.initial_summary, **last}
+                last.clear()
+                last.update(merged)
+            record = self._append("resume", recon.record_payload())
+            if record is not None:
+                recon.resume_seq = record[0]
+            if recon.stored_config is not None:
+                merged_config = merged_over(recon.stored_config, self.config._data)
+                self.config._data.clear()
+                self.config._data.update(merged_config)
+                self._append("config", self.config.as_dict())
+            self._provisional = False
+            self.resumed = self.resumed or recon.resumed
+            self.resume_decision = recon.decision
+        return recon.rewrite
 
     def _snapshot(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return self._tracker.snapshot(), [d.to_dict() for d in self._tracker.definitions]
@@ -299,6 +371,8 @@ class Run:
             if step is not None:
                 if type(step) is not int or step < 0:
                     step = _as_step(step)
+                if self._provisional and self._absolute_from_seq is None:
+                    self._mark_explicit_steps(step)
                 if step < self._step:
                     warnings.warn(
                         f"runyard.log: step {step} is lower than the current step "
@@ -328,6 +402,15 @@ class Run:
         if self._stop_pending and self._stop is not None:
             self._stop_pending = False
             raise self._stop.stop_run()
+
+    def _mark_explicit_steps(self, step: int) -> None:
+        """A provisional run got its first explicit step: rows from here on carry steps the
+        user chose, which reconciling keeps (see sdk/resume.py). Called with the lock held."""
+        if step > self._step and self._pending:
+            self._commit()  # the row the run counted itself
+        self._relative_end = self._step
+        record = self._append(EXPLICIT_STEPS, {"step": step})
+        self._absolute_from_seq = record[0] if record is not None else None
 
     def _commit(self) -> None:
         row = self._pending

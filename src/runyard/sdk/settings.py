@@ -27,6 +27,15 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "finish_timeout",
         "seconds finish() waits for the store before leaving the rest to `runyard sync` (30)",
     ),
+    "RUNYARD_INIT_TIMEOUT": (
+        "init_timeout",
+        "seconds init() waits for the store's answer about a run id before starting without it "
+        "(0.5; see docs/online.md)",
+    ),
+    "RUNYARD_RESUME_TIMEOUT": (
+        "resume_timeout",
+        "seconds init(resume='must') waits for the store to confirm the run exists (30)",
+    ),
     "RUNYARD_MODE": ("mode", "online (the store; default), offline (journal only) or disabled"),
     "RUNYARD_RUN_ID": ("run_id", "id of the run to create or resume"),
     "RUNYARD_NAME": ("run_name", "display name of the run"),
@@ -73,6 +82,8 @@ class Settings:
     base_url: str | None = None
     api_key: str | None = dataclasses.field(default=None, repr=False)
     finish_timeout: float | None = None
+    init_timeout: float | None = None
+    resume_timeout: float | None = None
     run_id: str | None = None
     run_name: str | None = None
     run_group: str | None = None
@@ -103,6 +114,10 @@ class Settings:
             out.store = out.base_url  # a server wins over RUNYARD_STORE
         if out.finish_timeout is None:
             out.finish_timeout = 30.0
+        if out.init_timeout is None:
+            out.init_timeout = 0.5
+        if out.resume_timeout is None:
+            out.resume_timeout = 30.0
         out.mode = normalize_mode(out.mode or "online")
         out.console = (out.console or "auto").lower()
         if out.console not in ("auto", "wrap", "off", "redirect"):
@@ -154,8 +169,8 @@ def normalize_mode(mode: str) -> str:
 def _parse(field: str, raw: str, var: str) -> Any:
     if field in ("silent", "disable_git", "keep_journals", "stop_raise"):
         return raw.strip().lower() in _TRUE
-    if field in ("finish_timeout", "journal_backlog_mb"):
-        unit = "seconds" if field == "finish_timeout" else "MiB"
+    if field in ("finish_timeout", "init_timeout", "resume_timeout", "journal_backlog_mb"):
+        unit = "MiB" if field == "journal_backlog_mb" else "seconds"
         try:
             value = float(raw)
         except ValueError:

@@ -25,7 +25,7 @@ from typing import Any
 
 from runyard.sdk.delivery import Delivery, RunRejectedError
 from runyard.sdk.journal import JournalWriter, Record, parse_line
-from runyard.store.base import Store
+from runyard.store.base import RunConflictError, Store
 
 
 class Shipper:
@@ -44,6 +44,7 @@ class Shipper:
         heartbeat_interval: float,
         on_ready: Callable[[Store], None] | None = None,
         journal: JournalWriter | None = None,
+        reconcile: Callable[[Store], Callable[[list[Record]], list[Record]]] | None = None,
     ) -> None:
         self._file = open(journal_path, "rb")  # noqa: SIM115 - closed when the thread ends
         self._journal_path = journal_path
@@ -61,6 +62,9 @@ class Shipper:
         self._flush_interval = flush_interval
         self._heartbeat_interval = heartbeat_interval
         self._on_ready = on_ready
+        #: a provisional run (sdk/resume.py): asked once the store answers, before anything is
+        #: shipped; it returns the rewrite of the records journaled until then
+        self._reconcile = reconcile
         self._wake = threading.Event()
         self._stopping = False
         self._deadline = float("inf")
@@ -138,6 +142,8 @@ class Shipper:
                     )
                     if self._on_ready is not None:
                         self._on_ready(self._store)
+                if self._reconcile is not None:
+                    self._reconcile_now()
                 now = time.time()
                 self._read_new()
                 if self._pending or now - last_beat >= self._heartbeat_interval or stopping:
@@ -148,6 +154,16 @@ class Shipper:
             except RunRejectedError as exc:
                 self.refused = self.last_error = exc
                 print(f"runyard: {exc}", file=sys.__stderr__)
+                return
+            except RunConflictError as exc:
+                # The run may never take this journal (sdk/resume.py): stop, keep it all.
+                self.last_error = exc
+                print(
+                    f"runyard: {exc}. Its records are kept in {self._file.name}; nothing "
+                    f"was lost, but they stay out of the store (pass resume='allow' to continue "
+                    f"a run, or use a new id)",
+                    file=sys.__stderr__,
+                )
                 return
             except Exception as exc:
                 self.last_error = exc
@@ -179,6 +195,17 @@ class Shipper:
             self._read_new()  # the last records (e.g. finish) may have landed since
             return not self._pending and journal.seq <= self._seen
         return True
+
+    def _reconcile_now(self) -> None:
+        assert self._store is not None and self._reconcile is not None
+        rewrite = self._reconcile(self._store)
+        self._reconcile = None
+        # Everything journaled before the decision is read now (it was written first) and
+        # placed once; records after it are written in place already.
+        self._read_new()
+        sizes = {record[0]: size for record, size in zip(self._pending, self._sizes, strict=True)}
+        self._pending = rewrite(self._pending)
+        self._sizes = [sizes[record[0]] for record in self._pending]
 
     def _ship_all(self, now: float) -> None:
         assert self._delivery is not None

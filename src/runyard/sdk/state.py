@@ -36,6 +36,7 @@ from runyard._json import loads_doc
 from runyard.sdk.config import Config, ConfigError
 from runyard.sdk.metadata import hostname, process_metadata, username
 from runyard.sdk.names import check_name, check_run_id, new_run_id, new_run_name
+from runyard.sdk.resume import ResumeStart, start_with_id
 from runyard.sdk.run import Run
 from runyard.sdk.settings import Settings
 
@@ -202,9 +203,7 @@ def _start(
         tag_list += [t for t in context.tags if t not in tag_list]
 
     root: Path | None = None
-    start_step, runtime_offset = 0, 0.0
-    initial_summary: dict[str, Any] | None = None
-    resumed = False
+    start = ResumeStart()
     if settings.mode != "disabled":
         root = resolve_root(settings.root_dir)
         if settings.store is None:
@@ -214,11 +213,25 @@ def _start(
         # Child processes (launchers, agents) must find the same store.
         os.environ.setdefault("RUNYARD_DIR", str(root))
         if settings.mode == "online" and explicit_id and sweep is None:
-            resumed, start_step, runtime_offset, initial_summary = _check_existing(
-                settings, entity, project, run_id, run_config
+            start = start_with_id(
+                url=settings.store or "",
+                api_key=settings.api_key,
+                root=root,
+                entity=entity,
+                project=project,
+                run_id=run_id,
+                resume=settings.resume,
+                init_timeout=_seconds(settings.init_timeout, 0.5),
+                resume_timeout=_seconds(settings.resume_timeout, 30.0),
             )
+            if start.stored_config is not None:
+                stored = Config(start.stored_config)
+                stored.update(run_config.as_dict(), allow_val_change=True)
+                run_config._data.clear()
+                run_config._data.update(stored.as_dict())
         elif settings.resume == "must" and settings.mode == "offline":
-            resumed = True
+            start.resumed = True
+    resumed = start.resumed
     now = time.time()
     meta = process_metadata()
     if context is not None:
@@ -238,8 +251,13 @@ def _start(
         "resume": resumed or settings.resume in ("allow", "must"),
         "join_sweep": sweep is not None,
         # A resumed run's summary so far: recovery replays this journal on top of it.
-        "initial_summary": initial_summary,
+        "initial_summary": start.initial_summary,
         "resumed": resumed,
+        # The step and runtime this session starts from; provisional: assumed without the
+        # store's answer, reconciled when it answers (sdk/resume.py).
+        "start_step": start.start_step,
+        "runtime_offset": start.runtime_offset,
+        "provisional": start.provisional,
         "start_time": now,
         "host": hostname(),
         "pid": os.getpid(),
@@ -253,9 +271,10 @@ def _start(
         root=root,
         header=header,
         config=run_config,
-        start_step=start_step,
-        runtime_offset=runtime_offset,
-        initial_summary=initial_summary,
+        start_step=start.start_step,
+        runtime_offset=start.runtime_offset,
+        initial_summary=start.initial_summary,
+        resume_start=start if explicit_id and settings.mode == "online" else None,
     )
     global _current
     with _lock:
@@ -387,42 +406,8 @@ def _env_tags(raw: str | None) -> list[str]:
     return [t.strip() for t in raw.split(",") if t.strip()] if raw else []
 
 
-def _check_existing(
-    settings: Settings, entity: str, project: str, run_id: str, run_config: Config
-) -> tuple[bool, int, float, dict[str, Any] | None]:
-    """For a user-chosen id: resume it, or refuse to overwrite it, as ``resume`` says."""
-    from runyard.sdk.recovery import recover_journals
-    from runyard.store import open_store
-    from runyard.store.locate import resolve_root
-
-    store = open_store(settings.store or "", settings.api_key)
-    # A killed earlier session of this run may have left records that never reached the
-    # store: apply them first, or this session would restart at the wrong step.
-    recover_journals(resolve_root(settings.root_dir), store, quiet=True)
-    existing = store.find_run(entity, project, run_id)
-    resume = settings.resume
-    if existing is None:
-        if resume == "must":
-            raise ValueError(
-                f"runyard.init: resume='must' but run {entity}/{project}/{run_id} does not "
-                f"exist; check the id, or use resume='allow' to create it"
-            )
-        return False, 0, 0.0, None
-    if resume in (None, "never"):
-        raise ValueError(
-            f"runyard.init: run {entity}/{project}/{run_id} already exists; pass "
-            f"resume='allow' to continue it, or choose another id"
-        )
-    if existing.state == "running" and existing.host == hostname() and _pid_alive(existing.pid):
-        raise ValueError(
-            f"runyard.init: run {entity}/{project}/{run_id} is still running in process "
-            f"{existing.pid}; finish it first"
-        )
-    stored = Config(existing.config)
-    stored.update(run_config.as_dict(), allow_val_change=True)
-    run_config._data.clear()
-    run_config._data.update(stored.as_dict())
-    return True, existing.last_step + 1, existing.runtime, dict(existing.summary)
+def _seconds(value: float | None, default: float) -> float:
+    return default if value is None else float(value)
 
 
 def _pid_alive(pid: int | None) -> bool:
