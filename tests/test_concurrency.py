@@ -57,3 +57,54 @@ def test_eight_processes_twenty_thousand_steps_each(
             range(steps)
         ), run.id
         assert run.summary["step_copy"] == steps - 1
+
+
+DEAD_JOURNALS = """
+import os, signal, runyard
+for n in range(int(os.environ["N_DEAD"])):
+    run = runyard.init(project="dead", id=f"d{n}", reinit="create_new")
+    for i in range(3):
+        run.log({"i": i})
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _start_and_finish(n: int) -> None:
+    import runyard
+
+    if n % 3 == 2:
+        runyard.Api()
+    else:
+        runyard.init(project="live", id=f"l{n}").finish()
+
+
+def test_concurrent_inits_and_apis_recover_dead_journals_once(tmp_path: Path, root: Path) -> None:
+    """Eight processes start at once in a folder full of dead journals: each recovers what it
+    finds (journals another process has just retired included) and none crashes."""
+    import multiprocessing
+    import os
+
+    from tests.conftest import run_python
+
+    proc = run_python(
+        DEAD_JOURNALS, tmp_path, env={"N_DEAD": "30", "RUNYARD_FLUSH_INTERVAL": "60"}, check=False
+    )
+    assert proc.returncode == -9, proc.stderr
+    assert len(list((root / "journal").glob("*.journal"))) == 30
+    os.environ["RUNYARD_DIR"] = str(root)  # the children find the same folder
+    try:
+        context = multiprocessing.get_context("fork")
+        children = [context.Process(target=_start_and_finish, args=(n,)) for n in range(8)]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(120)
+    finally:
+        del os.environ["RUNYARD_DIR"]
+    assert [c.exitcode for c in children] == [0] * 8
+    dead = {r.id: r for r in api(root).runs("dead")}
+    assert sorted(dead) == sorted(f"d{n}" for n in range(30))
+    for run in dead.values():
+        assert run.state == "crashed"
+        assert [r["i"] for r in run.scan_history()] == [0, 1, 2], run.id
+    assert list((root / "journal").glob("*.journal")) == []
