@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runyard.artifacts.artifact import Artifact
 from runyard.sdk.config import Config, ConfigError
 from runyard.sdk.run import Run, RunFinishedError
 from runyard.sdk.settings import Settings
@@ -31,6 +32,22 @@ if TYPE_CHECKING:
     from runyard.api import Api
 
 
+def log_artifact(artifact_or_path: Any, *args: Any, **kwargs: Any) -> Any:
+    """``run.log_artifact`` of the current run."""
+    return _current("log_artifact").log_artifact(artifact_or_path, *args, **kwargs)
+
+
+def use_artifact(artifact_or_name: Any, *args: Any, **kwargs: Any) -> Any:
+    """``run.use_artifact`` of the current run."""
+    return _current("use_artifact").use_artifact(artifact_or_name, *args, **kwargs)
+
+
+def _current(what: str) -> Run:
+    if run is None:
+        raise RuntimeError(f"runyard.{what}: call runyard.init() first")
+    return run
+
+
 def __getattr__(name: str) -> Any:
     # Api pulls in SQLAlchemy; keep `import runyard` light for the training process.
     if name == "Api":
@@ -42,6 +59,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Api",
+    "Artifact",
     "Config",
     "ConfigError",
     "Run",
@@ -54,6 +72,8 @@ __all__ = [
     "finish",
     "init",
     "log",
+    "log_artifact",
     "run",
     "summary",
+    "use_artifact",
 ]

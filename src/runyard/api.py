@@ -94,6 +94,34 @@ class Api:
             raise LookupError(f"no run {path!r} in {self.store_url}")
         return ApiRun(self.store, record)
 
+    # -- artifacts ------------------------------------------------------------------------------
+
+    def artifact(self, name: str, type: str | None = None) -> Any:
+        """An artifact version: ``"entity/project/name:alias"`` or ``"project/name:v3"``."""
+        from runyard.artifacts.sdk import api_artifact
+
+        return api_artifact(self.store, self.default_entity, name, type)
+
+    def artifact_collections(self, project: str, type: str | None = None) -> list[Any]:
+        """The artifact names of ``"entity/project"`` (or ``"project"``), of ``type`` if given."""
+        from runyard.artifacts import artifact_store_for
+
+        entity, proj = self._split(project)
+        return artifact_store_for(self.store).collections(
+            entity or self.default_entity, proj or "", type
+        )
+
+    def artifacts(self, type_name: str | None, name: str) -> list[Any]:
+        """Every version of an artifact name (``"entity/project/name"``), newest first."""
+        from runyard.artifacts import artifact_store_for
+        from runyard.artifacts.artifact import Artifact
+        from runyard.artifacts.sdk import split_ref
+
+        entity, project, coll, _ = split_ref(name, self.default_entity, "")
+        arts = artifact_store_for(self.store)
+        found = arts.versions(entity, project, coll)
+        return [Artifact._from_record(r, arts) for r in found if type_name in (None, r.type)]
+
 
 class ApiRun:
     """A stored run (read-only view)."""
@@ -159,6 +187,18 @@ class ApiRun:
                 return rows
             return pd.DataFrame(rows)
         return rows
+
+    def logged_artifacts(self) -> list[Any]:
+        """The artifact versions this run logged."""
+        from runyard.artifacts.sdk import run_artifacts
+
+        return run_artifacts(self._store, self.entity, self.project, self.id)[0]
+
+    def used_artifacts(self) -> list[Any]:
+        """The artifact versions this run used."""
+        from runyard.artifacts.sdk import run_artifacts
+
+        return run_artifacts(self._store, self.entity, self.project, self.id)[1]
 
     def console(self, limit: int | None = None) -> list[tuple[str, float, str]]:
         """Console lines ``(stream, timestamp, text)``."""

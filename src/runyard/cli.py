@@ -836,3 +836,13 @@ def _open_browser_when_up(url: str, timeout: float = 30.0) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def _artifact_group() -> click.Command:
+    import runyard.artifacts.cli as artifacts_cli
+
+    group: click.Command = artifacts_cli.artifact
+    return group
+
+
+main.add_command(_artifact_group())

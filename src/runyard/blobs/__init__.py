@@ -24,6 +24,8 @@ from runyard.blobs.base import (
     BlobTooLargeError,
     BlobWriter,
     InvalidBlobKeyError,
+    ResumableUpload,
+    check_upload_id,
     key_of_bytes,
     key_of_file,
     make_key,
@@ -44,6 +46,8 @@ __all__ = [
     "BlobWriter",
     "InvalidBlobKeyError",
     "LocalBlobStore",
+    "ResumableUpload",
+    "check_upload_id",
     "key_of_bytes",
     "key_of_file",
     "make_key",
@@ -54,6 +58,12 @@ __all__ = [
 ]
 
 _SCHEMES: dict[str, Callable[[str], BlobStore]] = {}
+
+
+def _open_s3(url: str) -> BlobStore:
+    from runyard.blobs.s3 import S3BlobStore  # boto3 is an extra: runyard[s3]
+
+    return S3BlobStore.from_url(url)
 
 
 def register_scheme(scheme: str, factory: Callable[[str], BlobStore]) -> None:
@@ -72,9 +82,9 @@ def open_blob_store(location: str | os.PathLike[str], *, fsync: bool = False) ->
         return LocalBlobStore(Path(unquote(parts.path)), fsync=fsync)
     if len(scheme) <= 1:  # a plain path (or a Windows drive letter)
         return LocalBlobStore(Path(location), fsync=fsync)
-    factory = _SCHEMES.get(scheme)
+    factory = _SCHEMES.get(scheme) or (_open_s3 if scheme == "s3" else None)
     if factory is None:
-        known = ", ".join(sorted(["file", *_SCHEMES])) or "file"
+        known = ", ".join(sorted({"file", "s3", *_SCHEMES})) or "file"
         raise BlobError(
             f"no blob store for {scheme}:// URLs ({location!r}); known schemes: {known}, "
             "or a directory path"

@@ -33,6 +33,18 @@ Contract (every implementation)
 * **Thread safety.** A store object may be shared by threads; a :class:`BlobWriter` belongs to
   one thread at a time.
 
+Additions for large transfers (made for artifacts; optional for an implementation)
+---------------------------------------------------------------------------------
+* **Resumable uploads.** :meth:`BlobStore.resumable` returns a :class:`ResumableUpload` named
+  by the caller's ``upload_id``: parts appended by one process survive its death, and another
+  process opening the same ``upload_id`` continues at :attr:`ResumableUpload.offset` instead of
+  starting over. :meth:`ResumableUpload.complete` verifies the whole content against the
+  expected key before publishing (nothing unverified ever becomes a blob). The local store keeps
+  the parts in one staged file, the S3 store in a multipart upload. Stores without it raise
+  :class:`BlobError`; :attr:`BlobStore.supports_resumable` says which.
+* **Presigned reads.** :meth:`BlobStore.presign_get` may return a URL that reads the blob
+  without credentials for a limited time (S3); ``None`` (the default) means "read through me".
+
 What a reader may assume: if :meth:`stat` returns a :class:`BlobInfo`, :meth:`open` of that key
 yields exactly ``size`` bytes whose digest is the key (unless the blob was deleted meanwhile,
 which raises :class:`BlobNotFoundError`).
@@ -43,7 +55,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -57,6 +69,14 @@ DEFAULT_ALGORITHM = "sha256"
 CHUNK_SIZE = 1 << 20
 
 _KEY = re.compile(r"^([a-z0-9]+):([0-9a-f]+)$")
+_UPLOAD_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+
+
+def check_upload_id(upload_id: str) -> str:
+    """``upload_id`` if it is a valid name for a :class:`ResumableUpload`."""
+    if not isinstance(upload_id, str) or not _UPLOAD_ID.match(upload_id) or upload_id[0] == ".":
+        raise BlobError(f"invalid upload id {upload_id!r}: use letters, digits and -_. only")
+    return upload_id
 
 
 class BlobError(Exception):
@@ -172,8 +192,51 @@ class BlobWriter(abc.ABC):
         self.abort()
 
 
+class ResumableUpload(abc.ABC):
+    """One blob uploaded in parts, possibly by several processes in turn (see the contract's
+    additions). Parts are appended in order; only :meth:`complete` publishes."""
+
+    upload_id: str
+    expected_key: str
+
+    @property
+    @abc.abstractmethod
+    def offset(self) -> int:
+        """Bytes stored so far (what a resumed upload skips)."""
+
+    @abc.abstractmethod
+    def append(self, chunks: Iterable[bytes], offset: int) -> int:
+        """Store the chunks as the next part, which must start at ``offset`` (the caller's idea
+        of :attr:`offset`: a mismatch raises :class:`BlobError` and stores nothing); returns
+        the new offset. A part interrupted half-way is dropped: the offset stays where it was."""
+
+    @abc.abstractmethod
+    def complete(self, hashers: Sequence[Any] = ()) -> BlobInfo:
+        """Verify the content against ``expected_key`` and publish it (the staged parts are
+        removed either way: :class:`BlobDigestMismatchError` leaves nothing). ``hashers``
+        (``hashlib`` objects) are fed the content while it is verified, so a caller gets other
+        digests (MD5) of it without reading it again."""
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Drop the staged parts."""
+
+
 class BlobStore(abc.ABC):
     """Abstract base of the blob stores. See the module docstring for the contract."""
+
+    #: Whether :meth:`resumable` works on this store.
+    supports_resumable: bool = False
+
+    def resumable(self, upload_id: str, *, expected_key: str) -> ResumableUpload:
+        """The resumable upload ``upload_id`` (created if new) of the blob ``expected_key``.
+        ``upload_id`` is the caller's name for it (letters, digits, ``-_.``, at most 200)."""
+        raise BlobError(f"{type(self).__name__} does not support resumable uploads")
+
+    def presign_get(self, key: str, expires: int = 900) -> str | None:
+        """A URL reading the blob for ``expires`` seconds without credentials, or ``None``."""
+        parse_key(key)
+        return None
 
     @abc.abstractmethod
     def writer(self, *, expected_key: str | None = None, max_size: int | None = None) -> BlobWriter:

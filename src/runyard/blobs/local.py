@@ -4,6 +4,7 @@ Layout::
 
     <root>/sha256/ab/abcdef0123...   one file per blob, named by its full digest
     <root>/.partial/                 content being written (never read as a blob)
+    <root>/.partial/r-<id>, r-<id>.offset   a resumable upload's parts and its committed offset
 
 A writer streams into a temporary file under ``.partial/`` while hashing, then publishes it
 with ``os.link`` to its final name (or drops it when that name exists already: same content).
@@ -19,22 +20,27 @@ server); nothing is locked because nothing is ever modified in place.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from runyard.blobs.base import (
     ALGORITHMS,
+    CHUNK_SIZE,
     DEFAULT_ALGORITHM,
     BlobDigestMismatchError,
+    BlobError,
     BlobInfo,
     BlobNotFoundError,
     BlobStore,
     BlobTooLargeError,
     BlobWriter,
+    ResumableUpload,
+    check_upload_id,
     new_hasher,
     parse_key,
 )
@@ -54,8 +60,14 @@ class LocalBlobStore(BlobStore):
         self._partial.mkdir(parents=True, exist_ok=True)
         self._clean_partial()
 
+    supports_resumable = True
+
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
+
+    def resumable(self, upload_id: str, *, expected_key: str) -> _LocalResumable:
+        parse_key(expected_key)
+        return _LocalResumable(self, check_upload_id(upload_id), expected_key)
 
     def _clean_partial(self) -> None:
         cutoff = time.time() - STALE_PARTIAL_SECONDS
@@ -186,6 +198,95 @@ class _LocalWriter(BlobWriter):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._tmp)
             self._tmp = ""
+
+
+class _LocalResumable(ResumableUpload):
+    """Parts appended to ``.partial/r-<id>``; ``r-<id>.offset`` holds the length of the parts
+    that completed (replaced atomically after each), so bytes of a part whose writer died are
+    cut off by the next ``append``. An ``flock`` on the data file serialises processes."""
+
+    def __init__(self, store: LocalBlobStore, upload_id: str, expected_key: str) -> None:
+        self.upload_id = upload_id
+        self.expected_key = expected_key
+        self._store = store
+        self._data = store._partial / f"r-{upload_id}"
+        self._mark = store._partial / f"r-{upload_id}.offset"
+
+    @property
+    def offset(self) -> int:
+        try:
+            return int(self._mark.read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Any]:
+        fd = os.open(self._data, os.O_RDWR | os.O_CREAT, 0o644)
+        fh = os.fdopen(fd, "r+b", buffering=0)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fh
+        finally:
+            fh.close()
+
+    def append(self, chunks: Iterable[bytes], offset: int) -> int:
+        with self._locked() as fh:
+            current = self.offset
+            if offset != current:
+                raise BlobError(
+                    f"upload {self.upload_id} is at offset {current}, not {offset}: resume there"
+                )
+            fh.truncate(current)
+            fh.seek(current)
+            size = current
+            try:
+                for chunk in chunks:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[fh.write(view) or 0 :]
+                    size += len(chunk)
+            except BaseException:
+                fh.truncate(current)
+                raise
+            if self._store.fsync:
+                os.fsync(fh.fileno())
+            tmp = self._mark.with_name(self._mark.name + ".new")
+            tmp.write_text(str(size))
+            os.replace(tmp, self._mark)
+            return size
+
+    def complete(self, hashers: Sequence[Any] = ()) -> BlobInfo:
+        algorithm = parse_key(self.expected_key)[0]
+        digest = new_hasher(algorithm)
+        with self._locked() as fh:
+            size = self.offset
+            fh.truncate(size)
+            fh.seek(0)
+            buf = bytearray(CHUNK_SIZE)
+            view = memoryview(buf)
+            while n := fh.readinto(buf):
+                digest.update(view[:n])
+                for h in hashers:
+                    h.update(view[:n])
+            key = f"{algorithm}:{digest.hexdigest()}"
+            try:
+                if key != self.expected_key:
+                    raise BlobDigestMismatchError(self.expected_key, key)
+                if self._store.fsync:
+                    os.fsync(fh.fileno())
+                self._store._publish(str(self._data), key)
+            finally:
+                self._remove()
+        return BlobInfo(key, size)
+
+    def _remove(self) -> None:
+        for path in (self._mark, self._data):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def abort(self) -> None:
+        with self._locked():
+            self._remove()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -616,6 +616,67 @@ class Run:
             self._uploads.submit(source.name, target)
         return str(target)
 
+    # -- artifacts (runyard/artifacts/sdk.py does the work) -------------------------------------
+
+    def log_artifact(
+        self,
+        artifact_or_path: Any,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        tags: list[str] | None = None,
+    ) -> Any:
+        """Log a version of an ``Artifact`` (or of a file/folder path); see docs/artifacts.md."""
+        from runyard.artifacts import sdk
+
+        return sdk.log_artifact(self, artifact_or_path, name, type, aliases, tags)
+
+    def use_artifact(
+        self,
+        artifact_or_name: Any,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        use_as: str | None = None,
+    ) -> Any:
+        """A logged artifact version (``"name:alias"``, ``"entity/project/name:v3"``), recorded
+        as used by this run."""
+        from runyard.artifacts import sdk
+
+        return sdk.use_artifact(self, artifact_or_name, type, aliases, use_as)
+
+    def log_model(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        aliases: list[str] | None = None,
+    ) -> Any:
+        from runyard.artifacts import sdk
+
+        return sdk.log_model(self, path, name, aliases)
+
+    def use_model(self, name: str) -> str:
+        from runyard.artifacts import sdk
+
+        return sdk.use_model(self, name)
+
+    def link_model(
+        self,
+        path: str | os.PathLike[str],
+        registered_model_name: str,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+    ) -> Any:
+        from runyard.artifacts import sdk
+
+        return sdk.link_model(self, path, registered_model_name, name, aliases)
+
+    def link_artifact(
+        self, artifact: Any, target_path: str, aliases: list[str] | None = None
+    ) -> Any:
+        from runyard.artifacts import sdk
+
+        return sdk.link_artifact(self, artifact, target_path, aliases)
+
     def _files_dir(self) -> Path | None:
         return (
             None

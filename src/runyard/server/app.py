@@ -10,6 +10,8 @@ run it under any ASGI server: ``uvicorn --factory runyard.server.app:app_from_en
 ``RUNYARD_SERVER_FILES_ROOT``  where run files are kept (default: the store's)
 ``RUNYARD_SERVER_MAX_BODY_MB`` request body limit (default 64)
 ``RUNYARD_SERVER_MAX_FILE_MB`` file upload limit (default 1024)
+``RUNYARD_SERVER_ARTIFACTS``   artifact blobs: a directory or ``s3://bucket/prefix``
+``RUNYARD_SERVER_PRESIGN``     ``1``: presigned download URLs (s3:// artifacts)
 =============================  ===================================================
 """
 
@@ -29,6 +31,7 @@ from runyard.server.responses import ORJSONResponse
 from runyard.server.routes import (
     admin,
     analysis,
+    artifacts,
     files,
     journals,
     meta,
@@ -63,6 +66,8 @@ def create_app(
     files_root: str | os.PathLike[str] | None = None,
     max_body_mb: float = DEFAULT_MAX_BODY_MB,
     max_file_mb: float = DEFAULT_MAX_FILE_MB,
+    artifacts_location: str | None = None,
+    presign: bool = False,
 ) -> FastAPI:
     """The API over the store at ``store_url`` (migrations run here, once per process)."""
     store = open_server_store(store_url, files_root)
@@ -84,8 +89,10 @@ def create_app(
         default_response_class=ORJSONResponse,
     )
     app.state.runyard = AppState(settings=settings, store=store, auth_store=AuthStore(store))
+    app.state.runyard.artifacts = artifacts.open_artifacts(store, artifacts_location, presign)
     install_handlers(app)
-    for module in (meta, journals, runs, files, sweeps, admin, analysis, workspace):
+    artifacts.install_handlers(app)
+    for module in (meta, journals, runs, files, sweeps, admin, analysis, workspace, artifacts):
         app.include_router(module.router, prefix=API_PREFIX)
     wandb_compat.mount(app)  # the W&B wire protocol: /graphql, /files/..., /wandb-files/...
     mount_dashboard(app)  # /, /index.html and /assets/*: none overlap /api/v1
@@ -126,4 +133,6 @@ def app_from_env() -> FastAPI:
         files_root=os.environ.get("RUNYARD_SERVER_FILES_ROOT") or None,
         max_body_mb=_env_float("RUNYARD_SERVER_MAX_BODY_MB", DEFAULT_MAX_BODY_MB),
         max_file_mb=_env_float("RUNYARD_SERVER_MAX_FILE_MB", DEFAULT_MAX_FILE_MB),
+        artifacts_location=os.environ.get("RUNYARD_SERVER_ARTIFACTS") or None,
+        presign=_env_bool("RUNYARD_SERVER_PRESIGN", False),
     )

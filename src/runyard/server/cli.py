@@ -109,6 +109,20 @@ def is_loopback(host: str) -> bool:
     show_default=True,
     help="Largest file upload, MiB; 413 above.",
 )
+@click.option(
+    "--artifacts",
+    "artifacts_location",
+    default=None,
+    help="Where artifact blobs are kept: a directory or s3://bucket/prefix (S3-compatible; "
+    "AWS_ENDPOINT_URL and the AWS_* variables configure it). Default: beside an SQLite store, "
+    "else ~/.runyard/blobs.",
+)
+@click.option(
+    "--presign/--no-presign",
+    default=False,
+    show_default=True,
+    help="With s3:// artifacts, hand clients presigned URLs to download blobs from the bucket.",
+)
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 @click.pass_context
 def server(
@@ -122,6 +136,8 @@ def server(
     files_root: str | None,
     max_body_mb: float,
     max_file_mb: float,
+    artifacts_location: str | None,
+    presign: bool,
     access_log: bool,
 ) -> None:
     """Serve a store over HTTP for a team (`runyard server --store postgresql://...`).
@@ -153,6 +169,13 @@ def server(
     os.environ["RUNYARD_SERVER_AUTH"] = "1" if auth_on else "0"
     os.environ["RUNYARD_SERVER_MAX_BODY_MB"] = repr(max_body_mb)
     os.environ["RUNYARD_SERVER_MAX_FILE_MB"] = repr(max_file_mb)
+    if artifacts_location:
+        if "://" not in artifacts_location:
+            artifacts_location = os.path.abspath(artifacts_location)
+        os.environ["RUNYARD_SERVER_ARTIFACTS"] = artifacts_location
+    else:
+        os.environ.pop("RUNYARD_SERVER_ARTIFACTS", None)
+    os.environ["RUNYARD_SERVER_PRESIGN"] = "1" if presign else "0"
     if files_root:
         os.environ["RUNYARD_SERVER_FILES_ROOT"] = os.path.abspath(files_root)
     else:

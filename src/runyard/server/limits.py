@@ -14,7 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runyard.server.errors import ApiError, error_response
 
-_FILE_UPLOAD = re.compile(r"^/api/v1/runs/[^/]+/[^/]+/[^/]+/files/.+")
+_FILE_UPLOAD = re.compile(
+    r"^/api/v1/(runs/[^/]+/[^/]+/[^/]+/files/.+|artifacts/[^/]+/blobs/[^/]+)$"
+)
 
 
 class BodyTooLarge(ApiError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request
 
@@ -27,6 +28,8 @@ class AppState:
     settings: ServerSettings
     store: SQLStore
     auth_store: AuthStore
+    #: the artifacts room over this store (runyard.artifacts.sql.SQLArtifactStore)
+    artifacts: Any = None
 
 
 def app_state(request: Request) -> AppState:

@@ -208,3 +208,119 @@ KIND_FLOAT, KIND_NAN, KIND_BOOL, KIND_INT, KIND_STR, KIND_NONE = 0, 1, 2, 3, 4, 
 
 RUN_STATES = ("pending", "running", "finished", "failed", "crashed", "killed", "stopped")
 SWEEP_STATES = ("running", "paused", "finished", "canceled")
+
+# -- artifacts (runyard/artifacts; docs/artifacts.md) -------------------------------------------
+#
+# Content-addressed blobs shared by every version of every artifact of the store: ``blobs`` has
+# one row per stored content (key ``sha256:<hex>``), written only once the bytes are published
+# and verified; ``blob_owners`` says which entities have proven they hold a blob (by uploading
+# it, or by committing a version that references it), so one entity never learns whether another
+# has some content; ``blob_leases`` pin blobs for an upload in flight, which GC never deletes.
+# A name's versions are ``artifact_versions`` rows (v0, v1, ... from the collection's
+# ``next_version`` under the collection row's lock), their files ``artifact_files`` (the
+# manifest, one row per path), their aliases ``artifact_aliases`` (unique per collection), and
+# the runs that used them ``artifact_usage`` (the run path as text: a run of any project).
+
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("md5", sa.String(32), nullable=False),  # base64 of the MD5, as W&B's manifests
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+blob_owners = sa.Table(
+    "blob_owners",
+    metadata,
+    sa.Column("entity", sa.String(128), primary_key=True),
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+blob_leases = sa.Table(
+    "blob_leases",
+    metadata,
+    sa.Column("lease_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+sa.Index("ix_blob_leases_key", blob_leases.c.key)
+
+artifact_collections = sa.Table(
+    "artifact_collections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("next_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("project_id", "name", name="uq_artifact_collections_name"),
+)
+
+artifact_versions = sa.Table(
+    "artifact_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "collection_id", sa.Integer, sa.ForeignKey("artifact_collections.id"), nullable=False
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("file_count", sa.Integer, nullable=False),
+    sa.Column("metadata", JSONText, nullable=False, server_default="{}"),
+    sa.Column("description", sa.Text),
+    sa.Column("created_by", sa.String(64)),  # run id, in the collection's project
+    sa.Column("source_version_id", sa.Integer),  # a linked version: the version it links
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("collection_id", "version", name="uq_artifact_versions_version"),
+)
+sa.Index(
+    "ix_artifact_versions_digest", artifact_versions.c.collection_id, artifact_versions.c.digest
+)
+
+artifact_files = sa.Table(
+    "artifact_files",
+    metadata,
+    sa.Column("version_id", sa.Integer, primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("blob_key", sa.String(80)),  # NULL for a reference
+    sa.Column("digest", sa.String(128), nullable=False),  # MD5 (base64) or a reference's ETag
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("ref", sa.Text),
+    sa.Column("extra", JSONText),
+    sqlite_with_rowid=False,
+)
+sa.Index("ix_artifact_files_blob", artifact_files.c.blob_key)
+
+artifact_aliases = sa.Table(
+    "artifact_aliases",
+    metadata,
+    sa.Column("collection_id", sa.Integer, primary_key=True),
+    sa.Column("alias", sa.String(128), primary_key=True),
+    sa.Column("version_id", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+sa.Index("ix_artifact_aliases_version", artifact_aliases.c.version_id)
+
+artifact_usage = sa.Table(
+    "artifact_usage",
+    metadata,
+    sa.Column("version_id", sa.Integer, primary_key=True),
+    sa.Column("run_entity", sa.String(128), primary_key=True),
+    sa.Column("run_project", sa.String(128), primary_key=True),
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+sa.Index(
+    "ix_artifact_usage_run",
+    artifact_usage.c.run_entity,
+    artifact_usage.c.run_project,
+    artifact_usage.c.run_id,
+)

@@ -50,7 +50,7 @@ from runyard.store.sql_series import SeriesMethods
 from runyard.store.sql_sweeps import SweepMethods
 
 #: The Alembic head this code expects; tests check it matches the migrations folder.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"
