@@ -6,6 +6,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("RUNYARD_DISABLE_GIT", "true")
     # A developer's `runyard login` must not send the suite's runs to their server.
     monkeypatch.setenv("RUNYARD_CONFIG_DIR", str(tmp_path / ".runyard-config"))
+    # Artifact hash and download caches stay inside the test too.
+    monkeypatch.setenv("RUNYARD_CACHE_DIR", str(tmp_path / ".runyard-cache"))
     runyard.config = runyard.Config()
     yield tmp_path
     for run in list(sdk_state._active):
@@ -124,3 +127,13 @@ def api(root: Path) -> runyard.Api:
     from runyard.api import Api
 
     return Api(dir=root)
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[Any]:
+    """One S3 protocol server (moto's server mode) for the whole session; tests use their own
+    buckets or prefixes."""
+    from tests.s3server import s3_server
+
+    with s3_server() as server:
+        yield server

@@ -63,6 +63,9 @@ class Artifact:
         self._store: ArtifactStore | None = None
         self._aliases: list[str] = []
         self._saved_aliases: list[str] = []
+        #: what logging it did: files, how many were hashed (not in the hash cache) and
+        #: uploaded (not stored yet), bytes uploaded (a runyard addition)
+        self.log_stats: Any = None
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -203,11 +206,10 @@ class Artifact:
         path = Path(local_path)
         if not path.is_file():
             raise ArtifactError(f"add_file: {path} is not a file")
-        if policy == "mutable":
-            # W&B copies the file so that later changes do not leak into the version; the
-            # copy is a hard link into our staging folder when possible (free), else a copy.
-            path = self._stage(path)
         target = name or path.name
+        if policy == "mutable":
+            # W&B copies the file so that later changes do not leak into the version.
+            path = self._stage(path)
         entry = ManifestEntry(check_path(str(target)), "", path.stat().st_size)
         entry.local_path = str(path.resolve())
         return self._add(entry, overwrite)

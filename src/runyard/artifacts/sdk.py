@@ -74,7 +74,7 @@ def log_artifact(
 ) -> Artifact:
     """Log a version of the artifact from ``run`` (returns once it is committed)."""
     from runyard.artifacts.hashing import HashCache
-    from runyard.artifacts.transfer import log_entries
+    from runyard.artifacts.transfer import LogStats, log_entries
 
     art = _as_artifact(run, artifact_or_path, name, type)
     if art._record is not None:
@@ -82,6 +82,7 @@ def log_artifact(
     if run.disabled:
         return art
     store = _store(run)
+    stats = LogStats()
     record = log_entries(
         store,
         run.entity,
@@ -94,8 +95,10 @@ def log_artifact(
         aliases=list(aliases or []) + [a for a in art.aliases if a not in (aliases or [])],
         run_id=run.id,
         hash_cache=HashCache(),
+        stats=stats,
     )
     art._adopt(record, store)
+    art.log_stats = stats
     return art
 
 
