@@ -52,7 +52,7 @@ def s3_server() -> Iterator[S3Server]:
     port = free_port()
     exe = shutil.which("moto_server", path=os.path.dirname(sys.executable))
     args = [exe] if exe else [sys.executable, "-m", "moto.server"]
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [*args, "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,

@@ -24,7 +24,6 @@ from runyard.artifacts.sql import SQLArtifactStore
 from runyard.blobs import LocalBlobStore, key_of_bytes
 from runyard.cli import main as cli
 from runyard.store.sql import SQLStore
-from tests.conftest import run_python
 
 
 @pytest.fixture
