@@ -31,8 +31,8 @@ from runyard.artifacts.base import (
     VersionRecord,
 )
 from runyard.artifacts.manifest import ArtifactError, ManifestEntry
-from runyard.store.base import StoreError
-from runyard.store.http import HTTPStore, StoreUnavailableError
+from runyard.store.base import StoreError, StoreUnavailableError
+from runyard.store.http import HTTPStore
 
 _CHUNK = 1 << 20
 _RETRIES = 5
