@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runyard.artifacts.artifact import Artifact
+from runyard.sdk.alert import AlertLevel
 from runyard.sdk.config import Config, ConfigError
 from runyard.sdk.run import Run, RunFinishedError
 from runyard.sdk.settings import Settings
-from runyard.sdk.state import define_metric, finish, init, log
+from runyard.sdk.state import alert, define_metric, finish, init, log
 from runyard.sdk.stop import StopRun
 from runyard.sdk.summary import Summary
 
@@ -58,6 +59,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AlertLevel",
     "Api",
     "Artifact",
     "Config",
@@ -67,6 +69,7 @@ __all__ = [
     "Settings",
     "StopRun",
     "Summary",
+    "alert",
     "config",
     "define_metric",
     "finish",

@@ -9,6 +9,7 @@ from typing import Any
 
 from runyard.sdk.metadata import username
 from runyard.store import RunQuery, RunRecord, Store, open_store, resolve_store_url
+from runyard.store.base import AlertRecord
 from runyard.store.locate import resolve_root
 
 
@@ -165,13 +166,29 @@ class ApiRun:
         yield from self._store.history(self.record.pk, keys, min_step, max_step)
 
     def history(
-        self, keys: Sequence[str] | None = None, samples: int | None = 500, pandas: bool = True
+        self,
+        keys: Sequence[str] | None = None,
+        samples: int | None = 500,
+        pandas: bool = True,
+        stream: str = "default",
     ) -> Any:
         """History rows; at most ``samples`` evenly spaced rows (first and last kept).
 
         Returns a pandas DataFrame when pandas is installed and ``pandas`` is true, otherwise a
         list of dicts. ``samples=None`` returns every row.
+
+        ``stream="system"`` (or W&B's internal name ``"events"``) returns the system metrics
+        instead: rows ``{"_timestamp", "_runtime", "system.cpu", ...}`` by time (docs/system.md).
         """
+        if stream in ("system", "events"):
+            limit = samples if samples is not None and samples > 0 else None
+            rows = self._store.system_metrics(self.record.pk, limit, keys).rows
+            return _frame(rows) if pandas else rows
+        if stream != "default":
+            raise ValueError(
+                f"runyard.ApiRun.history: stream={stream!r} is not a stream; use 'default' "
+                f"(the logged history) or 'system' (system metrics)"
+            )
         rows = self._store.history(self.record.pk, keys)
         if samples is not None and samples > 0 and len(rows) > samples:
             if samples == 1:
@@ -180,13 +197,11 @@ class ApiRun:
                 last = len(rows) - 1
                 picks = sorted({round(i * last / (samples - 1)) for i in range(samples)})
                 rows = [rows[i] for i in picks]
-        if pandas:
-            try:
-                import pandas as pd
-            except ImportError:
-                return rows
-            return pd.DataFrame(rows)
-        return rows
+        return _frame(rows) if pandas else rows
+
+    def alerts(self) -> list[AlertRecord]:
+        """The run's alerts (``run.alert``), oldest first, with their webhook delivery state."""
+        return self._store.alerts(self.record.pk)
 
     def logged_artifacts(self) -> list[Any]:
         """The artifact versions this run logged."""
@@ -206,3 +221,12 @@ class ApiRun:
 
     def __repr__(self) -> str:
         return f"<runyard.ApiRun {self.path} {self.state}>"
+
+
+def _frame(rows: list[dict[str, Any]]) -> Any:
+    """A pandas DataFrame of ``rows`` when pandas is installed, else the rows."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return rows
+    return pd.DataFrame(rows)

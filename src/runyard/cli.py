@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import math
+import os
 import shutil
 import sys
 from collections.abc import Iterable, Sequence
@@ -812,6 +813,9 @@ def ui(ctx: click.Context, port: int, directory: str | None, no_browser: bool) -
         files_root=None,
         max_body_mb=64.0,
         max_file_mb=1024.0,
+        # the embedded store's alerts go where the SDK would send them (docs/system.md)
+        alert_webhook=os.environ.get("RUNYARD_SERVER_ALERT_WEBHOOK")
+        or os.environ.get("RUNYARD_ALERT_WEBHOOK"),
         access_log=False,
     )
 

@@ -29,3 +29,10 @@ MAX_RECORD_BYTES = 16 << 20
 
 #: Encoded bytes per batch the shipper sends (well below the server's default 64 MiB body limit).
 MAX_BATCH_BYTES = 24 << 20
+
+#: Characters of an alert's title (``run.alert``; W&B advises fewer than 64) and of its text.
+MAX_ALERT_TITLE_LENGTH = 256
+MAX_ALERT_TEXT_LENGTH = 100_000
+
+#: The levels of an alert, W&B's ``AlertLevel`` values.
+ALERT_LEVELS = ("INFO", "WARN", "ERROR")

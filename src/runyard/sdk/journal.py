@@ -18,8 +18,9 @@ write.
 
 Record kinds: ``run`` (header), ``config`` (full config), ``row`` (history row), ``summary``
 (explicit summary set/delete), ``define`` (metric definition), ``console`` (output lines),
-``meta`` (host/git metadata), ``finish`` (final state), ``quarantined`` (sent by the shipper in
-place of a record the store could not apply; see sdk/delivery.py). The store applies them in
+``meta`` (host/git metadata), ``finish`` (final state), ``stats`` (a system-metrics sample,
+runyard.system), ``alert`` (``run.alert``), ``quarantined`` (sent by the shipper in place of a
+record the store could not apply; see sdk/delivery.py). The store applies them in
 ``seq`` order and remembers the last applied ``seq``, which makes re-applying a journal
 idempotent.
 """

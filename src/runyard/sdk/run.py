@@ -10,11 +10,13 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from runyard.limits import MAX_KEYS_PER_ROW
+from runyard.sdk.alert import AlertLevel, alert_payload
 from runyard.sdk.config import Config
 from runyard.sdk.console import ConsoleCapture
 from runyard.sdk.journal import JournalBlocked, JournalWriter, Record, retire_journal
@@ -30,6 +32,7 @@ from runyard.sdk.shipper import Shipper
 from runyard.sdk.stop import StopPoller, start_stop_poller
 from runyard.sdk.summary import MetricDefinition, Summary, SummaryTracker, parse_metric_definition
 from runyard.sdk.values import check_row_size, flatten_into
+from runyard.system.monitor import SystemMonitor
 
 
 class RunFinishedError(RuntimeError):
@@ -102,6 +105,8 @@ class Run:
         #: and the run's own step counter at that point
         self._absolute_from_seq: int | None = None
         self._relative_end: int | None = None
+        self._system: SystemMonitor | None = None  # the system-metrics sampler (runyard.system)
+        self._alerts: Any = None  # runyard.alerts.AlertDispatcher (embedded store + webhook)
         if self.mode == "disabled" or root is None:
             return
         self._journal_id: str = header["journal_id"]
@@ -140,6 +145,13 @@ class Run:
             self._git_thread.start()
         if settings.console != "off":
             self._console = ConsoleCapture(self._on_console)
+        if not settings.disable_stats:
+            self._system = SystemMonitor(
+                self._on_stats,
+                interval=settings.stats_sampling_interval or 15.0,
+                start_time=self.start_time,
+                runtime_offset=runtime_offset,
+            )
 
     # -- journal plumbing -----------------------------------------------------------------------
 
@@ -288,6 +300,11 @@ class Run:
     def _on_console(self, lines: list[tuple[str, float, str]]) -> None:
         self._append("console", lines)
 
+    def _on_stats(self, row: dict[str, Any]) -> None:
+        # On the monitor's thread; after finish() or in a forked child nothing is written.
+        if self._live and os.getpid() == self._owner_pid:
+            self._append("stats", row)
+
     def _is_owner(self) -> bool:
         if os.getpid() == self._owner_pid:
             return True
@@ -309,6 +326,8 @@ class Run:
             self._journal.abandon_after_fork()
         self._shipper = None
         self._console = None
+        self._system = None  # its thread stayed in the parent
+        self._alerts = None
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -444,6 +463,49 @@ class Run:
                 self._append("define", definition.to_dict())
         return definition
 
+    def alert(
+        self,
+        title: str,
+        text: str,
+        level: str | AlertLevel | None = None,
+        wait_duration: int | float | timedelta | None = None,
+    ) -> None:
+        """Raise an alert: stored with the run and sent to the webhook the server is
+        configured with (a Slack-compatible message), at most once per ``wait_duration``
+        (seconds or a timedelta; one minute by default) for the same title.
+
+        Returns once the alert is in the journal; delivery happens elsewhere (the server, or
+        for the embedded store a background thread when ``RUNYARD_ALERT_WEBHOOK`` is set).
+        """
+        if not self._live:
+            if self._finished:
+                raise RunFinishedError(
+                    f"runyard: run {self.id} is finished; alert() needs a running run"
+                )
+            if self.mode != "disabled":
+                self._is_owner()
+            return
+        now = time.time()
+        payload = alert_payload(
+            title, text, level, wait_duration, now, now - self.start_time + self._runtime_offset
+        )
+        self._append("alert", payload)
+        if self._shipper is not None:
+            self._shipper.flush_soon()
+        if self._settings.alert_webhook and self.mode == "online" and not self._is_server_store():
+            self._start_alert_delivery()
+
+    def _start_alert_delivery(self) -> None:
+        if self._alerts is None:
+            from runyard.alerts.dispatch import AlertDispatcher
+            from runyard.alerts.webhook import WebhookNotifier
+
+            assert self._settings.alert_webhook
+            self._alerts = AlertDispatcher(
+                self._open_store, WebhookNotifier(self._settings.alert_webhook)
+            )
+        self._alerts.wake(soon=True)
+
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
         """Write the last row, mark the run finished (or failed for a non-zero exit code)."""
         state = "finished" if not exit_code else "failed"
@@ -464,6 +526,8 @@ class Run:
         git_thread = getattr(self, "_git_thread", None)
         if git_thread is not None and os.getpid() == self._owner_pid:
             git_thread.join(timeout=5.0)  # a short run still gets its git metadata
+        if self._system is not None and os.getpid() == self._owner_pid:
+            self._system.stop(timeout=1.0)
         with self._lock:
             if self._finished:
                 return
@@ -504,6 +568,9 @@ class Run:
         not_uploaded: list[str] = []
         if self._uploads is not None:
             not_uploaded = self._uploads.close(max(0.0, deadline - time.monotonic()))
+        if self._alerts is not None:
+            # Embedded store with a webhook: deliver what finish() just stored (bounded).
+            self._alerts.close(min(5.0, max(0.0, deadline - time.monotonic())))
         if self._journal is not None:
             if complete and self.journal_path is not None and self.mode == "online":
                 # Retired while we still hold its lock, so no recovery ever races with us.

@@ -61,7 +61,31 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "journal_backlog_mb",
         "MiB of records kept in memory while the journal's disk is full (256)",
     ),
+    "RUNYARD_DISABLE_STATS": (
+        "disable_stats",
+        "true: record no system metrics (W&B's x_disable_stats / _disable_stats)",
+    ),
+    "RUNYARD_STATS_SAMPLING_INTERVAL": (
+        "stats_sampling_interval",
+        "seconds between system-metric samples (15; at least 0.1)",
+    ),
+    "RUNYARD_ALERT_WEBHOOK": (
+        "alert_webhook",
+        "embedded store only: URL that run.alert() posts to (a server has its own setting)",
+    ),
 }
+
+#: W&B's names of settings that runyard has under its own name (``Settings(x_disable_stats=True)``
+#: and the older ``Settings(_disable_stats=True)`` work as in W&B).
+SETTING_ALIASES: dict[str, str] = {
+    "x_disable_stats": "disable_stats",
+    "_disable_stats": "disable_stats",
+    "x_stats_sampling_interval": "stats_sampling_interval",
+    "_stats_sampling_interval": "stats_sampling_interval",
+}
+
+#: The smallest sampling interval (W&B refuses below 0.1 s too).
+MIN_STATS_INTERVAL = 0.1
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -102,6 +126,28 @@ class Settings:
     stop_poll_interval: float | None = None
     stop_raise: bool | None = None
     journal_backlog_mb: float | None = None
+    disable_stats: bool | None = None
+    stats_sampling_interval: float | None = None
+    alert_webhook: str | None = dataclasses.field(default=None, repr=False)
+    # W&B's names (SETTING_ALIASES), accepted by the constructor only.
+    x_disable_stats: dataclasses.InitVar[bool | None] = None
+    _disable_stats: dataclasses.InitVar[bool | None] = None
+    x_stats_sampling_interval: dataclasses.InitVar[float | None] = None
+    _stats_sampling_interval: dataclasses.InitVar[float | None] = None
+
+    def __post_init__(
+        self,
+        x_disable_stats: bool | None,
+        _disable_stats: bool | None,
+        x_stats_sampling_interval: float | None,
+        _stats_sampling_interval: float | None,
+    ) -> None:
+        for value in (x_disable_stats, _disable_stats):
+            if value is not None and self.disable_stats is None:
+                self.disable_stats = bool(value)
+        for interval in (x_stats_sampling_interval, _stats_sampling_interval):
+            if interval is not None and self.stats_sampling_interval is None:
+                self.stats_sampling_interval = interval
 
     def resolved(self) -> Settings:
         """A copy with every unset field taken from the environment or the default."""
@@ -140,6 +186,21 @@ class Settings:
             out.stop_raise = False
         if out.journal_backlog_mb is None:
             out.journal_backlog_mb = 256.0
+        if out.disable_stats is None:
+            out.disable_stats = False
+        if out.stats_sampling_interval is None:
+            out.stats_sampling_interval = 15.0
+        interval = out.stats_sampling_interval
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not interval >= MIN_STATS_INTERVAL
+        ):
+            raise ValueError(
+                f"runyard: stats_sampling_interval={interval!r} is not valid; give a number of "
+                f"seconds >= {MIN_STATS_INTERVAL} (default 15)"
+            )
+        out.stats_sampling_interval = float(interval)
         return out
 
     def merged(self, other: Settings | dict[str, Any] | None) -> Settings:
@@ -147,6 +208,12 @@ class Settings:
         if other is None:
             return self
         values = other if isinstance(other, dict) else dataclasses.asdict(other)
+        values = dict(values)
+        for alias, name in SETTING_ALIASES.items():
+            if alias in values:
+                value = values.pop(alias)
+                if values.get(name) is None:
+                    values[name] = value
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -167,7 +234,7 @@ def normalize_mode(mode: str) -> str:
 
 
 def _parse(field: str, raw: str, var: str) -> Any:
-    if field in ("silent", "disable_git", "keep_journals", "stop_raise"):
+    if field in ("silent", "disable_git", "keep_journals", "stop_raise", "disable_stats"):
         return raw.strip().lower() in _TRUE
     if field in ("finish_timeout", "init_timeout", "resume_timeout", "journal_backlog_mb"):
         unit = "MiB" if field == "journal_backlog_mb" else "seconds"
@@ -186,4 +253,11 @@ def _parse(field: str, raw: str, var: str) -> Any:
         if value <= 0:
             raise ValueError(f"runyard: {var} must be positive, got {raw!r}")
         return value
+    if field == "stats_sampling_interval":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(
+                f"runyard: {var}={raw!r} is not a number of seconds (>= {MIN_STATS_INTERVAL})"
+            ) from None
     return raw

@@ -450,6 +450,11 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
         run.finish(exit_code=exit_code, quiet=quiet)
 
 
+def alert(title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
+    """Raise an alert on the current run (see :meth:`Run.alert`)."""
+    _require_run("alert").alert(title, text, level=level, wait_duration=wait_duration)
+
+
 def define_metric(name: str, **kwargs: Any) -> Any:
     """Define a metric of the current run (see :meth:`Run.define_metric`)."""
     return _require_run("define_metric").define_metric(name, **kwargs)

@@ -12,12 +12,15 @@ run it under any ASGI server: ``uvicorn --factory runyard.server.app:app_from_en
 ``RUNYARD_SERVER_MAX_FILE_MB`` file upload limit (default 1024)
 ``RUNYARD_SERVER_ARTIFACTS``   artifact blobs: a directory or ``s3://bucket/prefix``
 ``RUNYARD_SERVER_PRESIGN``     ``1``: presigned download URLs (s3:// artifacts)
+``RUNYARD_SERVER_ALERT_WEBHOOK`` URL that alerts (``run.alert``) are posted to
 =============================  ===================================================
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -68,8 +71,16 @@ def create_app(
     max_file_mb: float = DEFAULT_MAX_FILE_MB,
     artifacts_location: str | None = None,
     presign: bool = False,
+    alert_webhook: str | None = None,
 ) -> FastAPI:
-    """The API over the store at ``store_url`` (migrations run here, once per process)."""
+    """The API over the store at ``store_url`` (migrations run here, once per process).
+
+    With ``alert_webhook``, each worker runs an alert dispatcher (runyard.alerts) while the
+    app runs: alerts stored by any worker or replica are posted there, once each."""
+    if alert_webhook:
+        from runyard.alerts.webhook import WebhookNotifier
+
+        WebhookNotifier(alert_webhook).close()  # a malformed URL fails now, not at first alert
     store = open_server_store(store_url, files_root)
     settings = ServerSettings(
         store_url=normalize_url(store_url),
@@ -77,8 +88,10 @@ def create_app(
         files_root=Path(files_root) if files_root else None,
         max_body=int(max_body_mb * MIB),
         max_file=int(max_file_mb * MIB),
+        alert_webhook=alert_webhook or None,
     )
     app = FastAPI(
+        lifespan=_lifespan,
         title="runyard server",
         version=__version__,
         description="Experiment tracking and sweeps: one shared store over HTTP. "
@@ -103,6 +116,22 @@ def create_app(
         file_paths=[wandb_compat.UPLOAD_PATH],
     )
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: AppState = app.state.runyard
+    url = state.settings.alert_webhook
+    if url:
+        from runyard.alerts import AlertDispatcher, WebhookNotifier
+
+        state.alerts = AlertDispatcher(state.store, WebhookNotifier(url))
+    try:
+        yield
+    finally:
+        if state.alerts is not None:
+            state.alerts.close(timeout=2.0)
+            state.alerts = None
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -135,4 +164,5 @@ def app_from_env() -> FastAPI:
         max_file_mb=_env_float("RUNYARD_SERVER_MAX_FILE_MB", DEFAULT_MAX_FILE_MB),
         artifacts_location=os.environ.get("RUNYARD_SERVER_ARTIFACTS") or None,
         presign=_env_bool("RUNYARD_SERVER_PRESIGN", False),
+        alert_webhook=os.environ.get("RUNYARD_SERVER_ALERT_WEBHOOK") or None,
     )

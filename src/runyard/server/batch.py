@@ -15,7 +15,13 @@ from typing import Any
 import orjson
 
 from runyard._json import FLOAT_MARKER
-from runyard.limits import MAX_KEY_LENGTH
+from runyard.limits import (
+    ALERT_LEVELS,
+    MAX_ALERT_TEXT_LENGTH,
+    MAX_ALERT_TITLE_LENGTH,
+    MAX_KEY_LENGTH,
+    MAX_KEYS_PER_ROW,
+)
 from runyard.server.errors import ApiError
 from runyard.store.base import JournalBatch
 
@@ -31,6 +37,8 @@ RECORD_KINDS = (
     "finish",
     "tags",
     "quarantined",
+    "stats",
+    "alert",
 )
 INT64 = 2**63 - 1
 INT32 = 2**31 - 1
@@ -217,6 +225,60 @@ def _check_finish(seq: int, payload: Any) -> None:
             raise _bad(f"record {seq}: finish.{key} must be a finite number")
 
 
+def _check_time(seq: int, kind: str, payload: dict[str, Any]) -> None:
+    if not _is_number(payload.get("_timestamp")):
+        raise _bad(f"record {seq}: {kind}._timestamp must be a finite number (seconds since epoch)")
+    runtime = payload.get("_runtime")
+    if runtime is not None and not _is_number(runtime):
+        raise _bad(f"record {seq}: {kind}._runtime must be a finite number or null")
+
+
+def _check_stats(seq: int, payload: Any) -> None:
+    """A system-metrics sample: ``{"_timestamp", "_runtime", "system.<name>": number, ...}``."""
+    if type(payload) is not dict:
+        raise _bad(f"record {seq}: stats is an object of _timestamp, _runtime and metrics")
+    _check_time(seq, "stats", payload)
+    if len(payload) > MAX_KEYS_PER_ROW:
+        raise _bad(f"record {seq}: stats has {len(payload)} keys, more than {MAX_KEYS_PER_ROW}")
+    for key, value in payload.items():
+        if key[:1] == "_":
+            continue
+        if len(key) > MAX_KEY_LENGTH or "\x00" in key:
+            raise _bad(f"record {seq}: stats key {key[:40]!r}... is too long or has a NUL")
+        tp = type(value)
+        if tp is float or tp is int or tp is bool or value is None:
+            continue
+        if tp is dict and len(value) == 1 and value.get(FLOAT_MARKER) in _MARKER_NAMES:
+            continue
+        raise _bad(f"record {seq}: stats value of {key!r} is a {tp.__name__}; it must be a number")
+
+
+def _check_alert(seq: int, payload: Any) -> None:
+    """An alert: ``{"title", "text", "level", "wait_duration", "_timestamp", "_runtime"}``."""
+    if type(payload) is not dict:
+        raise _bad(f"record {seq}: alert is an object with title, text, level, wait_duration")
+    _check_time(seq, "alert", payload)
+    title = payload.get("title")
+    if type(title) is not str or not title or len(title) > MAX_ALERT_TITLE_LENGTH:
+        raise _bad(
+            f"record {seq}: alert.title must be a string of 1 to {MAX_ALERT_TITLE_LENGTH} "
+            f"characters"
+        )
+    text = payload.get("text")
+    if type(text) is not str or len(text) > MAX_ALERT_TEXT_LENGTH:
+        raise _bad(
+            f"record {seq}: alert.text must be a string of at most {MAX_ALERT_TEXT_LENGTH} "
+            f"characters"
+        )
+    if "\x00" in title or "\x00" in text:
+        raise _bad(f"record {seq}: alert.title and alert.text must not contain NUL characters")
+    if payload.get("level") not in ALERT_LEVELS:
+        raise _bad(f"record {seq}: alert.level must be one of {', '.join(ALERT_LEVELS)}")
+    wait: Any = payload.get("wait_duration")
+    if not _is_number(wait) or wait < 0:
+        raise _bad(f"record {seq}: alert.wait_duration must be a number of seconds >= 0")
+
+
 def _check_record(record: Any, previous: int) -> tuple[int, str, Any]:
     if type(record) is not list or len(record) != 3:
         raise _bad(f"each record is [seq, kind, payload]; got {str(record)[:80]}")
@@ -231,6 +293,10 @@ def _check_record(record: Any, previous: int) -> tuple[int, str, Any]:
         _check_console(seq, payload)
     elif kind == "finish":
         _check_finish(seq, payload)
+    elif kind == "stats":
+        _check_stats(seq, payload)
+    elif kind == "alert":
+        _check_alert(seq, payload)
     elif kind in ("config", "meta"):
         if type(payload) is not dict:
             raise _bad(f"record {seq}: {kind} must be an object")

@@ -123,6 +123,12 @@ def is_loopback(host: str) -> bool:
     show_default=True,
     help="With s3:// artifacts, hand clients presigned URLs to download blobs from the bucket.",
 )
+@click.option(
+    "--alert-webhook",
+    envvar="RUNYARD_SERVER_ALERT_WEBHOOK",
+    default=None,
+    help="URL that run.alert() alerts are posted to (a Slack-compatible incoming webhook).",
+)
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 @click.pass_context
 def server(
@@ -138,6 +144,7 @@ def server(
     max_file_mb: float,
     artifacts_location: str | None,
     presign: bool,
+    alert_webhook: str | None,
     access_log: bool,
 ) -> None:
     """Serve a store over HTTP for a team (`runyard server --store postgresql://...`).
@@ -176,6 +183,15 @@ def server(
     else:
         os.environ.pop("RUNYARD_SERVER_ARTIFACTS", None)
     os.environ["RUNYARD_SERVER_PRESIGN"] = "1" if presign else "0"
+    if alert_webhook:
+        if not alert_webhook.startswith(("http://", "https://")):
+            raise _error(
+                f"--alert-webhook {alert_webhook!r} is not an http(s) URL; give the incoming "
+                f"webhook's URL (e.g. https://hooks.slack.com/services/...)"
+            )
+        os.environ["RUNYARD_SERVER_ALERT_WEBHOOK"] = alert_webhook
+    else:
+        os.environ.pop("RUNYARD_SERVER_ALERT_WEBHOOK", None)
     if files_root:
         os.environ["RUNYARD_SERVER_FILES_ROOT"] = os.path.abspath(files_root)
     else:

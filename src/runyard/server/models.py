@@ -234,6 +234,33 @@ class ConsoleOut(BaseModel):
     lines: list[tuple[str, float, str]]
 
 
+class SystemOut(BaseModel):
+    rows: list[dict[str, Any]] = Field(
+        description='Samples in time order: {"_timestamp", "_runtime", "system.<name>": value}.'
+    )
+    keys: list[str] = Field(description="The metric names present in ``rows``, sorted.")
+    total: int = Field(description="Samples stored for the run.")
+    downsampled: bool
+
+
+class AlertOut(BaseModel):
+    id: int
+    title: str
+    text: str
+    level: Literal["INFO", "WARN", "ERROR"]
+    wait_duration: float
+    timestamp: float
+    runtime: float
+    delivery: Literal["pending", "suppressed", "sent", "failed", "expired"]
+    attempts: int
+    sent_at: float | None
+    error: str | None
+
+
+class AlertsOut(BaseModel):
+    alerts: list[AlertOut]
+
+
 class FileOut(BaseModel):
     name: str
     size: int

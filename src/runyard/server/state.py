@@ -21,6 +21,7 @@ class ServerSettings:
     files_root: Path | None
     max_body: int
     max_file: int
+    alert_webhook: str | None = None
 
 
 @dataclass
@@ -30,6 +31,8 @@ class AppState:
     auth_store: AuthStore
     #: the artifacts room over this store (runyard.artifacts.sql.SQLArtifactStore)
     artifacts: Any = None
+    #: runyard.alerts.AlertDispatcher while the app runs, when a webhook is configured
+    alerts: Any = None
 
 
 def app_state(request: Request) -> AppState:

@@ -165,6 +165,43 @@ class FileRecord:
 
 
 @dataclass
+class SystemRows:
+    """System-metric samples of a run (see :meth:`Store.system_metrics`).
+
+    Each row is W&B's shape for its ``events`` stream: ``{"_timestamp", "_runtime",
+    "system.cpu": ..., ...}``. ``total`` is the number of samples stored; ``downsampled`` says
+    whether ``rows`` is an evenly spaced subset of them.
+    """
+
+    rows: list[dict[str, Any]]
+    total: int
+    downsampled: bool
+
+
+@dataclass
+class AlertRecord:
+    """An alert of a run (``run.alert``), with the state of its webhook notification.
+
+    ``delivery``: ``pending`` (waiting for a dispatcher), ``suppressed`` (an alert of the same
+    run and title was notified less than ``wait_duration`` seconds before), ``sent``,
+    ``failed`` (the webhook kept refusing it; ``error`` says why) or ``expired`` (nobody
+    delivered it while it was fresh).
+    """
+
+    id: int
+    title: str
+    text: str
+    level: str
+    wait_duration: float
+    timestamp: float
+    runtime: float
+    delivery: str
+    attempts: int = 0
+    sent_at: float | None = None
+    error: str | None = None
+
+
+@dataclass
 class SweepRecord:
     """A sweep as stored."""
 
@@ -549,6 +586,23 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_files(self, entity: str, project: str, run_id: str) -> list[FileRecord]:
         """A run's files, by name."""
+
+    # -- system metrics and alerts -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def system_metrics(
+        self, run_pk: int, samples: int | None = None, keys: Sequence[str] | None = None
+    ) -> SystemRows:
+        """The run's system-metric samples (journal ``stats`` records) in time order.
+
+        With ``samples``, at most that many rows, evenly spaced over the run's samples (the
+        first and the last kept). With ``keys``, rows keep only those metrics (and the
+        ``_timestamp``/``_runtime``), and rows without any of them are left out.
+        """
+
+    @abc.abstractmethod
+    def alerts(self, run_pk: int) -> list[AlertRecord]:
+        """The run's alerts (journal ``alert`` records), oldest first."""
 
     # -- sweep control --------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from runyard._json import dumps_doc, restore, sanitize
 from runyard.credentials import API_PREFIX, api_key_for, server_url
 from runyard.store.base import (
     AgentRecord,
+    AlertRecord,
     BatchRejectedError,
     FileRecord,
     JournalBatch,
@@ -51,6 +52,7 @@ from runyard.store.base import (
     StoreUnavailableError,
     SweepRecord,
     SweepTransaction,
+    SystemRows,
     TrialRecord,
     WorkspaceRecord,
 )
@@ -509,6 +511,23 @@ class HTTPStore(Store):
             total=int(doc.get("total") or 0),
             downsampled=bool(doc.get("downsampled")),
         )
+
+    def system_metrics(
+        self, run_pk: int, samples: int | None = None, keys: Sequence[str] | None = None
+    ) -> SystemRows:
+        if keys is not None and not keys:
+            return SystemRows([], 0, False)
+        params = {"samples": samples, "keys": ",".join(keys) if keys is not None else None}
+        doc = self._json("GET", f"{self._run_path(run_pk)}/system", params=params)
+        return SystemRows(
+            rows=list(doc.get("rows") or []),
+            total=int(doc.get("total") or 0),
+            downsampled=bool(doc.get("downsampled")),
+        )
+
+    def alerts(self, run_pk: int) -> list[AlertRecord]:
+        doc = self._json("GET", f"{self._run_path(run_pk)}/alerts")
+        return [_build(AlertRecord, d) for d in doc.get("alerts") or []]
 
     def metric_values(self, run_pks: Sequence[int], key: str) -> dict[int, list[Any]]:
         raise StoreError(

@@ -203,6 +203,50 @@ workspaces = sa.Table(
 )
 WORKSPACE_SCOPES = ("project", "user")
 
+# System metrics (the sampler's ``stats`` records): a series of their own, by time, never
+# interleaved with the history's steps. One row per sample; ``n`` numbers a run's samples
+# 0, 1, 2, ... (across resumes), so that a chart's evenly spaced samples are point lookups
+# (``n IN (...)``) whatever the run's length. ``data`` is the JSON object of the sample's
+# metrics under W&B's names (``{"system.cpu": 12.5, "system.gpu.0.temp": 61, ...}``).
+system_samples = sa.Table(
+    "system_samples",
+    metadata,
+    sa.Column("run_pk", sa.Integer, primary_key=True),
+    sa.Column("n", sa.BigInteger, primary_key=True),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("runtime", sa.Float, nullable=False),
+    sa.Column("data", JSONText, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Alerts (``run.alert``): run events, and the outbox of their webhook notifications.
+# ``delivery`` is decided when the alert is applied: ``suppressed`` when an alert of the same
+# run and title was notified less than ``wait_duration`` seconds before, else ``pending``; a
+# dispatcher (runyard.alerts) then moves it to ``sent``, ``failed`` or ``expired``.
+# ``next_attempt_at`` orders the outbox: a claim pushes it forward, so the alert of a dispatcher
+# that died mid-send becomes claimable again.
+run_alerts = sa.Table(
+    "run_alerts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("run_pk", sa.Integer, nullable=False),
+    sa.Column("title", sa.String(256), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("level", sa.String(8), nullable=False),
+    sa.Column("wait_duration", sa.Float, nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("runtime", sa.Float, nullable=False),
+    sa.Column("delivery", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Float, nullable=False, server_default="0"),
+    sa.Column("sent_at", sa.Float),
+    sa.Column("error", sa.Text),
+)
+sa.Index("ix_run_alerts_run_title", run_alerts.c.run_pk, run_alerts.c.title)
+sa.Index("ix_run_alerts_outbox", run_alerts.c.delivery, run_alerts.c.next_attempt_at)
+
+ALERT_DELIVERY = ("pending", "suppressed", "sent", "failed", "expired")
+
 # metrics.kind values
 KIND_FLOAT, KIND_NAN, KIND_BOOL, KIND_INT, KIND_STR, KIND_NONE = 0, 1, 2, 3, 4, 5
 

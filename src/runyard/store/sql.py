@@ -48,9 +48,10 @@ from runyard.store.downsample import (
 )
 from runyard.store.sql_series import SeriesMethods
 from runyard.store.sql_sweeps import SweepMethods
+from runyard.store.sql_system import SystemMethods
 
 #: The Alembic head this code expects; tests check it matches the migrations folder.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"
@@ -124,7 +125,7 @@ def default_files_root(url: str) -> Path:
 __all__ = ["SQLStore", "bucket_count", "bucket_grid", "downsample_min_max", "normalize_url"]
 
 
-class SQLStore(SeriesMethods, SweepMethods, Store):
+class SQLStore(SeriesMethods, SweepMethods, SystemMethods, Store):
     """A store in one SQL database. Create with :func:`runyard.store.open_store`."""
 
     def __init__(
@@ -468,6 +469,8 @@ class SQLStore(SeriesMethods, SweepMethods, Store):
         steps: list[tuple[int, int, float, float]] = []
         values: list[tuple[str, int, Any]] = []
         console: list[dict[str, Any]] = []
+        stats: list[dict[str, Any]] = []
+        alerts: list[dict[str, Any]] = []
         run_update: dict[str, Any] = {"updated_at": now}
         meta_update: dict[str, Any] = {}
         quarantined: list[dict[str, Any]] = []
@@ -508,6 +511,10 @@ class SQLStore(SeriesMethods, SweepMethods, Store):
                     )
             elif kind == "tags":
                 run_update["tags"] = dumps_doc(list(payload))
+            elif kind == "stats":
+                stats.append(payload)
+            elif kind == "alert":
+                alerts.append(payload)
             elif kind in ("run", "summary", "define"):
                 pass  # header handled by _open_run; summary/defs arrive as snapshots
             elif kind == "quarantined":
@@ -527,6 +534,7 @@ class SQLStore(SeriesMethods, SweepMethods, Store):
             self._remember_run_keys(conn, run_pk, set(key_ids.values()), staged)
         if console:
             conn.execute(S.console_lines.insert(), console)
+        self._apply_system_records(conn, run_pk, stats, alerts)
         if batch.summary is not None:
             run_update["summary"] = dumps_doc(batch.summary)
         if batch.metric_defs is not None:

@@ -56,7 +56,10 @@ def _ingest(state: AppState, who: Principal, journal_id: str, body: bytes) -> in
     batch = parse_batch(journal_id, body)
     require_entity(who, batch.header["entity"])
     _check_journal_owner(state, who, journal_id)
-    return state.store.apply(batch)
+    applied = state.store.apply(batch)
+    if state.alerts is not None and any(r[1] == "alert" for r in batch.records):
+        state.alerts.wake()  # delivery runs on the dispatcher's thread, never this request's
+    return applied
 
 
 @router.post(

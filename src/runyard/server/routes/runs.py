@@ -13,6 +13,7 @@ from runyard.query import QueryError, parse_expression
 from runyard.server.auth import principal, require_entity
 from runyard.server.errors import invalid, not_found
 from runyard.server.models import (
+    AlertsOut,
     ChangedOut,
     ConsoleOut,
     HistoryOut,
@@ -20,6 +21,7 @@ from runyard.server.models import (
     RunsOut,
     RunStateIn,
     SeriesOut,
+    SystemOut,
     doc,
 )
 from runyard.server.models import RunOut as RunModel
@@ -238,3 +240,46 @@ def console(
     """Console lines ``[stream, timestamp, text]`` in order (the last ``limit``)."""
     run = find_run(store, who, entity, project, run_id)
     return json_response({"lines": store.console(run.pk, limit)})
+
+
+@router.get(
+    "/runs/{entity}/{project}/{run_id}/system",
+    response_class=ORJSONResponse,
+    responses=doc(SystemOut, 401, 403, 404, 422),
+)
+def system_metrics(
+    entity: Entity,
+    project: Project,
+    run_id: RunId,
+    store: StoreDep,
+    who: Who,
+    samples: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
+    keys: Annotated[str | None, Query(description="Comma-separated metric names.")] = None,
+) -> ORJSONResponse:
+    """The run's system metrics (a series by time, apart from the history's steps): at most
+    ``samples`` evenly spaced samples, with ``keys`` only those metrics. W&B's
+    ``run.history(stream="system")``."""
+    run = find_run(store, who, entity, project, run_id)
+    result = store.system_metrics(run.pk, samples, _csv(keys))
+    names = sorted({k for row in result.rows for k in row if k[:1] != "_"})
+    return json_response(
+        {
+            "rows": result.rows,
+            "keys": names,
+            "total": result.total,
+            "downsampled": result.downsampled,
+        }
+    )
+
+
+@router.get(
+    "/runs/{entity}/{project}/{run_id}/alerts",
+    response_class=ORJSONResponse,
+    responses=doc(AlertsOut, 401, 403, 404),
+)
+def alerts(
+    entity: Entity, project: Project, run_id: RunId, store: StoreDep, who: Who
+) -> ORJSONResponse:
+    """The run's alerts (``run.alert``), oldest first, with their webhook delivery state."""
+    run = find_run(store, who, entity, project, run_id)
+    return json_response({"alerts": [record(a) for a in store.alerts(run.pk)]})
