@@ -62,8 +62,6 @@ def test_nested_dicts_flatten_to_slash_keys(root: Path) -> None:
 
 def test_unsupported_value_raises_type_error_naming_the_key() -> None:
     run = runyard.init(project="p")
-    with pytest.raises(TypeError, match=r"'model/weights'.*ndarray"):
-        run.log({"model": {"weights": np.zeros(3)}})
     with pytest.raises(TypeError, match="'obj'"):
         run.log({"obj": object()})
     with pytest.raises(TypeError, match="dict of values"):

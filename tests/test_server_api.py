@@ -6,6 +6,7 @@ own run ids and projects.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from collections.abc import Iterator
@@ -275,13 +276,10 @@ BAD_BATCHES: list[tuple[str, bytes, str]] = [
         "_step",
     ),
     (
-        "row list value",
-        orjson.dumps({"header": header("r"), "records": [[1, "row", {"_step": 0, "x": [1]}]]}),
-        "'x'",
-    ),
-    (
-        "row dict value",
-        orjson.dumps({"header": header("r"), "records": [[1, "row", {"_step": 0, "x": {"a": 1}}]]}),
+        "row unresolved media reference",
+        orjson.dumps(
+            {"header": header("r"), "records": [[1, "row", {"_step": 0, "x": {"__m__": [1]}}]]}
+        ),
         "'x'",
     ),
     (
@@ -481,9 +479,27 @@ def test_files(client: httpx.Client, server: ServerProc) -> None:
     # Bigger than the body limit but within the file limit: fine.
     ok = client.put(f"{base}/mid.bin", content=b"0" * (MAX_BODY_MB * 2**20 + 10))
     assert ok.status_code == 200
-    # A file and a folder of one name cannot coexist: a 400, not a 500.
-    clash = client.put(f"{base}/notes.tmp/inner", content=b"x")
-    assert clash.status_code == 400
+    # Names are keys of the run's file table: "notes.tmp" and "notes.tmp/inner" coexist.
+    assert client.put(f"{base}/notes.tmp/inner", content=b"x").status_code == 200
+    got = client.get(f"{base}/notes.tmp/inner")
+    assert got.content == b"x" and got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-security-policy"] == "sandbox"
+    assert client.put(f"{base}/page.html", content=b"<script>1</script>").status_code == 200
+    page = client.get(f"{base}/page.html")
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"] == "sandbox allow-scripts"
+    # Content the entity already has is named again without sending it (dedup by hash).
+    key = "sha256:" + hashlib.sha256(b"x").hexdigest()
+    linked = client.put(f"{base}/copy", content=b"", headers={"x-runyard-link": key})
+    assert linked.status_code == 200 and linked.json()["sha256"] == key[7:]
+    assert client.get(f"{base}/copy").content == b"x"
+    unknown = client.put(
+        f"{base}/c2", content=b"", headers={"x-runyard-link": "sha256:" + "0" * 64}
+    )
+    assert unknown.status_code == 409
+    # A client-given digest is verified.
+    wrong = client.put(f"{base}/v", content=b"abc", headers={"x-runyard-blob": key})
+    assert wrong.status_code == 400 and "digest" in error_of(wrong)["message"]
 
 
 # -- sweeps ------------------------------------------------------------------------------------

@@ -3,6 +3,9 @@
 Standard JSON has no NaN or infinities, and orjson writes them as ``null``; a tracker must keep
 them (a diverging loss *is* the information). Non-finite floats are therefore written as a small
 marker object, ``{"__f__": "nan"}``, and turned back into floats on decode.
+
+Integers beyond 64 bits (JSON allows them; orjson does not write them) are written as
+``{"__i__": "<decimal digits>"}`` and turned back into the exact ``int``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 import orjson
 
 FLOAT_MARKER = "__f__"
+INT_MARKER = "__i__"
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _NONFINITE_NAMES = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -23,10 +28,18 @@ def float_marker(value: float) -> dict[str, str]:
     return {FLOAT_MARKER: "inf" if value > 0 else "-inf"}
 
 
+def int_marker(value: int) -> dict[str, str]:
+    """The marker object standing for an integer outside the 64-bit range."""
+    return {INT_MARKER: str(value)}
+
+
 def sanitize(obj: Any) -> Any:
-    """Return ``obj`` with non-finite floats replaced by markers (containers are copied)."""
+    """Return ``obj`` with non-finite floats (and ints beyond 64 bits) replaced by markers
+    (containers are copied)."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else float_marker(obj)
+    if type(obj) is int and not INT64_MIN <= obj <= INT64_MAX:
+        return int_marker(obj)
     if isinstance(obj, dict):
         return {str(k): sanitize(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -37,10 +50,15 @@ def sanitize(obj: Any) -> Any:
 def restore(obj: Any) -> Any:
     """Inverse of :func:`sanitize`."""
     if isinstance(obj, dict):
-        if len(obj) == 1 and FLOAT_MARKER in obj:
-            name = obj[FLOAT_MARKER]
-            if name in _NONFINITE_NAMES:
-                return _NONFINITE_NAMES[name]
+        if len(obj) == 1:
+            if FLOAT_MARKER in obj:
+                name = obj[FLOAT_MARKER]
+                if name in _NONFINITE_NAMES:
+                    return _NONFINITE_NAMES[name]
+            elif INT_MARKER in obj:
+                digits = obj[INT_MARKER]
+                if type(digits) is str and digits.lstrip("-").isdigit():
+                    return int(digits)
         return {k: restore(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [restore(v) for v in obj]

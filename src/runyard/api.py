@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from runyard.sdk.metadata import username
 from runyard.store import RunQuery, RunRecord, Store, open_store, resolve_store_url
-from runyard.store.base import AlertRecord
+from runyard.store.base import AlertRecord, FileRecord
 from runyard.store.locate import resolve_root
 
 
@@ -219,6 +219,36 @@ class ApiRun:
         """Console lines ``(stream, timestamp, text)``."""
         return self._store.console(self.record.pk, limit)
 
+    # -- files and media -------------------------------------------------------------------------
+
+    def files(self) -> list[ApiFile]:
+        """The run's files (``run.save`` and media under ``media/``), by name."""
+        return [ApiFile(self, f) for f in self._store.list_files(*self._where())]
+
+    def file(self, name: str) -> ApiFile:
+        """One file by name; :class:`FileNotFoundError` if absent."""
+        for f in self._store.list_files(*self._where()):
+            if f.name == name:
+                return ApiFile(self, f)
+        raise FileNotFoundError(f"run {self.path} has no file {name!r}")
+
+    def _where(self) -> tuple[str, str, str]:
+        return self.entity, self.project, self.id
+
+    def open_file(self, name: str) -> BinaryIO:
+        """A binary stream of a file's content (close it)."""
+        return self._store.open_file(*self._where(), name)[1]
+
+    def load(self, ref: Mapping[str, Any], as_numpy: bool = False) -> Any:
+        """A media reference from this run's history or summary, loaded back:
+        ``image-file`` → a PIL image (``as_numpy``: an array, the logged pixels);
+        ``images/separated`` → a list of those; ``table-file`` → a pandas DataFrame;
+        ``histogram`` → ``(counts, edges)`` numpy arrays; ``plotly-file`` → the figure's dict;
+        other files (audio, video, html) → their bytes."""
+        from runyard.media.load import load_reference
+
+        return load_reference(self.open_file, ref, as_numpy=as_numpy)
+
     def __repr__(self) -> str:
         return f"<runyard.ApiRun {self.path} {self.state}>"
 
@@ -230,3 +260,32 @@ def _frame(rows: list[dict[str, Any]]) -> Any:
     except ImportError:
         return rows
     return pd.DataFrame(rows)
+
+
+class ApiFile:
+    """A file of a stored run (W&B's ``run.file(name)``)."""
+
+    def __init__(self, run: ApiRun, record: FileRecord) -> None:
+        self._run = run
+        self.name = record.name
+        self.size = record.size
+        self.updated_at = record.updated_at
+        self.sha256 = record.sha256
+
+    def download(self, root: str | os.PathLike[str] = ".", replace: bool = False) -> Path:
+        """Write the file to ``root/name`` (streamed); its path. An existing file is kept
+        unless ``replace``."""
+        import shutil
+
+        target = Path(root) / self.name
+        if target.exists() and not replace:
+            raise FileExistsError(f"{target} exists; pass replace=True to overwrite it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.download")
+        with self._run.open_file(self.name) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.replace(tmp, target)
+        return target
+
+    def __repr__(self) -> str:
+        return f"<runyard.ApiFile {self.name} ({self.size} bytes)>"

@@ -19,7 +19,7 @@ from runyard.sdk.delivery import Delivery
 from runyard.sdk.journal import JOURNAL_SUFFIX, Record, read_journal, retire_journal, try_lock
 from runyard.sdk.resume import journal_header, reconcile_recovered
 from runyard.sdk.summary import MetricDefinition, SummaryTracker
-from runyard.store.base import Store
+from runyard.store.base import JournalBatch, Store
 from runyard.store.locate import journal_dir
 
 CRASH_MESSAGE = (
@@ -108,6 +108,7 @@ def recover_journal(path: Path, store: Store, keep: bool | None = None) -> Recov
         if header.get("provisional"):
             # Started while the store could not be asked: place its steps now (sdk/resume.py).
             records, reconciled = reconcile_recovered(records, store, path.parent.parent)
+        records, media = _complete_media(records, path, store)
         tracker, finished = replay(records)
         state = "finished"
         if not finished:
@@ -157,10 +158,32 @@ def recover_journal(path: Path, store: Store, keep: bool | None = None) -> Recov
         if keep is None:
             keep = os.environ.get("RUNYARD_KEEP_JOURNALS", "").lower() in ("1", "true", "yes")
         retire_journal(path, keep)
+        if media:
+            from runyard.media import discard_spool
+
+            discard_spool(path)
         run_path = f"{header['entity']}/{header['project']}/{header['run_id']}"
         return RecoveryResult(path, run_path, len(records), state, len(delivery.quarantined))
     finally:
         os.close(fd)
+
+
+def _complete_media(records: list[Record], path: Path, store: Store) -> tuple[list[Record], bool]:
+    """Resolve the journal's media references (encoding from its spool what the dead process
+    had not), with their files put into the store; the run is created first (its files need
+    it)."""
+    from runyard.media import complete_records
+    from runyard.media._resolve import is_pending
+
+    if not any(
+        kind == "media" or (kind == "row" and any(is_pending(v) for v in payload.values()))
+        for _s, kind, payload in records
+    ):
+        return records, False
+    header = records[0][2]
+    store.apply(JournalBatch(journal_id=header["journal_id"], header=header, records=records[:1]))
+    resolved, _resolver = complete_records(records, path, store)
+    return resolved, True
 
 
 def recover_journals(

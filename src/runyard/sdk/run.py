@@ -88,6 +88,7 @@ class Run:
         self.summary = Summary(self._tracker, on_set=self._on_summary_set)
         self.config = config
         self._journal: JournalWriter | None = None
+        self._media: Any = None  # runyard.media.MediaContext: spool + encoder of rich values
         self._shipper: Shipper | None = None
         self._console: ConsoleCapture | None = None
         self.state = "running"
@@ -121,6 +122,7 @@ class Run:
                 # merged config (and a provisional one's, merged once the store answers) goes
                 # in as a record.
                 self._append("config", config.as_dict())
+        self._media = self._media_context()
         config._attach(self._on_config_change)
         if self.mode == "online":
             assert self.journal_path is not None
@@ -135,6 +137,7 @@ class Run:
                 on_ready=self._store_ready,
                 journal=self._journal,
                 reconcile=self._reconcile if self._provisional else None,
+                prepare=self._prepare_batch,
             )
             self._stop = start_stop_poller(self, settings)
         self._git_thread: threading.Thread | None = None
@@ -278,7 +281,30 @@ class Run:
         return recon.rewrite
 
     def _snapshot(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        return self._tracker.snapshot(), [d.to_dict() for d in self._tracker.definitions]
+        summary = self._tracker.snapshot()
+        media = self._media
+        if media is not None and media.active:
+            summary = media.resolver.resolve_summary(summary)
+        return summary, [d.to_dict() for d in self._tracker.definitions]
+
+    # -- media (runyard.media): the hook of rich values into log() and the shipper -------------
+
+    def _media_context(self) -> Any:
+        from runyard.media import MediaContext
+
+        assert self.journal_path is not None
+        return MediaContext(self.journal_path, self._append, (self.entity, self.project, self.id))
+
+    def _prepare_batch(self, store: Any, pending: list[Record], limit: int) -> list[Record]:
+        """The records the shipper may send now: rows whose media are encoded, resolved, with
+        their files put into the store first (the first batch only creates the run)."""
+        media = self._media
+        if media is None or not media.active:
+            return pending[:limit]
+        shipper = self._shipper
+        if shipper is not None and shipper.applied_seq == 0:
+            return pending[:1]
+        return list(media.prepare(store, pending, limit))
 
     def _collect_git(self) -> None:
         from runyard.sdk.metadata import git_metadata, program_dir
@@ -382,7 +408,7 @@ class Run:
                 f"e.g. runyard.log({{'loss': 0.1}})"
             )
         values: dict[str, Any] = {}
-        flatten_into(values, data)
+        flatten_into(values, data, media=self._media)
         with self._lock:
             pending = self._pending
             if pending and len(pending) + len(values) > MAX_KEYS_PER_ROW:
@@ -528,6 +554,14 @@ class Run:
             git_thread.join(timeout=5.0)  # a short run still gets its git metadata
         if self._system is not None and os.getpid() == self._owner_pid:
             self._system.stop(timeout=1.0)
+        media_done = True
+        if self._media is not None and self._media.active and os.getpid() == self._owner_pid:
+            # Encode what log() spooled before the finish record (the rest: runyard sync).
+            media_wait = wait
+            if media_wait is None:
+                timeout = self._settings.finish_timeout
+                media_wait = timeout if timeout is not None else 30.0
+            media_done = self._media.close(media_wait)
         with self._lock:
             if self._finished:
                 return
@@ -571,6 +605,7 @@ class Run:
         if self._alerts is not None:
             # Embedded store with a webhook: deliver what finish() just stored (bounded).
             self._alerts.close(min(5.0, max(0.0, deadline - time.monotonic())))
+        complete = complete and media_done
         if self._journal is not None:
             if complete and self.journal_path is not None and self.mode == "online":
                 # Retired while we still hold its lock, so no recovery ever races with us.

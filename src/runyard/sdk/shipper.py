@@ -45,6 +45,7 @@ class Shipper:
         on_ready: Callable[[Store], None] | None = None,
         journal: JournalWriter | None = None,
         reconcile: Callable[[Store], Callable[[list[Record]], list[Record]]] | None = None,
+        prepare: Callable[[Store, list[Record], int], list[Record]] | None = None,
     ) -> None:
         self._file = open(journal_path, "rb")  # noqa: SIM115 - closed when the thread ends
         self._journal_path = journal_path
@@ -65,6 +66,9 @@ class Shipper:
         #: a provisional run (sdk/resume.py): asked once the store answers, before anything is
         #: shipped; it returns the rewrite of the records journaled until then
         self._reconcile = reconcile
+        #: (store, pending, limit) -> the prefix of pending to send now, possibly rewritten
+        #: (runyard.media resolves pending media references there); None: all of pending.
+        self._prepare = prepare
         self._wake = threading.Event()
         self._stopping = False
         self._deadline = float("inf")
@@ -209,11 +213,19 @@ class Shipper:
 
     def _ship_all(self, now: float) -> None:
         assert self._delivery is not None
+        records: list[Record] = self._pending
+        sizes: list[int] | None = self._sizes
+        if self._prepare is not None and records:
+            assert self._store is not None
+            records = self._prepare(self._store, records, len(records))
+            if not records:
+                return  # waiting for media to be encoded
+            sizes = None  # rewritten records: the delivery measures them
         summary, defs = self._snapshot()
         try:
             self._delivery.deliver(
-                self._pending,
-                sizes=self._sizes,
+                records,
+                sizes=sizes,
                 summary=summary,
                 metric_defs=defs,
                 heartbeat_at=now,

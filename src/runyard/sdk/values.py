@@ -30,8 +30,13 @@ _INT64_MIN = -(2**63)
 _SHORT_STRING = MAX_STRING_BYTES // 4
 
 
-def _convert(key: str, value: Any) -> Any:
-    """Return the journal form of one logged value, or raise ``TypeError`` naming ``key``."""
+def _convert(key: str, value: Any, media: Any = None) -> Any:
+    """Return the journal form of one logged value, or raise ``TypeError`` naming ``key``.
+
+    ``media`` is the run's :class:`runyard.media.MediaContext` (``None``: rich values refused):
+    media objects, arrays, lists, figures and data frames go to
+    :func:`runyard.media.convert_value`, which applies W&B's rules to them.
+    """
     tp = type(value)
     if tp is float:
         return value if value - value == 0.0 else float_marker(value)
@@ -58,6 +63,10 @@ def _convert(key: str, value: Any) -> Any:
         return _convert(key, float(value))
     if isinstance(value, str):
         return _check_string(key, str(value))
+    if media is not None:
+        from runyard.media import convert_value
+
+        return convert_value(media, key, value)
     raise TypeError(
         f"runyard.log: unsupported value for key {key!r}: {type(value).__name__} "
         f"({_preview(value)}). {_hint(key, value)}"
@@ -149,7 +158,11 @@ def _preview(value: Any) -> str:
 
 
 def flatten_into(
-    out: dict[str, Any], data: Mapping[str, Any], prefix: str = "", depth: int = 1
+    out: dict[str, Any],
+    data: Mapping[str, Any],
+    prefix: str = "",
+    depth: int = 1,
+    media: Any = None,
 ) -> None:
     """Flatten ``data`` into ``out``: nested mappings become ``a/b`` keys; keys and values are
     checked (``ValueError``/``TypeError`` naming the key) so that nothing the store cannot hold
@@ -177,10 +190,10 @@ def flatten_into(
         elif tp is bool or value is None:
             pass
         elif tp is dict or isinstance(value, Mapping):
-            flatten_into(out, value, full + "/", depth + 1)
+            flatten_into(out, value, full + "/", depth + 1, media)
             continue
         else:
-            value = _convert(full, value)
+            value = _convert(full, value, media)
         if full in _RESERVED:
             raise ValueError(
                 f"runyard.log: {full!r} is set by runyard itself; pass step=... to choose the step"

@@ -39,8 +39,10 @@ RECORD_KINDS = (
     "quarantined",
     "stats",
     "alert",
+    "media",
 )
 INT64 = 2**63 - 1
+PENDING = "__m__"  # runyard.media's mark of a reference not resolved yet
 INT32 = 2**31 - 1
 _MARKER_NAMES = ("nan", "inf", "-inf")
 
@@ -162,9 +164,17 @@ def _check_value(seq: int, key: str, value: Any) -> None:
         return
     if tp is dict and len(value) == 1 and value.get(FLOAT_MARKER) in _MARKER_NAMES:
         return
+    if tp is dict and PENDING in value:
+        raise _bad(
+            f"record {seq}: the value of {key!r} is an unresolved media reference; the client "
+            f"must send media references with their files (path, sha256)"
+        )
+    if tp is dict or tp is list:  # lists and media references: JSON, bounded by the body size
+        return
     raise _bad(
         f"record {seq}: the value of {key!r} is a {tp.__name__}; history values are numbers, "
-        f'booleans, strings, null or a non-finite marker {{"{FLOAT_MARKER}": "nan"}}'
+        f"booleans, strings, null, lists, objects (media references) or a non-finite marker "
+        f'{{"{FLOAT_MARKER}": "nan"}}'
     )
 
 

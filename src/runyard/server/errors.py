@@ -20,6 +20,7 @@ from runyard.query import QueryError
 from runyard.server.responses import ORJSONResponse
 from runyard.store.base import (
     BatchRejectedError,
+    FileTooLargeError,
     RunConflictError,
     StoreError,
     StoreUnavailableError,
@@ -108,6 +109,8 @@ def install_handlers(app: FastAPI) -> None:
             return error_response(503, "unavailable", str(exc), {"Retry-After": "1"})
         if isinstance(exc, BatchRejectedError):
             return error_response(422, "invalid", str(exc))
+        if isinstance(exc, FileTooLargeError):
+            return error_response(413, "too_large", str(exc))
         return error_response(400, "bad_request", str(exc))
 
     async def file_missing(request: Request, exc: Exception) -> Response:

@@ -265,6 +265,7 @@ class FileOut(BaseModel):
     name: str
     size: int
     updated_at: float
+    sha256: str | None = None
 
 
 class SweepOut(BaseModel):

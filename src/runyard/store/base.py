@@ -25,10 +25,11 @@ Contract
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from runyard.sdk.journal import Record
 
@@ -157,11 +158,20 @@ class WorkspaceRecord:
 
 @dataclass
 class FileRecord:
-    """A file saved with a run (``run.save``), relative ``name`` with ``/`` separators."""
+    """A file of a run (``run.save``, media), relative ``name`` with ``/`` separators.
+
+    ``sha256`` is the hex digest of its content (``None`` for files a store keeps outside its
+    blob store, e.g. ``run.save`` copies written into an embedded store's run folder)."""
 
     name: str
     size: int
     updated_at: float
+    sha256: str | None = None
+
+
+#: What :meth:`Store.put_file` reads a file's content from: bytes, a local path, a binary file
+#: object (read in chunks) or an iterable of chunks.
+FileData = bytes | bytearray | memoryview | Path | IO[bytes] | Iterable[bytes]
 
 
 @dataclass
@@ -317,6 +327,14 @@ class SweepTransaction(abc.ABC):
 
 class StoreError(RuntimeError):
     """A store operation failed in a way the caller should report to the user."""
+
+
+class FileTooLargeError(StoreError):
+    """A file is larger than the store (or server) accepts; nothing was stored."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class RunConflictError(StoreError):
@@ -574,14 +592,50 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def put_file(
-        self, entity: str, project: str, run_id: str, name: str, data: bytes
+        self,
+        entity: str,
+        project: str,
+        run_id: str,
+        name: str,
+        data: FileData,
+        *,
+        expected_key: str | None = None,
+        max_size: int | None = None,
     ) -> FileRecord:
-        """Store (or replace) a run's file. ``name`` is relative; ``..`` and absolute paths are
-        refused with :class:`StoreError`."""
+        """Store (or replace) a run's file, reading ``data`` in chunks (never whole in memory).
+
+        The content goes into the store's blob store once per content hash (runyard.blobs);
+        readers see the old file or the new one, never a part. ``expected_key``
+        (``sha256:<hex>``) is verified (:class:`StoreError` on a mismatch); more than
+        ``max_size`` bytes raise :class:`FileTooLargeError`. ``name`` is relative; ``..`` and
+        absolute paths are refused with :class:`StoreError`; so is a run that does not exist."""
+
+    def link_file(
+        self, entity: str, project: str, run_id: str, name: str, key: str
+    ) -> FileRecord | None:
+        """Name the already stored content ``key`` as a run's file without sending it again;
+        ``None`` if this store cannot (then :meth:`put_file` the content). Stores link only
+        content that a file of the same entity already has, so knowing a hash never gives
+        access to another entity's data."""
+        return None
 
     @abc.abstractmethod
+    def open_file(
+        self, entity: str, project: str, run_id: str, name: str
+    ) -> tuple[FileRecord, BinaryIO]:
+        """A run's file and a binary stream of its content (close it);
+        :class:`FileNotFoundError` if absent."""
+
+    def local_file_path(self, entity: str, project: str, run_id: str, name: str) -> Path | None:
+        """A local path of the file's content (read-only), for ``sendfile``; ``None`` if the
+        store has none. :class:`FileNotFoundError` if absent."""
+        return None
+
     def read_file(self, entity: str, project: str, run_id: str, name: str) -> bytes:
-        """A run's file; :class:`FileNotFoundError` if absent."""
+        """A run's whole file (small files); :class:`FileNotFoundError` if absent."""
+        _record, stream = self.open_file(entity, project, run_id, name)
+        with stream:
+            return stream.read()
 
     @abc.abstractmethod
     def list_files(self, entity: str, project: str, run_id: str) -> list[FileRecord]:

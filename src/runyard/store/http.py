@@ -24,12 +24,14 @@ store; every call is one request to ``<server>/api/v1``. Notes:
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -41,7 +43,9 @@ from runyard.store.base import (
     AgentRecord,
     AlertRecord,
     BatchRejectedError,
+    FileData,
     FileRecord,
+    FileTooLargeError,
     JournalBatch,
     RunConflictError,
     RunQuery,
@@ -81,6 +85,44 @@ class ServerRefusedError(StoreError):
 
 class StoreAuthError(StoreError):
     """The server refused the API key (401) or the key may not do this (403)."""
+
+
+def _file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(size):
+            yield chunk
+
+
+def _stream_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := stream.read(size):
+        yield chunk
+
+
+class _ResponseReader(io.RawIOBase):
+    """A streamed response body as a readable binary file (closing it closes the response)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self._chunks = response.iter_bytes(1 << 20)
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            try:
+                self._left = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+    def close(self) -> None:
+        self._response.close()
+        super().close()
 
 
 def _build(cls: type[_T], doc: Any) -> _T:
@@ -163,12 +205,12 @@ class HTTPStore(Store):
         *,
         params: dict[str, Any] | None = None,
         body: Any = None,
-        content: bytes | None = None,
+        content: Any = None,
+        headers: dict[str, str] | None = None,
         idempotent: bool = True,
         missing_ok: bool = False,
     ) -> httpx.Response | None:
         """Send one request; ``None`` for a 404 when ``missing_ok``. Raises the store errors."""
-        headers = None
         if body is not None:
             content = orjson.dumps(sanitize(body), option=_DUMPS_OPTIONS)
             headers = _JSON
@@ -230,6 +272,8 @@ class HTTPStore(Store):
             )
         if status == 409:
             raise RunConflictError(message)
+        if status == 413:
+            raise FileTooLargeError(message, 0)
         if status in (502, 503, 504):
             raise StoreUnavailableError(
                 f"the runyard server at {self.url} is unavailable ({status}: {message})"
@@ -538,12 +582,82 @@ class HTTPStore(Store):
     # -- files ----------------------------------------------------------------------------------
 
     def put_file(
-        self, entity: str, project: str, run_id: str, name: str, data: bytes
+        self,
+        entity: str,
+        project: str,
+        run_id: str,
+        name: str,
+        data: FileData,
+        *,
+        expected_key: str | None = None,
+        max_size: int | None = None,
     ) -> FileRecord:
+        """Upload a run's file as a streamed request body (a path or file object is read in
+        chunks; the server streams it into its blob store and answers 413 over its limit)."""
         path = self._file_path(entity, project, run_id, name)
-        response = self._request("PUT", path, content=bytes(data))
+        headers: dict[str, str] = {"content-type": "application/octet-stream"}
+        if expected_key is not None:
+            headers["x-runyard-blob"] = expected_key
+        body: Any
+        size: int | None = None
+        if isinstance(data, bytes | bytearray | memoryview):
+            body = bytes(data)
+            size = len(body)
+        elif isinstance(data, Path):
+            size = data.stat().st_size
+            body = _file_chunks(data)
+        elif hasattr(data, "read"):
+            body = _stream_chunks(data)  # type: ignore[arg-type]
+        else:
+            body = data
+        if size is not None:
+            if max_size is not None and size > max_size:
+                raise FileTooLargeError(
+                    f"{name} has {size} bytes, more than the limit of {max_size}", max_size
+                )
+            headers["content-length"] = str(size)
+        response = self._request(
+            "PUT", path, content=body, headers=headers, idempotent=isinstance(body, bytes)
+        )
         assert response is not None
         return _build(FileRecord, orjson.loads(response.content))
+
+    def link_file(
+        self, entity: str, project: str, run_id: str, name: str, key: str
+    ) -> FileRecord | None:
+        """``PUT`` with ``x-runyard-link: <key>`` and no body: the server names content it
+        already holds for this entity; 409 (→ ``None``) means: upload it."""
+        path = self._file_path(entity, project, run_id, name)
+        try:
+            response = self._request(
+                "PUT", path, content=b"", headers={"x-runyard-link": key}, idempotent=True
+            )
+        except RunConflictError:
+            return None
+        assert response is not None
+        return _build(FileRecord, orjson.loads(response.content))
+
+    def open_file(
+        self, entity: str, project: str, run_id: str, name: str
+    ) -> tuple[FileRecord, BinaryIO]:
+        path = self._file_path(entity, project, run_id, name)
+        request = self._client().build_request("GET", path)
+        try:
+            response = self._client().send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise StoreUnavailableError(
+                f"cannot reach the runyard server at {self.url} ({_reason(exc)})"
+            ) from None
+        if response.status_code >= 400:
+            response.read()
+            response.close()
+            if response.status_code == 404:
+                raise FileNotFoundError(f"run {entity}/{project}/{run_id} has no file {name!r}")
+            self._raise_for(response)
+        size = int(response.headers.get("content-length") or -1)
+        digest = response.headers.get("x-runyard-sha256")
+        record = FileRecord(name, size, time.time(), digest)
+        return record, _ResponseReader(response)  # type: ignore[return-value]
 
     def read_file(self, entity: str, project: str, run_id: str, name: str) -> bytes:
         path = self._file_path(entity, project, run_id, name)

@@ -157,6 +157,19 @@ console_lines = sa.Table(
 )
 sa.Index("ix_console_run", console_lines.c.run_pk, console_lines.c.id)
 
+# A run's files by name (``run.save`` uploads, media ``media/...``): each names a blob of the
+# store's content-addressed blob store (runyard.blobs), so equal content is stored once.
+run_files = sa.Table(
+    "run_files",
+    metadata,
+    sa.Column("run_pk", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(1024), primary_key=True),
+    sa.Column("blob_key", sa.String(80), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+sa.Index("ix_run_files_blob", run_files.c.blob_key)
+
 sweeps = sa.Table(
     "sweeps",
     metadata,
@@ -249,6 +262,8 @@ ALERT_DELIVERY = ("pending", "suppressed", "sent", "failed", "expired")
 
 # metrics.kind values
 KIND_FLOAT, KIND_NAN, KIND_BOOL, KIND_INT, KIND_STR, KIND_NONE = 0, 1, 2, 3, 4, 5
+#: A JSON value (a list, a media reference ``{"_type": ...}``) in ``text``, runyard._json form.
+KIND_JSON = 6
 
 RUN_STATES = ("pending", "running", "finished", "failed", "crashed", "killed", "stopped")
 SWEEP_STATES = ("running", "paused", "finished", "canceled")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import math
@@ -13,18 +12,28 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from runyard._json import dumps_doc, loads_doc
+from runyard.blobs import (
+    BlobError,
+    BlobInfo,
+    BlobNotFoundError,
+    BlobStore,
+    BlobTooLargeError,
+    open_blob_store,
+)
 from runyard.store import schema as S
 from runyard.store import sql_query
 from runyard.store.base import (
     BatchRejectedError,
+    FileData,
     FileRecord,
+    FileTooLargeError,
     JournalBatch,
     RunConflictError,
     RunQuery,
@@ -51,7 +60,7 @@ from runyard.store.sql_sweeps import SweepMethods
 from runyard.store.sql_system import SystemMethods
 
 #: The Alembic head this code expects; tests check it matches the migrations folder.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"
@@ -129,13 +138,19 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, Store):
     """A store in one SQL database. Create with :func:`runyard.store.open_store`."""
 
     def __init__(
-        self, url: str, *, migrate: bool = True, files_root: str | os.PathLike[str] | None = None
+        self,
+        url: str,
+        *,
+        migrate: bool = True,
+        files_root: str | os.PathLike[str] | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.url = normalize_url(url)
         self._pid = os.getpid()
         self.engine = self._create_engine(self.url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.files_root = Path(files_root) if files_root else default_files_root(self.url)
+        self._blobs = blobs
         self._key_ids: dict[str, int] = {}
         self._run_keys: dict[int, set[int]] = {}
         self._cache_lock = threading.Lock()
@@ -515,8 +530,10 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, Store):
                 stats.append(payload)
             elif kind == "alert":
                 alerts.append(payload)
-            elif kind in ("run", "summary", "define"):
-                pass  # header handled by _open_run; summary/defs arrive as snapshots
+            elif kind in ("run", "summary", "define", "media"):
+                # header handled by _open_run; summary/defs arrive as snapshots; media records
+                # are the SDK's own (encoded files, already resolved into the rows)
+                pass
             elif kind == "quarantined":
                 quarantined.append({"seq": _seq, **payload})
             else:
@@ -1119,6 +1136,16 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, Store):
 
     # -- files ----------------------------------------------------------------------------------
 
+    @property
+    def blobs(self) -> BlobStore:
+        """The content-addressed blob store of run files and media: ``RUNYARD_BLOBS`` (a path
+        or a registered URL scheme), else ``blobs/`` beside the files folder (for SQLite,
+        ``<store dir>/blobs``: where the SDK's encoder writes, so media are never copied)."""
+        if self._blobs is None:
+            where = os.environ.get("RUNYARD_BLOBS") or self.files_root.parent / "blobs"
+            self._blobs = open_blob_store(where)
+        return self._blobs
+
     def files_dir(self, entity: str, project: str, run_id: str) -> Path:
         for part in (entity, project, run_id):
             if not part or "/" in part or part in (".", "..") or "\0" in part or len(part) > 255:
@@ -1147,42 +1174,169 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, Store):
             raise StoreError(f"invalid file name {name!r}: it leads out of the run's folder")
         return path
 
-    def put_file(
-        self, entity: str, project: str, run_id: str, name: str, data: bytes
-    ) -> FileRecord:
-        path = self._file_path(entity, project, run_id, name)
-        tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}.{threading.get_ident()}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            os.replace(tmp, path)  # readers never see a half-written file
-            stat = path.stat()
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+    def _check_file_name(self, name: str) -> None:
+        parts = name.split("/")
+        if (
+            not name
+            or len(name) > 1024
+            or name.startswith("/")
+            or "\0" in name
+            or any(p in ("", ".", "..") or len(p.encode()) > 200 for p in parts)
+            or _TMP_MARK in name
+        ):
             raise StoreError(
-                f"cannot store file {name!r} of run {entity}/{project}/{run_id}: "
-                f"{exc.strerror or exc} (a file and a folder of the same name cannot coexist)"
-            ) from None
-        return FileRecord(name, stat.st_size, stat.st_mtime)
+                f"invalid file name {name!r}: use a relative path without '.', '..' or empty "
+                f"parts (at most 1024 characters, 200 bytes per part)"
+            )
 
-    def read_file(self, entity: str, project: str, run_id: str, name: str) -> bytes:
+    def _run_pk(self, entity: str, project: str, run_id: str) -> int:
+        run = self.find_run(entity, project, run_id)
+        if run is None:
+            raise StoreError(f"no run {entity}/{project}/{run_id}: its files cannot be stored")
+        return run.pk
+
+    def _put_blob(self, data: FileData, expected_key: str | None, max_size: int | None) -> BlobInfo:
+        blobs = self.blobs
+        try:
+            if isinstance(data, Path):
+                if expected_key is not None:
+                    own = blobs.local_path(expected_key)
+                    if own is not None and own.exists() and own.samefile(data):
+                        return BlobInfo(expected_key, own.stat().st_size)
+                return blobs.put_file(data, expected_key=expected_key, max_size=max_size)
+            if isinstance(data, bytes | bytearray | memoryview):
+                return blobs.put_bytes(data, expected_key=expected_key, max_size=max_size)
+            return blobs.put_stream(data, expected_key=expected_key, max_size=max_size)
+        except BlobTooLargeError as exc:
+            raise FileTooLargeError(
+                f"the file is larger than the limit of {exc.limit} bytes", exc.limit
+            ) from None
+        except BlobError as exc:
+            raise StoreError(str(exc)) from None
+
+    def _name_blob(self, run_pk: int, name: str, info: BlobInfo) -> FileRecord:
+        now = time.time()
+        row = {"run_pk": run_pk, "name": name, "blob_key": info.key, "size": info.size}
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        stmt = insert(S.run_files).values(**row, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_pk", "name"],
+            set_={"blob_key": info.key, "size": info.size, "updated_at": now},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+        return FileRecord(name, info.size, now, info.key.split(":", 1)[1])
+
+    def put_file(
+        self,
+        entity: str,
+        project: str,
+        run_id: str,
+        name: str,
+        data: FileData,
+        *,
+        expected_key: str | None = None,
+        max_size: int | None = None,
+    ) -> FileRecord:
+        self._check_file_name(name)
+        run_pk = self._run_pk(entity, project, run_id)
+        info = self._put_blob(data, expected_key, max_size)
+        return self._name_blob(run_pk, name, info)
+
+    def link_file(
+        self, entity: str, project: str, run_id: str, name: str, key: str
+    ) -> FileRecord | None:
+        self._check_file_name(name)
+        try:
+            info = self.blobs.stat(key)
+        except BlobError as exc:
+            raise StoreError(str(exc)) from None
+        if info is None:
+            return None
+        F, R, P = S.run_files, S.runs, S.projects
+        owned = (
+            sa.select(F.c.run_pk)
+            .select_from(F.join(R, R.c.pk == F.c.run_pk).join(P, P.c.id == R.c.project_id))
+            .where(F.c.blob_key == key, P.c.entity == entity)
+            .limit(1)
+        )
+        with self._read() as conn:
+            if conn.execute(owned).first() is None:
+                return None
+        return self._name_blob(self._run_pk(entity, project, run_id), name, info)
+
+    def _file_row(self, entity: str, project: str, run_id: str, name: str) -> Any:
+        F, R, P = S.run_files, S.runs, S.projects
+        stmt = (
+            sa.select(F.c.name, F.c.blob_key, F.c.size, F.c.updated_at)
+            .select_from(F.join(R, R.c.pk == F.c.run_pk).join(P, P.c.id == R.c.project_id))
+            .where(
+                P.c.entity == entity, P.c.name == project, R.c.run_id == run_id, F.c.name == name
+            )
+        )
+        with self._read() as conn:
+            return conn.execute(stmt).first()
+
+    def _legacy_file(self, entity: str, project: str, run_id: str, name: str) -> Path:
         path = self._file_path(entity, project, run_id, name)
         if not path.is_file():
             raise FileNotFoundError(f"run {entity}/{project}/{run_id} has no file {name!r}")
-        return path.read_bytes()
+        return path
+
+    def open_file(
+        self, entity: str, project: str, run_id: str, name: str
+    ) -> tuple[FileRecord, BinaryIO]:
+        self._check_file_name(name)
+        row = self._file_row(entity, project, run_id, name)
+        if row is not None:
+            record = FileRecord(
+                row.name, int(row.size), float(row.updated_at), row.blob_key.split(":", 1)[1]
+            )
+            try:
+                return record, self.blobs.open(row.blob_key)
+            except BlobNotFoundError:
+                raise FileNotFoundError(
+                    f"the content of file {name!r} of run {entity}/{project}/{run_id} is "
+                    f"missing from the blob store ({row.blob_key})"
+                ) from None
+        path = self._legacy_file(entity, project, run_id, name)
+        stat = path.stat()
+        return FileRecord(name, stat.st_size, stat.st_mtime), open(path, "rb")
+
+    def local_file_path(self, entity: str, project: str, run_id: str, name: str) -> Path | None:
+        self._check_file_name(name)
+        row = self._file_row(entity, project, run_id, name)
+        if row is not None:
+            path = self.blobs.local_path(row.blob_key)
+            if path is None and self.blobs.stat(row.blob_key) is None:
+                raise FileNotFoundError(f"run {entity}/{project}/{run_id} has no file {name!r}")
+            return path
+        return self._legacy_file(entity, project, run_id, name)
 
     def list_files(self, entity: str, project: str, run_id: str) -> list[FileRecord]:
+        out: dict[str, FileRecord] = {}
         base = self.files_dir(entity, project, run_id)
-        if not base.is_dir():
-            return []
-        out = []
-        for path in sorted(base.rglob("*")):
-            if path.is_file() and _TMP_MARK not in path.name:
-                stat = path.stat()
-                name = path.relative_to(base).as_posix()
-                out.append(FileRecord(name, stat.st_size, stat.st_mtime))
-        return out
+        if base.is_dir():
+            for path in sorted(base.rglob("*")):
+                if path.is_file() and _TMP_MARK not in path.name:
+                    stat = path.stat()
+                    name = path.relative_to(base).as_posix()
+                    out[name] = FileRecord(name, stat.st_size, stat.st_mtime)
+        F, R, P = S.run_files, S.runs, S.projects
+        stmt = (
+            sa.select(F.c.name, F.c.blob_key, F.c.size, F.c.updated_at)
+            .select_from(F.join(R, R.c.pk == F.c.run_pk).join(P, P.c.id == R.c.project_id))
+            .where(P.c.entity == entity, P.c.name == project, R.c.run_id == run_id)
+        )
+        with self._read() as conn:
+            for row in conn.execute(stmt):
+                out[row.name] = FileRecord(
+                    row.name, int(row.size), float(row.updated_at), row.blob_key.split(":", 1)[1]
+                )
+        return [out[n] for n in sorted(out)]
 
     def console(self, run_pk: int, limit: int | None = None) -> list[tuple[str, float, str]]:
         stmt = sa.select(

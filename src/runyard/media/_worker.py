@@ -1,0 +1,192 @@
+"""The encoder thread of a run, and recovery's encoding of what a dead process left.
+
+:class:`MediaContext` is what a :class:`runyard.Run` holds: the spool (written on the training
+thread, :mod:`runyard.media._spool`), the encoder thread that turns each entry into a file in
+the local blob store (``<root>/blobs``) and journals a ``media`` record
+``{"id", "key", "size", "ext", "subdir", "files"}``, and the resolver the shipper calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from runyard.blobs import LocalBlobStore
+from runyard.media._encode import encode
+from runyard.media._resolve import MediaResolver, Record
+from runyard.media._spool import SpoolEntry, SpoolWriter, read_spool, spool_dir_for
+
+
+def encode_entry(
+    entry: SpoolEntry, blobs: LocalBlobStore, results: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    """Encode one spool entry into ``blobs``; the ``media`` record describing the result."""
+    header = entry.header
+    try:
+        encoded = encode(header, entry.read(), results)
+        info = blobs.put_bytes(encoded.data)
+    except Exception as exc:
+        return {"id": entry.id, "error": f"{type(exc).__name__}: {exc}"}
+    result: dict[str, Any] = {
+        "id": entry.id,
+        "key": info.key,
+        "size": info.size,
+        "ext": header.get("ext") or encoded.ext,
+        "subdir": header.get("sub", "misc"),
+    }
+    if encoded.files:
+        result["files"] = [list(f) for f in encoded.files]
+    return result
+
+
+class MediaContext:
+    """A run's media plumbing. ``spool`` is called on the training thread (cheap); the rest
+    runs on the encoder thread."""
+
+    def __init__(
+        self,
+        journal_path: Path,
+        append: Callable[[str, Any], Any],
+        where: tuple[str, str, str],
+    ) -> None:
+        self.spool_dir = spool_dir_for(journal_path)
+        self.blobs_root = journal_path.parent.parent / "blobs"
+        self._append = append
+        self._blobs: LocalBlobStore | None = None
+        self._writer: SpoolWriter | None = None
+        self.resolver = MediaResolver(None, where)
+        self._queue: deque[SpoolEntry] = deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._busy = False
+        self._closing = False
+        self._results: dict[int, dict[str, Any]] = {}
+        self.active = False
+
+    @property
+    def blobs(self) -> LocalBlobStore:
+        if self._blobs is None:
+            self._blobs = LocalBlobStore(self.blobs_root)
+            self.resolver.blobs = self._blobs
+        return self._blobs
+
+    def spool(self, header: dict[str, Any], payload: Sequence[Any]) -> int:
+        """Append one raw entry (durable when this returns); its id."""
+        writer = self._writer
+        if writer is None:
+            with self._cond:
+                if self._writer is None:
+                    self._writer = SpoolWriter(self.spool_dir, self._submit)
+                    self.active = True
+                writer = self._writer
+        return writer.append(header, payload)
+
+    def _submit(self, entry: SpoolEntry) -> None:
+        with self._cond:
+            self._queue.append(entry)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="runyard-media", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        blobs = self.blobs
+        previous: Path | None = None
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                entry = self._queue.popleft()
+                self._busy = True
+            result = encode_entry(entry, blobs, self._results)
+            if "error" in result:
+                print(
+                    f"runyard: could not encode a media value ({result['error']}); its row "
+                    f"keeps a reference marked with the error",
+                    file=sys.__stderr__ or sys.stderr,
+                )
+            self._results[entry.id] = result
+            self._append("media", result)
+            self.resolver.add_result(result)
+            if previous is not None and previous != entry.segment:
+                with contextlib.suppress(OSError):
+                    previous.unlink()  # every entry of it is encoded and journaled
+            previous = entry.segment
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def prepare(self, store: Any, pending: Sequence[Record], limit: int) -> list[Record]:
+        """For the shipper: see :meth:`MediaResolver.prepare`."""
+        if self._blobs is None:
+            _ = self.blobs
+        return self.resolver.prepare(store, pending, limit)
+
+    def close(self, timeout: float) -> bool:
+        """Encode what is queued (until ``timeout``), stop the thread; True if all is encoded.
+        The spool is removed then; otherwise it stays for recovery / ``runyard sync``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            while (self._queue or self._busy) and time.monotonic() < deadline:
+                self._cond.wait(max(0.0, min(0.5, deadline - time.monotonic())))
+            done = not self._queue and not self._busy
+        if self._writer is not None:
+            self._writer.close()
+        if done and self.spool_dir.exists():
+            shutil.rmtree(self.spool_dir, ignore_errors=True)
+        return done
+
+
+def complete_records(
+    records: list[Record], journal_path: Path, store: Any
+) -> tuple[list[Record], MediaResolver | None]:
+    """Recovery and ``runyard sync``: resolve every pending value of a journal's records,
+    encoding from its spool what the dead (or offline) process had not encoded, and put the
+    files into ``store``. Returns the records to apply and the resolver (``None`` when the
+    journal has no media)."""
+    header = records[0][2] if records and records[0][1] == "run" else {}
+    where = (header.get("entity", ""), header.get("project", ""), header.get("run_id", ""))
+    resolver = MediaResolver(LocalBlobStore(journal_path.parent.parent / "blobs"), where)
+    resolver.note(records)
+    missing = resolver.missing(records)
+    if not missing and not any(kind == "media" for _s, kind, _p in records):
+        return records, None
+    assert resolver.blobs is not None
+    if missing:
+        spool = spool_dir_for(journal_path)
+        results = dict(resolver.results)
+        for entry in read_spool(spool):
+            if entry.id in results and "error" not in results[entry.id]:
+                continue
+            results[entry.id] = encode_entry(entry, resolver.blobs, results)
+            resolver.add_result(results[entry.id])
+        for entry_id in missing - set(results):
+            resolver.add_result({"id": entry_id, "error": "the raw media data was lost"})
+    out: list[Record] = []
+    for seq, kind, payload in records:
+        if kind == "row":
+            resolved, files = resolver.resolve_row(payload)
+            assert resolved is not None
+            resolver.register(store, files)
+            out.append((seq, kind, resolved))
+        else:
+            out.append((seq, kind, payload))
+    return out, resolver
+
+
+def discard_spool(journal_path: Path) -> None:
+    """Remove a journal's spool once its records are all in the store."""
+    shutil.rmtree(spool_dir_for(journal_path), ignore_errors=True)

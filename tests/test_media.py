@@ -1,0 +1,237 @@
+"""Rich values through log(): stored as W&B's references, files content-addressed, read back."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import runyard
+from runyard.api import Api
+from runyard.media import Audio, Histogram, Html, Image, MediaError, Table, Video
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RUNYARD_DIR", str(tmp_path))
+    monkeypatch.setenv("RUNYARD_CONSOLE", "off")
+    return tmp_path
+
+
+def rows(root: Path, run: runyard.Run) -> list[dict]:
+    return list(Api(dir=root).run(run.path).scan_history())
+
+
+RNG = np.random.default_rng(0)
+IMG = RNG.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+
+
+def test_images_histograms_tables_round_trip(root: Path) -> None:
+    run = runyard.init(project="media")
+    chw = np.ascontiguousarray(IMG.transpose(2, 0, 1))
+    run.log(
+        {
+            "img": Image(IMG, caption="pred 3"),
+            "chw": Image(chw),
+            "gray": Image(IMG[:, :, 0].astype(np.float64) / 255.0),
+            "batch": [Image(IMG, caption="a"), Image(IMG[::-1], caption="b")],
+            "h": Histogram(RNG.normal(size=10_000), num_bins=20),
+            "t": Table(columns=["id", "image", "label"], data=[[1, Image(IMG), "cat"]]),
+        }
+    )
+    run.log({"img": Image(IMG)})  # the same pixels again: one blob, a new name
+    run.finish()
+    api_run = Api(dir=root).run(run.path)
+    first, second = rows(root, run)
+    ref = first["img"]
+    assert ref["_type"] == "image-file" and ref["format"] == "png"
+    assert (ref["width"], ref["height"], ref["caption"]) == (48, 32, "pred 3")
+    assert ref["path"] == f"media/images/img_0_{ref['sha256'][:20]}.png"
+    assert np.array_equal(api_run.load(ref, as_numpy=True), IMG)
+    assert np.array_equal(api_run.load(first["chw"], as_numpy=True), IMG)
+    assert np.array_equal(api_run.load(first["gray"], as_numpy=True), IMG[:, :, 0])
+    assert second["img"]["sha256"] == ref["sha256"] and second["img"]["path"] != ref["path"]
+    batch = first["batch"]
+    assert batch["_type"] == "images/separated" and batch["count"] == 2
+    assert batch["captions"] == ["a", "b"]
+    loaded = api_run.load(batch, as_numpy=True)
+    assert np.array_equal(loaded[1], IMG[::-1])
+    counts, edges = api_run.load(first["h"])
+    assert len(counts) == 20 and len(edges) == 21 and counts.sum() == 10_000
+    table = api_run.load(first["t"])
+    assert list(table.columns) == ["id", "image", "label"] and table["label"][0] == "cat"
+    cell = table["image"][0]
+    assert cell["_type"] == "image-file"
+    assert np.array_equal(api_run.load(cell, as_numpy=True), IMG)
+    # The summary keeps the last reference; files are listed and downloadable.
+    assert api_run.summary["img"] == second["img"]
+    names = {f.name for f in api_run.files()}
+    assert ref["path"] in names and second["img"]["path"] in names and cell["path"] in names
+    blobs = list((root / "blobs" / "sha256").rglob("*"))
+    assert sum(1 for b in blobs if b.name == ref["sha256"]) == 1  # stored once
+    out = api_run.file(ref["path"]).download(root / "dl")
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == ref["sha256"]
+
+
+def test_value_rules_follow_wandb(root: Path) -> None:
+    run = runyard.init(project="media")
+    big = RNG.normal(size=1000)
+    run.log(
+        {
+            "list": [1, 2.5, "x", None, [3, float("nan")]],
+            "tuple": (1, 2),
+            "one": np.array([3.5]),
+            "small": np.arange(5),
+            "auto": big,
+            "huge": 2**70,
+            "neg": -(2**80),
+        }
+    )
+    run.finish()
+    (row,) = rows(root, run)
+    assert row["list"][:4] == [1, 2.5, "x", None] and row["list"][4][0] == 3
+    assert np.isnan(row["list"][4][1])
+    assert row["tuple"] == [1, 2] and row["one"] == 3.5 and row["small"] == [0, 1, 2, 3, 4]
+    assert row["auto"]["_type"] == "histogram" and len(row["auto"]["values"]) == 32
+    assert row["auto"]["values"] == np.histogram(big, bins=32)[0].tolist()
+    assert row["huge"] == float(2**70) and row["neg"] == -float(2**80)  # W&B: the nearest float
+    assert Api(dir=root).run(run.path).summary["huge"] == float(2**70)
+
+
+def test_audio_video_html(root: Path) -> None:
+    run = runyard.init(project="media")
+    wave = np.sin(np.linspace(0, 440 * 2 * np.pi, 1600)).astype(np.float32) * 0.5
+    frames = RNG.integers(0, 256, (3, 3, 16, 16), dtype=np.uint8)
+    run.log(
+        {
+            "speech": Audio(wave, sample_rate=16000, caption="hi"),
+            "rollout": Video(frames, fps=4),
+            "report": Html("<h1>epoch 3</h1>"),
+        }
+    )
+    run.finish()
+    (row,) = rows(root, run)
+    api_run = Api(dir=root).run(run.path)
+    import soundfile
+
+    audio = row["speech"]
+    assert audio["_type"] == "audio-file" and audio["path"].endswith(".wav")
+    data, rate = soundfile.read(api_run.open_file(audio["path"]))
+    assert rate == 16000 and len(data) == 1600 and abs(data - wave).max() < 1e-3
+    video = row["rollout"]
+    assert video["_type"] == "video-file" and (video["width"], video["height"]) == (16, 16)
+    assert api_run.load(video)[:6] == b"GIF89a"
+    assert api_run.load(row["report"]) == b"<h1>epoch 3</h1>"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (lambda: Image(np.zeros((5, 5, 7), np.uint8)), r"'bad'.*shape \(5, 5, 7\).*channels"),
+        (lambda: Image(np.full((4, 4), np.nan)), r"'bad'.*NaN"),
+        (lambda: Image(np.zeros((4, 4), complex)), r"'bad'.*complex"),
+        (
+            lambda: Image(np.broadcast_to(np.uint8(0), (40_000, 20_000, 3))),
+            r"'bad'.*2400000000 bytes.*resize",
+        ),
+        (lambda: Table(columns=[]), r"'bad'.*no columns"),
+        (lambda: Histogram([1.0, float("nan")] * 3000), r"'bad'.*finite"),
+        (lambda: [Image(IMG), Html("x")], r"'bad'.*one type"),
+        (lambda: Video(np.zeros((2, 16, 16), np.uint8)), r"'bad'.*T x C x H x W"),
+        (lambda: object(), r"'bad'.*object"),
+    ],
+)
+def test_bad_input_names_the_key_and_keeps_the_run(root: Path, value, expected) -> None:
+    run = runyard.init(project="media")
+    run.log({"ok": 1})
+    with pytest.raises((MediaError, TypeError), match=expected):
+        run.log({"bad": value(), "other": 2})
+    run.log({"ok": 2})
+    run.finish()
+    assert [r["ok"] for r in rows(root, run)] == [1, 2]
+    assert all("bad" not in r and "other" not in r for r in rows(root, run))
+
+
+def test_table_rows_must_match_columns() -> None:
+    with pytest.raises(ValueError, match=r"expects 2 columns \['a', 'b'\].*3 values"):
+        Table(columns=["a", "b"], data=[[1, 2, 3]])
+    table = Table(columns=["a"])
+    table.add_data(1)
+    with pytest.raises(ValueError, match="has 2 values; the table has 1 rows"):
+        table.add_column("b", [1, 2])
+
+
+def test_logging_a_table_again_with_more_rows(root: Path) -> None:
+    run = runyard.init(project="media")
+    table = Table(columns=["step", "loss"])
+    for step in range(3):
+        table.add_data(step, 1.0 / (step + 1))
+        run.log({"preds": table})
+    run.finish()
+    api_run = Api(dir=root).run(run.path)
+    sizes = [len(api_run.load(r["preds"])) for r in rows(root, run)]
+    assert sizes == [1, 2, 3]
+    assert len(api_run.load(api_run.summary["preds"])) == 3
+
+
+def test_media_survive_kill_9_after_log_returned(root: Path) -> None:
+    """The row and the raw pixels are on disk when log() returns; recovery encodes them."""
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, numpy as np, runyard
+        from runyard.media import Image, _worker
+        _worker.encode_entry = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # never
+        run = runyard.init(project="media", id="killed")
+        img = np.arange(48 * 32 * 3, dtype=np.uint8).reshape(32, 48, 3)
+        run.log({"img": Image(img)})
+        print("logged", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    env = dict(os.environ, RUNYARD_MODE="offline")
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == -signal.SIGKILL and "logged" in proc.stdout, proc.stderr
+    assert list((root / "journal").glob("*.spool"))  # the raw entry waits
+    api = Api(dir=root)
+    from runyard.sdk.recovery import recover_journals
+
+    recover_journals(root, api.store, include_offline=True)
+    run = api.run("killed")
+    assert run.state == "crashed"
+    (row,) = list(run.scan_history())
+    want = np.arange(48 * 32 * 3, dtype=np.uint8).reshape(32, 48, 3)
+    assert np.array_equal(run.load(row["img"], as_numpy=True), want)
+    assert not list((root / "journal").glob("*.spool"))
+
+
+def test_torch_like_tensors_are_duck_typed(root: Path) -> None:
+    class FakeTensor:  # what Image needs of a torch tensor: detach().cpu().numpy(), CHW
+        __module__ = "torch"
+
+        def __init__(self, a: np.ndarray) -> None:
+            self.a = a
+
+        def detach(self) -> FakeTensor:
+            return self
+
+        def cpu(self) -> FakeTensor:
+            return self
+
+        def numpy(self) -> np.ndarray:
+            return self.a
+
+    run = runyard.init(project="media")
+    run.log({"t": Image(FakeTensor(IMG.transpose(2, 0, 1).astype(np.float32) / 255.0))})
+    run.finish()
+    (row,) = rows(root, run)
+    back = Api(dir=root).run(run.path).load(row["t"], as_numpy=True)
+    assert np.abs(back.astype(int) - IMG.astype(int)).max() <= 1
