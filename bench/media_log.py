@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import print_tables  # noqa: E402
+from _common import print_tables
 
 
 def timed(fn: Callable[[], Any], n: int) -> tuple[float, float]:
