@@ -5,6 +5,7 @@
 //   #/r/{entity}/{project}/{run_id}      run page
 //   #/compare/{entity}/{project}?runs=a,b&x=&smooth=&log=&group=   comparison
 //   #/s/{sweep_id}                       sweep page
+//   #/a/{entity}/{project}[/{name}]      artifacts (views/artifacts.ts)
 
 import "./style.css";
 import { apiKey, setApiKey } from "./api";
@@ -14,6 +15,7 @@ import { runsView } from "./views/runs";
 import { runView } from "./views/run";
 import { compareView } from "./views/compare";
 import { sweepView } from "./views/sweep";
+import { artifactView, artifactsView } from "./views/artifacts";
 
 export interface View {
   /** called when the user leaves the view (stop timers, free charts) */
@@ -58,6 +60,8 @@ function route(): void {
     else if (path[0] === "r" && path.length === 4) current = runView(root, path[1], path[2], path[3]);
     else if (path[0] === "compare" && path.length === 3) current = compareView(root, path[1], path[2], query);
     else if (path[0] === "s" && path.length === 2) current = sweepView(root, path[1]);
+    else if (path[0] === "a" && path.length === 3) current = artifactsView(root, path[1], path[2]);
+    else if (path[0] === "a" && path.length === 4) current = artifactView(root, path[1], path[2], path[3], query);
     else {
       setCrumbs([["Projects", "#/"], ["Not found", null]]);
       root.append(h("h1", null, "Not found"), h("p", null, "No view at this address. ", h("a", { href: "#/" }, "Projects")));

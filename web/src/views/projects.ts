@@ -19,12 +19,12 @@ export function projectsView(root: HTMLElement): View {
         h(
           "table.plain",
           { "aria-label": "Projects" },
-          h("thead", null, h("tr", null, h("th", { scope: "col" }, "Entity"), h("th", { scope: "col" }, "Project"), h("th.num", { scope: "col" }, "Runs"))),
+          h("thead", null, h("tr", null, h("th", { scope: "col" }, "Entity"), h("th", { scope: "col" }, "Project"), h("th.num", { scope: "col" }, "Runs"), h("th", { scope: "col" }, "Artifacts"))),
           h(
             "tbody",
             null,
             projects.map((p) =>
-              h("tr", null, h("td", null, p.entity), h("td", null, h("a", { href: hashFor(["p", p.entity, p.project]) }, p.project)), h("td.num", null, p.runs)),
+              h("tr", null, h("td", null, p.entity), h("td", null, h("a", { href: hashFor(["p", p.entity, p.project]) }, p.project)), h("td.num", null, p.runs), h("td", null, h("a", { href: hashFor(["a", p.entity, p.project]) }, "artifacts"))),
             ),
           ),
         ),
