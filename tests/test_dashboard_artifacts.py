@@ -93,7 +93,7 @@ def test_artifacts_view(browser: Any, server: ServerProc) -> None:
     page.get_by_role("link", name="artifacts").click()
     page.wait_for_url("**/#/a/e/p")
     datasets = page.get_by_role("table", name="Artifacts of type dataset")
-    assert datasets.get_by_role("link", name="ds").is_visible()
+    datasets.get_by_role("link", name="ds").wait_for()  # the list is fetched after the route
     assert (
         page.get_by_role("table", name="Artifacts of type model")
         .get_by_role("link", name="net")
