@@ -1,15 +1,20 @@
 """Conformance: the real ``wandb`` client (pinned in the dev extra) against a real runyard server.
 
-Each test runs unmodified W&B code in its own process (``tests/wandbclient.py``: no network but
-127.0.0.1) against one ``runyard server`` with auth on, shared by the module, and asserts what
-arrived through runyard's own ``Api`` — the same reads as for a runyard-native run. The client's
-start-up costs seconds, so each test checks many things about few runs.
+Unmodified W&B code runs in its own processes (``tests/wandbclient.py``: no network but
+127.0.0.1) against one ``runyard server`` with auth on, shared by the module, and the tests
+assert what arrived through runyard's own ``Api`` — the same reads as for a runyard-native run.
+Importing wandb and starting its service costs seconds per process, so one script plays several
+scenarios in a row (each ``wandb.init`` is a run of its own, with its own file stream, exactly
+as in separate processes) and the tests below check what each scenario stored.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +24,7 @@ import pytest
 
 from runyard.api import Api
 from tests.serverproc import ServerProc, create_admin_key, create_key, running_server
-from tests.wandbclient import run_script
+from tests.wandbclient import run_cli, run_script, wandb_env
 
 
 @dataclass
@@ -74,33 +79,114 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
         yield Door(server, admin, alice, bob)
 
 
-def test_init_log_config_summary_finish_console(door: Door, tmp_path: Path) -> None:
+#: Scenarios played by one client process (alice's key), in order; see the tests below.
+SESSION = """
+import sys, time, wandb
+from wandb.sdk.lib import run_stopping
+
+# 1. the scalar path
+run = wandb.init(
+    project="door", name="first-run", group="g1", job_type="train",
+    tags=["a", "b"], notes="some notes",
+    config={"lr": 0.1, "layers": [1, 2], "optim": {"name": "adam", "beta": 0.9}},
+)
+run.config.update({"batch_size": 32})
+for i in range(5):
+    run.log({"loss": 1 / (i + 1), "acc": i / 10, "val": {"loss": 2.0 - i},
+             "flag": i % 2 == 0, "phase": "warm" if i < 2 else "main"})
+run.log({"loss": float("nan")})
+print("hello from stdout")
+print("oops on stderr", file=sys.stderr)
+run.summary["best"] = 42
+run.finish()
+print("PATH", run.path)
+
+# 2. entities: bob's is refused, the team's works
+try:
+    wandb.init(project="secret", entity="bob", id="intruder1")
+except Exception as exc:
+    print("REFUSED", exc)
+run = wandb.init(project="shared", entity="lab", id="teamrun1")
+run.log({"x": 1})
+run.finish()
+
+# 3. resume="allow" creates, resume="must" continues, "must" of nothing fails
+run = wandb.init(project="resumes", entity="lab", id="res1", resume="allow",
+                 config={"lr": 0.1})
+for i in range(3):
+    run.log({"loss": 10 - i})
+run.finish()
+try:
+    wandb.init(project="resumes", entity="lab", id="nosuchrun", resume="must")
+except Exception as exc:
+    print("MUST-FAILED", type(exc).__name__)
+run = wandb.init(project="resumes", entity="lab", id="res1", resume="must")
+print("RESUMED", run.resumed)
+run.config.update({"phase": 2})
+for i in range(2):
+    run.log({"loss": 5 - i})
+run.finish()
+
+# 4. a run stopped from runyard. The client asks about a stop every 15 s and posts every 15 s;
+# shorter here (timing only: the protocol is the same).
+run_stopping.RunStopChecker.__init__.__kwdefaults__["poll_interval"] = 0.2
+run = wandb.init(project="door", id="stopme",
+                 settings=wandb.Settings(x_file_stream_transmit_interval=1))
+try:
+    for i in range(3000):
+        run.log({"i": i})
+        time.sleep(0.02)
+    print("NOT STOPPED")
+except KeyboardInterrupt:
+    print("INTERRUPTED", i)
+    raise
+"""
+
+
+@pytest.fixture(scope="module")
+def session(door: Door, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Play :data:`SESSION`; stop its last run through runyard's API once it logs. Its output."""
+    home = tmp_path_factory.mktemp("session")
+    script = home / "train.py"
+    script.write_text(SESSION)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=home,
+        env=wandb_env(home, door.url, door.alice),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        api = door.api()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            found = api.store.find_run("alice", "door", "stopme")
+            if found is not None and found.last_step >= 5:
+                break
+            if proc.poll() is not None:
+                raise AssertionError(f"the session ended early:\n{proc.communicate()[0]}")
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the session never reached its last run")
+        stopped = httpx.post(
+            f"{door.server.api}/runs/alice/door/stopme/state",
+            json={"state": "stopped"},
+            headers={"Authorization": f"Bearer {door.alice}"},
+        )
+        assert stopped.json() == {"changed": True}
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return out
+
+
+def test_init_log_config_summary_finish_console(door: Door, session: str) -> None:
     """The scalar path: everything a plain training script sends arrives, stored as a native
     run's (flat ``a/b`` keys, NaN kept, config without W&B's wrappers)."""
-    proc = run_script(
-        """
-        import sys, wandb
-        run = wandb.init(
-            project="door", name="first-run", group="g1", job_type="train",
-            tags=["a", "b"], notes="some notes",
-            config={"lr": 0.1, "layers": [1, 2], "optim": {"name": "adam", "beta": 0.9}},
-        )
-        run.config.update({"batch_size": 32})
-        for i in range(5):
-            run.log({"loss": 1 / (i + 1), "acc": i / 10, "val": {"loss": 2.0 - i},
-                     "flag": i % 2 == 0, "phase": "warm" if i < 2 else "main"})
-        run.log({"loss": float("nan")})
-        print("hello from stdout")
-        print("oops on stderr", file=sys.stderr)
-        run.summary["best"] = 42
-        run.finish()
-        print("PATH", run.path)
-        """,
-        tmp_path,
-        door.url,
-        door.alice,
-    )
-    path = proc.stdout.split("PATH", 1)[1].split()[0]
+    path = session.split("PATH", 1)[1].split()[0]
     assert path.startswith("alice/door/")
     run = door.api().run(path)
     assert run.state == "finished"
@@ -136,26 +222,11 @@ def test_init_log_config_summary_finish_console(door: Door, tmp_path: Path) -> N
     assert {"wandb-metadata.json", "requirements.txt", "output.log"} <= files
 
 
-def test_a_key_reaches_only_its_entities(door: Door, tmp_path: Path) -> None:
+def test_a_key_reaches_only_its_entities(door: Door, session: str) -> None:
     """alice (member of team lab) logs to lab, cannot log to bob's entity; nothing of bob's is
     visible to her through any door route, and the message says what to do."""
-    proc = run_script(
-        """
-        import wandb
-        try:
-            wandb.init(project="secret", entity="bob", id="intruder1")
-        except Exception as exc:
-            print("REFUSED", exc)
-        run = wandb.init(project="shared", entity="lab", id="teamrun1")
-        run.log({"x": 1})
-        run.finish()
-        """,
-        tmp_path,
-        door.url,
-        door.alice,
-    )
-    assert "REFUSED" in proc.stdout
-    assert "may not access entity 'bob'" in proc.stdout
+    assert "REFUSED" in session
+    assert "may not access entity 'bob'" in session
     api = door.api()
     assert api.store.find_run("bob", "secret", "intruder1") is None
     assert api.run("lab/shared/teamrun1").state == "finished"
@@ -189,6 +260,57 @@ def test_a_key_reaches_only_its_entities(door: Door, tmp_path: Path) -> None:
     )
     assert files.json()["data"]["createRunFiles"] is None
     assert api.run("bob/private/bobrun1").record.last_step == -1
+
+
+def test_resume_allow_then_must(door: Door, session: str) -> None:
+    """resume="allow" creates the run, resume="must" continues it (steps go on, the config
+    merges), resume="must" of a run that does not exist fails with the client's own message."""
+    assert "MUST-FAILED UsageError" in session
+    assert "RESUMED True" in session
+    run = door.api().run("lab/resumes/res1")
+    assert run.state == "finished"
+    rows = run.history(pandas=False, samples=None)
+    assert [(r["_step"], r["loss"]) for r in rows] == [(0, 10), (1, 9), (2, 8), (3, 5), (4, 4)]
+    assert run.config == {"lr": 0.1, "phase": 2}
+    assert run.summary["loss"] == 4 and run.summary["_step"] == 4
+    assert door.api().store.find_run("lab", "resumes", "nosuchrun") is None
+
+
+def test_a_run_stopped_from_runyard_stops_the_client(door: Door, session: str) -> None:
+    """Stopping a running run through runyard's API (what `runyard runs stop` and the dashboard
+    do) answers the client's file stream with `stopped`, as W&B's stop button does: the script
+    gets a KeyboardInterrupt and the run stays `stopped`."""
+    assert "INTERRUPTED" in session and "NOT STOPPED" not in session
+    run = door.api().run("alice/door/stopme")
+    assert run.state == "stopped"
+    assert 5 <= run.record.last_step < 2999
+
+
+def test_login_host_offline_run_then_wandb_sync(door: Door, tmp_path: Path) -> None:
+    """`wandb login --host` with a runyard key is all `wandb sync` needs; an offline run synced
+    later arrives whole."""
+    run_cli(["login", "--host", door.url, door.bob], tmp_path, None, None)
+    run_script(
+        """
+        import wandb
+        run = wandb.init(project="offline", id="off1", config={"a": 1})
+        for i in range(4):
+            run.log({"x": i * i})
+        print("offline hello")
+        run.finish()
+        """,
+        tmp_path,
+        None,
+        None,
+        env={"WANDB_MODE": "offline"},
+    )
+    runs = sorted(str(p) for p in (tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    run_cli(["sync", runs[0]], tmp_path, None, None)
+    run = door.api().run("bob/offline/off1")
+    assert run.state == "finished" and run.config == {"a": 1}
+    assert [r["x"] for r in run.history(pandas=False, samples=None)] == [0, 1, 4, 9]
+    assert "offline hello" in [t for _, _, t in run.console()]
 
 
 def test_door_answers_errors_a_client_can_act_on(door: Door) -> None:
@@ -233,6 +355,22 @@ def test_door_answers_errors_a_client_can_act_on(door: Door) -> None:
     assert httpx.put(url.split("?")[0], content=b"x").status_code == 401
     assert httpx.put(url, content=b"hello").status_code == 200
     assert door.api().store.read_file("alice", "files", "upl1", "notes/a.txt") == b"hello"
+    again = door.graphql(
+        door.alice,
+        'mutation { upsertBucket(input: {name: "upl1", modelName: "files"}) { bucket { id } } }',
+    )
+    assert again.json()["data"]["upsertBucket"]["bucket"]["id"]  # running: the same session
+    httpx.post(
+        f"{door.url}/files/alice/files/upl1/file_stream",
+        json={"complete": True, "exitcode": 0},
+        headers={"Authorization": "Bearer " + door.alice},
+    ).raise_for_status()
+    ended = door.graphql(
+        door.alice,
+        'mutation { upsertBucket(input: {name: "upl1", modelName: "files"}) { bucket { id } } }',
+    ).json()
+    assert "already exists in runyard (finished)" in ended["errors"][0]["message"]
+    assert "resume='allow'" in ended["errors"][0]["message"]
     missing = httpx.post(
         f"{door.url}/files/alice/files/nosuchrun/file_stream",
         json={},

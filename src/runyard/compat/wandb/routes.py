@@ -124,9 +124,7 @@ def _file_stream(
             404, f"no run {entity}/{project}/{run_id}: the client creates it (upsertBucket) first"
         )
     result = RunWriter(state.store).stream(run, body)
-    return ORJSONResponse(
-        {"exitcode": None, "limits": {}, "stopped": result.run.state == "stopped"}
-    )
+    return ORJSONResponse({"exitcode": None, "limits": {}, "stopped": result.stopped})
 
 
 @router.post("/files/{entity}/{project}/{run_id}/file_stream")

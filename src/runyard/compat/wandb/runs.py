@@ -409,13 +409,17 @@ class RunWriter:
             code = body.get("exitcode")
             exit_code = code if type(code) is int and -(2**31) <= code < 2**31 else None
             state = "finished" if exit_code == 0 else "killed" if exit_code == 255 else "failed"
+            failure = None if state == "finished" else f"the process exited with {code}"
+            reason = self.stop_reason(run) if run.sweep_id is not None else None
+            if reason is not None:  # the sweep stopped it: runyard's verdict for such runs
+                state, failure = "stopped", f"stopped early: {reason}"
             # W&B's summary runtime is whole seconds; the rows' _runtime is finer.
             latest = self.store.find_run(run.entity, run.project, run.run_id)
             runtime = max(runtime or 0.0, latest.runtime if latest is not None else 0.0)
             finish = {
                 "state": state,
                 "exit_code": exit_code,
-                "failure": None if state == "finished" else f"the process exited with {code}",
+                "failure": failure,
                 "time": now,
                 "runtime": float(runtime or 0.0),
             }
@@ -428,7 +432,19 @@ class RunWriter:
             log.warning("wandb run %s: left out %s", run.path, "; ".join(result.dropped.items))
         latest = self.store.find_run(run.entity, run.project, run.run_id)
         result.run = latest or run
+        result.stopped = self.stop_reason(result.run) is not None
         return result
+
+    def stop_reason(self, run: RunRecord) -> str | None:
+        """Why the client should stop the run now (answered as the file stream's ``stopped``,
+        which the client turns into a KeyboardInterrupt, as W&B's stop button does): the run
+        was stopped from runyard (``POST /api/v1/runs/.../state``, ``runyard runs stop``), its
+        sweep was canceled, or the sweep's early termination chose it."""
+        if run.state == "stopped":
+            return run.failure or "stopped from runyard"
+        if run.sweep_id is not None and run.state == "running":
+            return self.store.controller(run.sweep_id).stop_decisions(run.run_id)
+        return None
 
     def _adopt(self, run: RunRecord) -> tuple[RunRecord, str]:
         """A run with no wandb session (made by runyard's own SDK) that a wandb client streams
