@@ -377,3 +377,83 @@ def test_door_answers_errors_a_client_can_act_on(door: Door) -> None:
         headers={"Authorization": "Bearer " + door.alice},
     )
     assert missing.status_code == 404
+
+
+#: `wandb agent`, with the agent's poll of its runs every 1 s instead of 5 (timing only).
+AGENT = """
+import sys
+from wandb import wandb_agent
+wandb_agent.Agent.POLL_INTERVAL = 1
+from wandb.cli.cli import cli
+sys.argv = ["wandb", "agent", *sys.argv[1:]]
+cli()
+"""
+
+
+def test_wandb_sweep_and_two_wandb_agents_on_a_grid(door: Door, tmp_path: Path) -> None:
+    """`wandb sweep` creates a runyard sweep; two `wandb agent`s get their runs from runyard's
+    controller (in the server, under the sweep's lock): no grid cell twice, exactly run_cap
+    runs, each run's metrics stored; then both agents are told to exit."""
+    (tmp_path / "sweep.yaml").write_text(
+        "program: train.py\n"
+        "method: grid\n"
+        "metric: {name: loss, goal: minimize}\n"
+        "run_cap: 3\n"
+        "parameters:\n"
+        "  lr: {values: [0.01, 0.1]}\n"
+        "  batch_size: {values: [16, 32]}\n"
+    )
+    (tmp_path / "train.py").write_text(
+        "import wandb\n"
+        "run = wandb.init()\n"
+        "run.log({'loss': run.config.lr * run.config.batch_size})\n"
+        "run.finish()\n"
+    )
+    (tmp_path / "agent.py").write_text(AGENT)
+    created = run_cli(
+        ["sweep", "--project", "sweeps", "sweep.yaml"],
+        tmp_path,
+        door.url,
+        door.alice,
+        env={"WANDB_SILENT": "false"},
+    )
+    line = [w for w in (created.stdout + created.stderr).split() if w.startswith("alice/")]
+    sweep_path = line[-1]
+    sweep_id = sweep_path.rsplit("/", 1)[1]
+    env = wandb_env(tmp_path, door.url, door.alice)
+    agents = [
+        subprocess.Popen(
+            [sys.executable, "agent.py", sweep_path],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        outputs = [a.communicate(timeout=120)[0] for a in agents]
+    finally:
+        for a in agents:
+            if a.poll() is None:
+                a.kill()
+                a.wait()
+    assert all(a.returncode == 0 for a in agents), outputs
+    api = door.api()
+    sweep = api.store.get_sweep(sweep_id)
+    assert sweep is not None and (sweep.entity, sweep.project) == ("alice", "sweeps")
+    assert sweep.state == "finished"
+    runs = [api.run(f"alice/sweeps/{t.run_id}") for t in api.store.sweep_trials(sweep_id)]
+    assert len(runs) == 3
+    cells = {(r.config["lr"], r.config["batch_size"]) for r in runs}
+    assert len(cells) == 3
+    assert all(r.state == "finished" and r.sweep_id == sweep_id for r in runs)
+    for r in runs:
+        assert r.summary["loss"] == r.config["lr"] * r.config["batch_size"]
+        assert r.sweep_params == {"lr": r.config["lr"], "batch_size": r.config["batch_size"]}
+    assert {r.record.agent_id for r in runs} <= {
+        a.id for a in api.store.controller(sweep_id).agents()
+    }
+    assert len(api.store.controller(sweep_id).agents()) == 2
+    assert all("Received exit command" in out for out in outputs), outputs

@@ -46,6 +46,8 @@ def wandb_env(
             "https_proxy": _DEAD_PROXY,
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
+            # `wandb agent` starts `python <program>`: this venv's, which has wandb
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
     if base_url is not None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,12 @@ from runyard.compat.wandb.graphql import Field
 from runyard.compat.wandb.ids import node_id, run_storage_id
 from runyard.compat.wandb.runs import history_tail
 from runyard.store.base import RunRecord
+
+#: Fields other modules add to project nodes: ``name -> (context, entity, project) -> Field``
+#: (sweeps add ``sweep``, ``wandb.Api`` reads add ``runs``...).
+PROJECT_FIELDS: dict[str, Callable[[Context, str, str], Field]] = {}
+#: Likewise for run nodes: ``name -> (context, run) -> Field``.
+RUN_FIELDS: dict[str, Callable[[Context, RunRecord], Field]] = {}
 
 #: runyard run states as W&B names them (W&B has no ``pending``/``stopped``).
 _STATES = {"pending": "pending", "stopped": "killed"}
@@ -73,7 +80,7 @@ def run_node(ctx: Context, run: RunRecord, session: str | None = None) -> dict[s
         return convert.dumps_wandb(tail)
 
     state = _STATES.get(run.state, run.state)
-    return {
+    node = {
         "__typename": "Run",
         "id": run_storage_id(run.entity, run.project, run.run_id, session),
         "name": run.run_id,
@@ -106,6 +113,9 @@ def run_node(ctx: Context, run: RunRecord, session: str | None = None) -> dict[s
         "user": {"id": node_id("User", run.entity), "name": run.entity, "username": run.entity},
         "readOnly": False,
     }
+    for name, make in RUN_FIELDS.items():
+        node[name] = make(ctx, run)
+    return node
 
 
 def project_node(ctx: Context, entity: str, name: str) -> dict[str, Any]:
@@ -116,7 +126,7 @@ def project_node(ctx: Context, entity: str, name: str) -> dict[str, Any]:
         found = ctx.store.find_run(entity, name, run_id)
         return None if found is None else run_node(ctx, found)
 
-    return {
+    node: dict[str, Any] = {
         "__typename": "Project",
         "id": node_id("Project", entity, name),
         "name": name,
@@ -128,3 +138,6 @@ def project_node(ctx: Context, entity: str, name: str) -> dict[str, Any]:
         "artifactType": Field(lambda _args: None),
         "readOnly": False,
     }
+    for field_name, make in PROJECT_FIELDS.items():
+        node[field_name] = make(ctx, entity, name)
+    return node

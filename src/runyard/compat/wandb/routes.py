@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from runyard.compat.wandb import convert
+from runyard.compat.wandb import sweeps as _sweeps  # noqa: F401 - registers its resolvers
 from runyard.compat.wandb.context import AuthFailed, Context, authenticate
 from runyard.compat.wandb.graphql import BadRequest, execute, parse_request
 from runyard.compat.wandb.resolvers import RESOLVERS
