@@ -11,6 +11,7 @@ as in separate processes) and the tests below check what each scenario stored.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import subprocess
 import sys
@@ -390,11 +391,18 @@ cli()
 """
 
 
-def test_wandb_sweep_and_two_wandb_agents_on_a_grid(door: Door, tmp_path: Path) -> None:
-    """`wandb sweep` creates a runyard sweep; two `wandb agent`s get their runs from runyard's
-    controller (in the server, under the sweep's lock): no grid cell twice, exactly run_cap
-    runs, each run's metrics stored; then both agents are told to exit."""
-    (tmp_path / "sweep.yaml").write_text(
+@dataclass
+class SweepResult:
+    sweep_id: str
+    outputs: list[str]
+    returncodes: list[int | None]
+
+
+@pytest.fixture(scope="module")
+def swept(door: Door, tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
+    """`wandb sweep` of a 4-cell grid with run_cap 3, then two `wandb agent`s until they exit."""
+    home = tmp_path_factory.mktemp("sweep")
+    (home / "sweep.yaml").write_text(
         "program: train.py\n"
         "method: grid\n"
         "metric: {name: loss, goal: minimize}\n"
@@ -403,28 +411,27 @@ def test_wandb_sweep_and_two_wandb_agents_on_a_grid(door: Door, tmp_path: Path) 
         "  lr: {values: [0.01, 0.1]}\n"
         "  batch_size: {values: [16, 32]}\n"
     )
-    (tmp_path / "train.py").write_text(
+    (home / "train.py").write_text(
         "import wandb\n"
         "run = wandb.init()\n"
         "run.log({'loss': run.config.lr * run.config.batch_size})\n"
         "run.finish()\n"
     )
-    (tmp_path / "agent.py").write_text(AGENT)
+    (home / "agent.py").write_text(AGENT)
     created = run_cli(
-        ["sweep", "--project", "sweeps", "sweep.yaml"],
-        tmp_path,
+        ["sweep", "--project", "grid", "sweep.yaml"],
+        home,
         door.url,
         door.alice,
         env={"WANDB_SILENT": "false"},
     )
-    line = [w for w in (created.stdout + created.stderr).split() if w.startswith("alice/")]
-    sweep_path = line[-1]
-    sweep_id = sweep_path.rsplit("/", 1)[1]
-    env = wandb_env(tmp_path, door.url, door.alice)
+    words = [w for w in (created.stdout + created.stderr).split() if w.startswith("alice/")]
+    sweep_path = words[-1]
+    env = wandb_env(home, door.url, door.alice)
     agents = [
         subprocess.Popen(
             [sys.executable, "agent.py", sweep_path],
-            cwd=tmp_path,
+            cwd=home,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -439,21 +446,88 @@ def test_wandb_sweep_and_two_wandb_agents_on_a_grid(door: Door, tmp_path: Path) 
             if a.poll() is None:
                 a.kill()
                 a.wait()
-    assert all(a.returncode == 0 for a in agents), outputs
+    return SweepResult(sweep_path.rsplit("/", 1)[1], outputs, [a.returncode for a in agents])
+
+
+def test_wandb_sweep_and_two_wandb_agents_on_a_grid(door: Door, swept: SweepResult) -> None:
+    """`wandb sweep` creates a runyard sweep; two `wandb agent`s get their runs from runyard's
+    controller (in the server, under the sweep's lock): no grid cell twice, exactly run_cap
+    runs, each run's metrics stored; then both agents are told to exit."""
+    assert swept.returncodes == [0, 0], swept.outputs
     api = door.api()
-    sweep = api.store.get_sweep(sweep_id)
-    assert sweep is not None and (sweep.entity, sweep.project) == ("alice", "sweeps")
+    sweep = api.store.get_sweep(swept.sweep_id)
+    assert sweep is not None and (sweep.entity, sweep.project) == ("alice", "grid")
     assert sweep.state == "finished"
-    runs = [api.run(f"alice/sweeps/{t.run_id}") for t in api.store.sweep_trials(sweep_id)]
+    runs = [api.run(f"alice/grid/{t.run_id}") for t in api.store.sweep_trials(sweep.id)]
     assert len(runs) == 3
     cells = {(r.config["lr"], r.config["batch_size"]) for r in runs}
     assert len(cells) == 3
-    assert all(r.state == "finished" and r.sweep_id == sweep_id for r in runs)
+    assert all(r.state == "finished" and r.sweep_id == sweep.id for r in runs)
     for r in runs:
         assert r.summary["loss"] == r.config["lr"] * r.config["batch_size"]
         assert r.sweep_params == {"lr": r.config["lr"], "batch_size": r.config["batch_size"]}
-    assert {r.record.agent_id for r in runs} <= {
-        a.id for a in api.store.controller(sweep_id).agents()
-    }
-    assert len(api.store.controller(sweep_id).agents()) == 2
-    assert all("Received exit command" in out for out in outputs), outputs
+    agents = api.store.controller(sweep.id).agents()
+    assert len(agents) == 2
+    assert {r.record.agent_id for r in runs} <= {a.id for a in agents}
+    assert all("Received exit command" in out for out in swept.outputs), swept.outputs
+
+
+def test_wandb_api_reads_what_runyard_stored(
+    door: Door, session: str, swept: SweepResult, tmp_path: Path
+) -> None:
+    """`wandb.Api()` — what users script against — reads the runs back through the door: runs
+    with filters and order, a run's config/summary/history (sampled, by keys, scanned), its
+    files (downloaded), its console, a sweep's runs; all equal to what runyard's Api has."""
+    proc = run_script(
+        f"""
+        import json, wandb
+        api = wandb.Api()
+        out = {{}}
+        runs = api.runs("lab/resumes", filters={{"config.lr": 0.1, "state": "finished"}})
+        out["filtered"] = [r.id for r in runs]
+        out["none"] = len(api.runs("lab/resumes", filters={{"config.lr": 99}}))
+        ordered = api.runs("alice/grid", order="+summary_metrics.loss")
+        out["ordered"] = [r.summary["loss"] for r in ordered]
+        run = api.run("lab/resumes/res1")
+        out["config"] = run.config
+        out["summary_loss"] = run.summary["loss"]
+        out["last_step"] = run.lastHistoryStep
+        out["history"] = run.history(pandas=False)
+        out["history_keys"] = run.history(keys=["loss"], pandas=False)
+        out["scan"] = list(run.scan_history())
+        out["scan_keys"] = list(run.scan_history(keys=["loss"]))
+        first = [r for r in api.runs("alice/door") if r.name == "first-run"][0]
+        out["files"] = sorted(f.name for f in first.files())
+        out["metadata"] = json.load(first.file("wandb-metadata.json").download(root="dl"))
+        out["console"] = [line.content for line in first.console_logs()]
+        sweep = api.sweep("alice/grid/{swept.sweep_id}")
+        out["sweep"] = [sweep.state, sorted(r.id for r in sweep.runs)]
+        print("OUT" + json.dumps(out))
+        """,
+        tmp_path,
+        door.url,
+        door.alice,
+        name="read.py",
+    )
+    out = json.loads(proc.stdout.split("OUT", 1)[1])
+    api = door.api()
+    assert out["filtered"] == ["res1"] and out["none"] == 0
+    assert out["ordered"] == sorted(out["ordered"]) and len(out["ordered"]) == 3
+    res1 = api.run("lab/resumes/res1")
+    assert out["config"] == res1.config == {"lr": 0.1, "phase": 2}
+    assert out["summary_loss"] == 4 and out["last_step"] == 4
+    rows = res1.history(pandas=False, samples=None)
+    assert out["history"] == rows
+    assert out["scan"] == rows
+    assert out["history_keys"] == [{"_step": r["_step"], "loss": r["loss"]} for r in rows]
+    assert out["scan_keys"] == out["history_keys"]
+    first = api.run(session.split("PATH", 1)[1].split()[0])
+    files = sorted(f.name for f in api.store.list_files(first.entity, first.project, first.id))
+    assert out["files"] == files
+    stored = json.loads(
+        api.store.read_file(first.entity, first.project, first.id, "wandb-metadata.json")
+    )
+    assert out["metadata"] == stored
+    assert "hello from stdout" in out["console"] and "oops on stderr" in out["console"]
+    trials = sorted(t.run_id for t in api.store.sweep_trials(swept.sweep_id))
+    assert out["sweep"] == ["FINISHED", trials]

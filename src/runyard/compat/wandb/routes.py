@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import mimetypes
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,12 +25,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from runyard.compat.wandb import convert
+from runyard.compat.wandb import public as _public  # noqa: F401 - registers its fields
 from runyard.compat.wandb import sweeps as _sweeps  # noqa: F401 - registers its resolvers
-from runyard.compat.wandb.context import AuthFailed, Context, authenticate
+from runyard.compat.wandb.context import LOCAL_ADMIN, AuthFailed, Context, authenticate
 from runyard.compat.wandb.graphql import BadRequest, execute, parse_request
 from runyard.compat.wandb.resolvers import RESOLVERS
 from runyard.compat.wandb.runs import RunWriter
-from runyard.compat.wandb.uploads import UPLOAD_PREFIX, BadSignature, check_upload
+from runyard.compat.wandb.uploads import UPLOAD_PREFIX, BadSignature, check_signed
 from runyard.server.responses import ORJSONResponse
 from runyard.server.state import AppState, app_state
 from runyard.store.sql_auth import Principal
@@ -143,9 +145,47 @@ async def file_stream(entity: str, project: str, run_id: str, request: Request) 
     )
 
 
+def _file_principal(
+    state: AppState,
+    method: str,
+    query: dict[str, str],
+    authorization: str | None,
+    entity: str,
+    project: str,
+    run_id: str,
+    name: str,
+) -> Principal | ORJSONResponse:
+    """Who a file request acts as: a signed URL's key, or the request's own key."""
+    if not state.settings.auth:
+        return LOCAL_ADMIN
+    if query.get("sig"):
+        try:
+            who = check_signed(
+                method,
+                state.auth_store,
+                entity,
+                project,
+                run_id,
+                name,
+                query.get("key"),
+                query.get("expires"),
+                query.get("sig"),
+            )
+        except BadSignature as exc:
+            return _error(403, str(exc))
+    else:
+        try:
+            who = authenticate(state, authorization)
+        except AuthFailed as exc:
+            return _error(401, str(exc))
+    if not who.may_access(entity):
+        return _forbidden(who, entity)
+    return who
+
+
 def _upload(
     state: AppState,
-    request_query: dict[str, str],
+    query: dict[str, str],
     authorization: str | None,
     entity: str,
     project: str,
@@ -153,29 +193,9 @@ def _upload(
     name: str,
     data: bytes,
 ) -> ORJSONResponse:
-    if state.settings.auth:
-        who: Principal
-        if request_query.get("sig"):
-            try:
-                who = check_upload(
-                    state.auth_store,
-                    entity,
-                    project,
-                    run_id,
-                    name,
-                    request_query.get("key"),
-                    request_query.get("expires"),
-                    request_query.get("sig"),
-                )
-            except BadSignature as exc:
-                return _error(403, str(exc))
-        else:
-            try:
-                who = authenticate(state, authorization)
-            except AuthFailed as exc:
-                return _error(401, str(exc))
-        if not who.may_access(entity):
-            return _forbidden(who, entity)
+    who = _file_principal(state, "PUT", query, authorization, entity, project, run_id, name)
+    if isinstance(who, ORJSONResponse):
+        return who
     run = state.store.find_run(entity, project, run_id)
     if run is None:
         return _error(404, f"no run {entity}/{project}/{run_id}")
@@ -196,6 +216,40 @@ async def upload(entity: str, project: str, run_id: str, name: str, request: Req
         run_id,
         name,
         data,
+    )
+
+
+def _download(
+    state: AppState,
+    query: dict[str, str],
+    authorization: str | None,
+    entity: str,
+    project: str,
+    run_id: str,
+    name: str,
+) -> Response:
+    who = _file_principal(state, "GET", query, authorization, entity, project, run_id, name)
+    if isinstance(who, ORJSONResponse):
+        return who
+    try:
+        data = state.store.read_file(entity, project, run_id, name)
+    except FileNotFoundError:
+        return _error(404, f"run {entity}/{project}/{run_id} has no file {name!r}")
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return Response(data, media_type=media_type)
+
+
+@router.get(UPLOAD_PREFIX + "/{entity}/{project}/{run_id}/{name:path}")
+async def download(entity: str, project: str, run_id: str, name: str, request: Request) -> Response:
+    return await run_in_threadpool(
+        _download,
+        app_state(request),
+        dict(request.query_params),
+        request.headers.get("authorization"),
+        entity,
+        project,
+        run_id,
+        name,
     )
 
 
