@@ -6,6 +6,7 @@ import { LineChart } from "../charts/line";
 import type { View } from "../main";
 import { setCrumbs, setTitle } from "../main";
 import { color, errorBox, fmtDuration, fmtNumber, fmtTime, fmtValue, h, hashFor, stateBadge } from "../util";
+import { alertsPanel, systemSection } from "./system";
 
 const SAMPLES = 1000;
 
@@ -140,7 +141,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
       tablist,
       ...panels.values(),
     );
-    panels.get("overview")!.append(metaPanel(run));
+    panels.get("overview")!.append(metaPanel(run), alertsPanel(base));
     panels.get("config")!.append(Object.keys(run.config).length ? tree(run.config) : h("p.muted", null, "No config."));
     const summaryKeys = Object.keys(run.summary).sort();
     panels.get("summary")!.append(
@@ -206,10 +207,11 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
 
     // Charts: one per metric, grouped in sections by prefix.
     const chartsPanel = panels.get("charts")!;
+    const system = systemSection(base, charts, () => disposed); // below the metrics' sections
     const metrics = (await get<string[]>(base + "/metrics")).filter((k) => !k.startsWith("_"));
     if (disposed) return;
     if (!metrics.length) {
-      chartsPanel.append(h("p.muted", null, "No metrics logged."));
+      chartsPanel.append(h("p.muted", null, "No metrics logged."), system);
       return;
     }
     const sections = new Map<string, string[]>();
@@ -229,6 +231,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
       }
       chartsPanel.append(h("details.section", { open: true, "data-section": s }, h("summary", null, h("h2", null, `${s} (${sections.get(s)!.length})`)), grid));
     }
+    chartsPanel.append(system);
     await pool(
       metrics.map((k, i) => async () => {
         const slot = slots.get(k)!;
