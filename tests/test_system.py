@@ -32,6 +32,13 @@ from tests.serverproc import running_server
 FAST = {"stats_sampling_interval": 0.1}
 
 
+@pytest.fixture(autouse=True)
+def _own_store(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's store, even if some other process left a ``.runyard`` folder in a parent of
+    the test's folder (the walk up from the working directory would find that one)."""
+    monkeypatch.setenv("RUNYARD_DIR", str(root))
+
+
 # -- a webhook receiver ---------------------------------------------------------------------------
 
 
