@@ -361,7 +361,7 @@ TRAIN_ON_SMALL_DISK = """
 def test_a_disk_that_fills_during_logging_then_frees_loses_nothing(tmp_path: Path) -> None:
     """Journal and store on one small tmpfs; it fills during logging, training goes on, space
     comes back: every step that log() acknowledged is stored, once."""
-    with small_disk(tmp_path / "disk", 6144) as disk:
+    with small_disk(tmp_path / "disk", 16384) as disk:
         stat = os.statvfs(disk)
         free = stat.f_bavail * stat.f_frsize
         (disk / "ballast").write_bytes(b"\0" * (free - 700_000))
@@ -380,7 +380,7 @@ def test_a_disk_that_fills_during_logging_then_frees_loses_nothing(tmp_path: Pat
         assert "No space left on device" in proc.stderr and "writable again" in proc.stderr
         store = open_root_store(disk / ".runyard")
         run = store.find_run(_user(), "p", "fulldisk")
-        assert run is not None and run.state == "finished"
+        assert run is not None and run.state == "finished", proc.stderr
         assert [r["i"] for r in store.history(run.pk)] == list(range(12000))
         assert not list((disk / ".runyard" / "journal").glob("*.journal"))
         store.close()

@@ -216,14 +216,15 @@ class JournalWriter:
                 return False
             return self._drain(force=True)
 
-    def backlog_after(self, seq: int) -> list[tuple[Record, int]]:
-        """The records after ``seq`` that are only in memory, for a reader that has read the
-        file up to ``seq``. Empty while the file holds records after ``seq`` that the reader has
-        not read yet: it must read those first (records reach the file in order)."""
+    def backlog_after(self, seq: int) -> list[tuple[int, bytes]]:
+        """``(seq, line)`` of the records after ``seq`` that are only in memory (``line`` as in
+        the file, newline included), for a reader that has read the file up to ``seq``. Empty
+        while the file holds records after ``seq`` that the reader has not read yet: it must
+        read those first (records reach the file in order)."""
         with self._lock:
             if self._durable > seq or not self._backlog:
                 return []
-            return [(record, len(data)) for record, data in self._backlog if record[0] > seq]
+            return [(record[0], data) for record, data in self._backlog if record[0] > seq]
 
     def close(self) -> None:
         """Release the file (and its lock). Only the owning process really closes it. Records

@@ -16,13 +16,16 @@ deadline, then gives up and leaves the rest in the journal for ``runyard sync``.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from runyard._json import dumps
 from runyard.sdk.delivery import Delivery, RunRejectedError
 from runyard.sdk.journal import JournalWriter, Record, parse_line
 from runyard.store.base import RunConflictError, Store
@@ -51,8 +54,10 @@ class Shipper:
         self._journal_path = journal_path
         self._journal = journal
         self._partial = b""
-        self._pending: list[Record] = []
-        self._sizes: list[int] = []
+        #: lines read but not yet in the store, undecoded: bytes are not tracked by the garbage
+        #: collector, so a backlog of lines (the store still opening) costs no GC time
+        self._pending: list[bytes] = []
+        self._pending_seqs: list[int] = []
         #: the last seq read (from the file or the writer's backlog)
         self._seen = 0
         self._damaged = 0
@@ -87,12 +92,12 @@ class Shipper:
         """Records the store could not apply and that were set aside (see sdk/delivery.py)."""
         return self._delivery.quarantined if self._delivery is not None else []
 
-    def _take(self, record: Record, size: int) -> None:
-        if record[0] <= self._seen:
+    def _take(self, seq: int, line: bytes) -> None:
+        if seq <= self._seen:
             return  # written again after a failed write, or already taken from the backlog
-        self._seen = record[0]
-        self._pending.append(record)
-        self._sizes.append(size)
+        self._seen = seq
+        self._pending.append(line)
+        self._pending_seqs.append(seq)
 
     def _read_new(self) -> None:
         for _ in range(3):
@@ -102,19 +107,20 @@ class Shipper:
                 lines = data.split(b"\n")
                 self._partial = lines.pop()  # an incomplete last line waits for its newline
                 for line in lines:
-                    if not line:
+                    # Decoded here only to know the line is whole (a fragment a failed write
+                    # left can begin with a valid seq, and its record follows it, rewritten);
+                    # kept undecoded until it is shipped.
+                    record = parse_line(line) if line else None
+                    if record is None:
+                        self._damaged += bool(line)
                         continue
-                    record = parse_line(line)
-                    if record is None:  # a fragment a failed write left (it is written again)
-                        self._damaged += 1
-                        continue
-                    self._take(record, len(line) + 1)
+                    self._take(record[0], line)
             if self._journal is None:
                 return
             if self._journal.durable_seq > self._seen:
                 continue  # the backlog moved to the file meanwhile: read that first
-            for record, size in self._journal.backlog_after(self._seen):
-                self._take(record, size)
+            for seq, line in self._journal.backlog_after(self._seen):
+                self._take(seq, line[:-1])
             return
 
     def _loop(self) -> None:
@@ -136,7 +142,10 @@ class Shipper:
                 if self._journal is not None and self._journal.blocked is not None:
                     self._journal.retry_backlog()
                 if self._store is None:
-                    self._store = self._open_store()
+                    with _quick_switching():
+                        self._store = self._open_store()
+                        if self._on_ready is not None:
+                            self._on_ready(self._store)
                     self._delivery = Delivery(
                         self._store,
                         self._journal_id,
@@ -144,8 +153,6 @@ class Shipper:
                         quarantine_dir=self._journal_path.parent / "quarantine",
                         journal_name=self._journal_path.name,
                     )
-                    if self._on_ready is not None:
-                        self._on_ready(self._store)
                 if self._reconcile is not None:
                     self._reconcile_now()
                 now = time.time()
@@ -207,40 +214,58 @@ class Shipper:
         # Everything journaled before the decision is read now (it was written first) and
         # placed once; records after it are written in place already.
         self._read_new()
-        sizes = {record[0]: size for record, size in zip(self._pending, self._sizes, strict=True)}
-        self._pending = rewrite(self._pending)
-        self._sizes = [sizes[record[0]] for record in self._pending]
+        records = [r for r in map(parse_line, self._pending) if r is not None]
+        rewritten = rewrite(records)
+        self._pending = [dumps(record) for record in rewritten]
+        self._pending_seqs = [record[0] for record in rewritten]
 
     def _ship_all(self, now: float) -> None:
-        assert self._delivery is not None
-        records: list[Record] = self._pending
-        sizes: list[int] | None = self._sizes
-        if self._prepare is not None and records:
-            assert self._store is not None
-            records = self._prepare(self._store, records, len(records))
-            if not records:
-                return  # waiting for media to be encoded
-            sizes = None  # rewritten records: the delivery measures them
-        summary, defs = self._snapshot()
-        try:
-            self._delivery.deliver(
-                records,
-                sizes=sizes,
-                summary=summary,
-                metric_defs=defs,
-                heartbeat_at=now,
-                between=_yield_gil,
-            )
-        finally:
-            # Only what the store has is dropped: the rest is sent again on the next round.
-            applied = self._delivery.applied_seq
-            self.applied_seq = max(self.applied_seq, applied)
-            done = 0
-            while done < len(self._pending) and self._pending[done][0] <= applied:
-                done += 1
-            if done:
-                del self._pending[:done]
-                del self._sizes[:done]
+        """Deliver the pending lines, a store-sized chunk at a time: each chunk is decoded
+        just before it goes, and the training thread gets the GIL between chunks."""
+        assert self._delivery is not None and self._store is not None
+        chunk = max(1, self._store.batch_records)
+        first = True
+        while True:
+            lines = self._pending[:chunk]
+            records: list[Record] = []
+            sizes: list[int] | None = []
+            for line in lines:
+                record = parse_line(line)
+                if record is None:
+                    self._damaged += 1
+                else:
+                    records.append(record)
+                    sizes.append(len(line) + 1)
+            if self._prepare is not None and records:
+                prepared = self._prepare(self._store, records, len(records))
+                if not prepared:
+                    return  # waiting for media to be encoded
+                if len(prepared) != len(records) or any(
+                    a is not b for a, b in zip(prepared, records, strict=False)
+                ):
+                    sizes = None  # rewritten records: the delivery measures them
+                records = prepared
+            if not first:
+                _yield_gil()
+            first = False
+            summary, defs = self._snapshot()
+            try:
+                self._delivery.deliver(
+                    records, sizes=sizes, summary=summary, metric_defs=defs, heartbeat_at=now
+                )
+            finally:
+                # Only what the store has is dropped: the rest is sent again on the next round.
+                applied = self._delivery.applied_seq
+                self.applied_seq = max(self.applied_seq, applied)
+                done = bisect.bisect_right(self._pending_seqs, applied)
+                if done:
+                    del self._pending[:done]
+                    del self._pending_seqs[:done]
+            if not self._pending:
+                return
+            if done == 0:  # nothing moved (e.g. only damaged lines): don't spin
+                del self._pending[: len(lines)]
+                del self._pending_seqs[: len(lines)]
 
     def flush_soon(self) -> None:
         self._wake.set()
@@ -262,5 +287,26 @@ class Shipper:
         )
 
 
+@contextlib.contextmanager
+def _quick_switching() -> Iterator[None]:
+    """Hand the GIL over every 0.2 ms instead of 5 ms while this thread opens the store.
+
+    Opening the store imports SQLAlchemy and may create the schema: a few hundred ms of Python
+    that, at the interpreter's default switch interval, makes a log() on the training thread
+    wait up to 5 ms at a time. The interval is process-wide, so it is changed only for that
+    stretch, and only if nobody else changed it meanwhile.
+    """
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, _OPENING_SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        if sys.getswitchinterval() == min(before, _OPENING_SWITCH_INTERVAL):
+            sys.setswitchinterval(before)
+
+
+_OPENING_SWITCH_INTERVAL = 0.0002
+
+
 def _yield_gil() -> None:
-    time.sleep(0.001)  # let the training thread run between batches
+    time.sleep(0.0002)  # let the training thread take the GIL between chunks

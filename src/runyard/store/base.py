@@ -362,6 +362,11 @@ class BatchRejectedError(StoreError):
 class Store(abc.ABC):
     """Abstract base of the stores. See the module docstring for the contract."""
 
+    #: Records per :meth:`apply` that a writer should aim for: large enough to amortise a
+    #: transaction (or a request), small enough that one call's work in Python stays short;
+    #: the shipper shares the GIL with the training loop.
+    batch_records: int = 1_000
+
     @abc.abstractmethod
     def apply(self, batch: JournalBatch) -> int:
         """Apply the unapplied records of ``batch``; return the journal's applied mark after."""
