@@ -228,14 +228,15 @@ class Shipper:
         while True:
             lines = self._pending[:chunk]
             records: list[Record] = []
-            sizes: list[int] | None = []
+            measured: list[int] = []
             for line in lines:
                 record = parse_line(line)
                 if record is None:
                     self._damaged += 1
                 else:
                     records.append(record)
-                    sizes.append(len(line) + 1)
+                    measured.append(len(line) + 1)
+            sizes: list[int] | None = measured
             if self._prepare is not None and records:
                 prepared = self._prepare(self._store, records, len(records))
                 if not prepared:

@@ -6,7 +6,6 @@ duck typing) and allocates one output dict.
 
 from __future__ import annotations
 
-import fractions
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -63,7 +62,7 @@ def _convert(key: str, value: Any, media: Any = None) -> Any:
         return _convert(key, float(value))
     if isinstance(value, str):
         return _check_string(key, str(value))
-    if media is not None:
+    if media is not None and (tp.__module__, tp.__name__) not in _HINTED:
         from runyard.media import convert_value
 
         return convert_value(media, key, value)
@@ -73,10 +72,23 @@ def _convert(key: str, value: Any, media: Any = None) -> Any:
     )
 
 
+#: Types W&B's history has no form for, refused with advice on what to log instead (named,
+#: so that ``import runyard`` does not import their modules).
+_HINTED = frozenset(
+    {
+        ("builtins", "complex"),
+        ("decimal", "Decimal"),
+        ("fractions", "Fraction"),
+        ("datetime", "timedelta"),
+    }
+)
+
+
 def _hint(key: str, value: Any) -> str:
     """What to log instead of ``value``, by what it is."""
     import datetime
     import decimal
+    import fractions
 
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return (

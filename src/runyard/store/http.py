@@ -378,6 +378,8 @@ class HTTPStore(Store):
                 f"/journals/{quote(batch.journal_id, safe='')}/batches",
                 content=content,
             )
+        except FileTooLargeError as exc:  # 413: split, then the record alone may fit
+            raise BatchRejectedError(str(exc)) from None
         except ServerRefusedError as exc:
             if exc.status in (400, 413, 422, 500):
                 # The server cannot take this batch (a record it cannot hold, too large, or
