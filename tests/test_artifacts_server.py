@@ -299,11 +299,25 @@ def test_s3_backend_presigned_downloads_multipart_and_isolation(
     big = os.urandom((5 << 20) + 1000)
     (tmp_path / "big.bin").write_bytes(big)
     (tmp_path / "a.txt").write_text("a")
+    from runyard.artifacts.http import HTTPArtifactStore
+
+    direct: list[str] = []
+    original = HTTPArtifactStore.upload_presigned
+
+    def spy(self: Any, entity: str, key: str, *args: Any) -> None:
+        direct.append(key)
+        original(self, entity, key, *args)
+
+    monkeypatch.setattr(HTTPArtifactStore, "upload_presigned", spy)
     with runyard.init(project="p", entity="alice") as run:
         art = Artifact("s3ds", "dataset")
         art.add_file(tmp_path / "big.bin")
         art.add_file(tmp_path / "a.txt")
         logged = run.log_artifact(art)
+    # the small file went straight to the bucket by a presigned URL, the large one in parts
+    # through the server; nothing is left in the staging area
+    assert direct == [key_of_bytes(b"a")]
+    assert client.list_objects_v2(Bucket="artifacts", Prefix="team/.uploads/").get("KeyCount") == 0
     key = key_of_bytes(big)
     stored = client.list_objects_v2(Bucket="artifacts", Prefix="team/sha256/")["Contents"]
     assert {o["Key"].rsplit("/", 1)[1] for o in stored} >= {key.split(":")[1]}
@@ -317,6 +331,15 @@ def test_s3_backend_presigned_downloads_multipart_and_isolation(
     bob = httpx.Client(base_url=proc.api, headers=auth_headers(keys["bob"]), timeout=30)
     assert bob.get(f"/artifacts/alice/blobs/{key}").status_code == 403
     assert bob.get(f"/artifacts/bob/blobs/{key}").status_code == 404  # no URL for bob
+    # bob's presigned upload URL writes to bob's staging object only, and completing without
+    # an upload (hoping to adopt alice's object) finds nothing
+    plan = bob.post("/artifacts/bob/blobs/begin", json={"keys": [key]}).json()
+    assert plan["missing"] == [key] and "p-bob." in plan["presigned"][key]["url"]
+    assert bob.post(f"/artifacts/bob/blobs/{key}/complete").status_code == 404
+    forged = httpx.put(plan["presigned"][key]["url"], content=b"not it")
+    assert forged.status_code == 200
+    assert bob.post(f"/artifacts/bob/blobs/{key}/complete").status_code == 422
+    assert bob.get(f"/artifacts/bob/blobs/{key}").status_code == 404
 
 
 def test_s3_references_are_tracked_by_etag(

@@ -65,9 +65,12 @@ def _in_chunks(items: Sequence[str], n: int = 500) -> Iterator[list[str]]:
 class SQLArtifactStore(ArtifactStore):
     """Artifacts of ``store`` (its engine and tables) with their bytes in ``blobs``."""
 
-    def __init__(self, store: SQLStore, blobs: BlobStore) -> None:
+    def __init__(self, store: SQLStore, blobs: BlobStore, *, presign: bool = False) -> None:
         self.store = store
         self.blobs = blobs
+        #: hand out presigned URLs (downloads, and uploads of blobs up to PART_SIZE) when the
+        #: blob store makes them (S3)
+        self.presign = presign
         self._pg = not store.is_sqlite
 
     def __repr__(self) -> str:
@@ -209,7 +212,24 @@ class SQLArtifactStore(ArtifactStore):
                 if self._pg:
                     query = query.with_for_update(read=True, of=S.blobs)
                 held.update(conn.execute(query).scalars())
-        return UploadPlan(lease_id=lease_id, missing=[k for k in unique if k not in held])
+        missing = [k for k in unique if k not in held]
+        presigned: dict[str, dict[str, Any]] = {}
+        if self.presign:
+            for key in missing:
+                found = self.blobs.presign_upload(self.upload_id(entity, key))
+                if found is None:
+                    break
+                presigned[key] = found
+        return UploadPlan(lease_id=lease_id, missing=missing, presigned=presigned)
+
+    def complete_presigned(self, entity: str, key: str) -> BlobInfo:
+        """Verify and record a blob the client uploaded to a presigned URL of :meth:`begin`."""
+        md5 = hashlib.md5(usedforsecurity=False)
+        info = self.blobs.complete_presigned(
+            self.upload_id(entity, key), expected_key=key, hashers=[md5]
+        )
+        self.record_blob(entity, info, md5_b64(md5))
+        return info
 
     def record_blob(self, entity: str, info: BlobInfo, md5: str) -> None:
         """The blob is stored (verified): remember its MD5 and that ``entity`` holds it."""
@@ -494,7 +514,7 @@ class SQLArtifactStore(ArtifactStore):
 
     def blob_url(self, entity: str, key: str) -> str | None:
         self._check_owner(entity, key)
-        return self.blobs.presign_get(key)
+        return self.blobs.presign_get(key) if self.presign else None
 
     # -- lineage --------------------------------------------------------------------------------
 

@@ -68,9 +68,15 @@ def log_entries(
     plan = store.begin(entity, sorted(by_key))
 
     def upload(missing: Sequence[str]) -> None:
+        direct = getattr(store, "upload_presigned", None)
+
         def one(key: str) -> None:
             path, size = by_key[key]
-            store.upload(entity, key, path, size)
+            instructions = plan.presigned.get(key)
+            if instructions is not None and direct is not None and size <= base.PART_SIZE:
+                direct(entity, key, path, size, instructions)
+            else:
+                store.upload(entity, key, path, size)
 
         if len(missing) == 1:
             one(missing[0])

@@ -44,6 +44,11 @@ Additions for large transfers (made for artifacts; optional for an implementatio
   :class:`BlobError`; :attr:`BlobStore.supports_resumable` says which.
 * **Presigned reads.** :meth:`BlobStore.presign_get` may return a URL that reads the blob
   without credentials for a limited time (S3); ``None`` (the default) means "read through me".
+* **Presigned uploads.** :meth:`BlobStore.presign_upload` may return instructions (``url``,
+  ``method``, ``headers``) to upload content for ``upload_id`` straight to the storage, into a
+  staging place that is never a blob; :meth:`BlobStore.complete_presigned` then verifies what
+  arrived against the expected key (reading it back) and publishes it. ``None`` (the default)
+  means "upload through me".
 
 What a reader may assume: if :meth:`stat` returns a :class:`BlobInfo`, :meth:`open` of that key
 yields exactly ``size`` bytes whose digest is the key (unless the blob was deleted meanwhile,
@@ -237,6 +242,19 @@ class BlobStore(abc.ABC):
         """A URL reading the blob for ``expires`` seconds without credentials, or ``None``."""
         parse_key(key)
         return None
+
+    def presign_upload(self, upload_id: str, expires: int = 900) -> dict[str, Any] | None:
+        """``{"url", "method", "headers"}`` to upload one blob's content for ``upload_id``
+        without credentials, or ``None`` (see the contract's additions)."""
+        return None
+
+    def complete_presigned(
+        self, upload_id: str, *, expected_key: str, hashers: Sequence[Any] = ()
+    ) -> BlobInfo:
+        """Verify and publish what was uploaded through :meth:`presign_upload`;
+        :class:`BlobNotFoundError` if nothing arrived, :class:`BlobDigestMismatchError` (and
+        the upload dropped) if it is other content."""
+        raise BlobError(f"{type(self).__name__} has no presigned uploads")
 
     @abc.abstractmethod
     def writer(self, *, expected_key: str | None = None, max_size: int | None = None) -> BlobWriter:

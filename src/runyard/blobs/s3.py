@@ -146,6 +146,47 @@ class S3BlobStore(BlobStore):
         )
         return url
 
+    def _staged(self, upload_id: str) -> str:
+        return self._name(f".uploads/p-{check_upload_id(upload_id)}")
+
+    def presign_upload(self, upload_id: str, expires: int = 900) -> dict[str, Any] | None:
+        url = self.client.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": self._staged(upload_id)},
+            ExpiresIn=expires,
+        )
+        return {"url": url, "method": "PUT", "headers": {}}
+
+    def complete_presigned(
+        self, upload_id: str, *, expected_key: str, hashers: Sequence[Any] = ()
+    ) -> BlobInfo:
+        algorithm = parse_key(expected_key)[0]
+        name = self._staged(upload_id)
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=name)["Body"]
+        except Exception as exc:
+            if _client_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                raise BlobNotFoundError(f"nothing was uploaded for {upload_id}") from None
+            raise BlobError(f"s3://{self.bucket}/{name}: {exc}") from exc
+        try:
+            digest = new_hasher(algorithm)
+            size = 0
+            for chunk in body.iter_chunks(CHUNK_SIZE):
+                digest.update(chunk)
+                for h in hashers:
+                    h.update(chunk)
+                size += len(chunk)
+            key = f"{algorithm}:{digest.hexdigest()}"
+            if key != expected_key:
+                raise BlobDigestMismatchError(expected_key, key)
+            if self.stat(key) is None:
+                self.client.copy(
+                    {"Bucket": self.bucket, "Key": name}, self.bucket, self.object_key(key)
+                )
+        finally:
+            self.client.delete_object(Bucket=self.bucket, Key=name)
+        return BlobInfo(key, size)
+
     def resumable(self, upload_id: str, *, expected_key: str) -> ResumableUpload:
         parse_key(expected_key)
         return _S3Resumable(self, check_upload_id(upload_id), expected_key)

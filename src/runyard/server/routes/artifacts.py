@@ -94,9 +94,7 @@ def open_artifacts(store: Any, location: str | None, presign: bool) -> Any:
     from runyard.blobs import open_blob_store
 
     blobs = open_blob_store(location or default_blobs_location(store.url))
-    arts = SQLArtifactStore(store, blobs)
-    arts.presign = presign  # type: ignore[attr-defined]
-    return arts
+    return SQLArtifactStore(store, blobs, presign=presign)
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -187,7 +185,22 @@ def begin(entity: Entity, body: BeginIn, request: Request, who: Who) -> ORJSONRe
     """Lease the keys of a manifest being logged; which ones this entity must upload."""
     require_entity(who, entity)
     plan = _arts(request).begin(entity, body.keys)
-    return json_response({"lease_id": plan.lease_id, "missing": plan.missing})
+    return json_response(
+        {"lease_id": plan.lease_id, "missing": plan.missing, "presigned": plan.presigned}
+    )
+
+
+@router.post(
+    "/artifacts/{entity}/blobs/{key}/complete",
+    response_class=ORJSONResponse,
+    responses=doc(None, 400, 401, 403, 404, 422),
+)
+def complete_presigned(entity: Entity, key: Key, request: Request, who: Who) -> ORJSONResponse:
+    """The client uploaded the blob to the presigned URL ``begin`` gave it: verify (the server
+    reads it back) and store it."""
+    require_entity(who, entity)
+    info = _arts(request).complete_presigned(entity, key)
+    return json_response({"stored": True, "size": info.size})
 
 
 @router.get(
@@ -266,7 +279,7 @@ def get_blob(entity: Entity, key: Key, request: Request, who: Who) -> Response:
     """The blob's bytes (``Range`` works), or a 307 to a presigned URL."""
     require_entity(who, entity)
     arts = _arts(request)
-    if getattr(arts, "presign", False):
+    if arts.presign:
         url = arts.blob_url(entity, key)
         if url:
             return RedirectResponse(url, status_code=307)
