@@ -41,6 +41,8 @@ from typing import Any
 
 import httpx
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import free_port, print_tables
 

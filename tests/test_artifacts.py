@@ -12,6 +12,7 @@ import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -225,6 +226,10 @@ def test_relogging_is_incremental(tmp_path: Path) -> None:
         # unchanged: nothing read (the hash cache knows every file), nothing sent, no version
         assert again.name == "big:v0" and again._record.reused
         assert (again.log_stats.hashed, again.log_stats.uploaded) == (0, 0)
+        # add_file copies the file (W&B's "mutable" policy) but knows its hash from the cache
+        single = Artifact("one", "model")
+        single.add_file(data / "f00.bin")
+        assert run.log_artifact(single).log_stats.hashed == 0
         (data / "f07.bin").write_bytes(b"one changed file")
         third = Artifact("big", "dataset")
         third.add_dir(data)
@@ -282,39 +287,35 @@ def test_cli_put_ls_show_get_alias_rm_gc(tmp_path: Path) -> None:
     assert missing.exit_code != 0 and "no artifact" in missing.output
 
 
-LOGGER = """
-    import sys, runyard
-    from pathlib import Path
-    i = int(sys.argv[1])
-    Path(f"f{i}").write_text(f"process {i}")
+def _log_one(i: int, root: str, out: Any) -> None:
+    """One of the eight processes: a run that logs its own content under the shared name."""
+    os.environ["RUNYARD_DIR"] = root
+    Path(root, f"f{i}").write_text(f"process {i}")
     with runyard.init(project="p") as run:
-        art = runyard.Artifact("shared-name", "dataset")
-        art.add_file(f"f{i}", name="data.txt")
-        print(run.log_artifact(art).version)
-"""
+        art = Artifact("shared-name", "dataset")
+        art.add_file(Path(root, f"f{i}"), name="data.txt")
+        out.put(run.log_artifact(art).version)
 
 
-def test_eight_processes_log_one_name_at_once(tmp_path: Path) -> None:
-    script = tmp_path / "logger.py"
-    script.write_text(textwrap.dedent(LOGGER))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
-    env.update(
-        RUNYARD_SILENT="true", RUNYARD_DISABLE_GIT="true", RUNYARD_DIR=str(tmp_path / ".runyard")
-    )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(i)],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(8)
-    ]
-    versions = [p.communicate(timeout=120)[0].strip() for p in procs]
-    assert all(p.returncode == 0 for p in procs)
+def test_eight_processes_log_one_name_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    root = str(tmp_path / ".runyard")
+    monkeypatch.setenv("RUNYARD_DIR", root)
+    runyard.Api()  # the store exists (migrated) before they start
+    ctx = multiprocessing.get_context("fork")  # forked: no interpreter start-up per process
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_log_one, args=(i, root, out)) for i in range(8)]
+    for proc in procs:
+        proc.start()
+    versions = [out.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0] * 8
     assert sorted(versions, key=lambda v: int(v[1:])) == [f"v{i}" for i in range(8)]
-    api = runyard.Api(dir=tmp_path / ".runyard")
+    api = runyard.Api()
     contents = set()
     for v in range(8):
         art = api.artifact(f"p/shared-name:v{v}")

@@ -215,11 +215,28 @@ class Artifact:
         return self._add(entry, overwrite)
 
     def _stage(self, path: Path) -> Path:
+        """A private copy of ``path``. Its key comes from the hash cache when ``path`` is
+        unchanged since it was last hashed (and is remembered for the copy), so re-logging an
+        unchanged file copies it but does not hash it again."""
+        from runyard.artifacts.hashing import HashCache, hash_files
+
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="runyard-artifact-")
         staged = Path(self._tmp.name) / "staged" / f"{len(self._entries)}-{path.name}"
         staged.parent.mkdir(parents=True, exist_ok=True)
+        cache = HashCache()
+        source = str(path.resolve())
+        before = os.stat(source)
+        known = cache.lookup([source]).get(source)
         shutil.copy2(path, staged)
+        copy = str(staged.resolve())
+        unchanged = HashCache._stamp(os.stat(source)) == HashCache._stamp(before)
+        if known is not None and unchanged:
+            cache.remember([(copy, os.stat(copy), known[0])])
+        else:
+            key = hash_files([copy], cache)[copy][0]
+            if unchanged:
+                cache.remember([(source, before, key)])
         return staged
 
     def add_dir(
