@@ -182,8 +182,13 @@ def download_version(
             return
         assert cache is not None
         cached = cache.path(key)
+        used.add(key)
         if cached is None:
             try:
+                if entry.size <= base.PART_SIZE:
+                    # one pass: into the cache (verified by its writer) and into place
+                    _fetch_to(store, entity, key, cache, dest)
+                    return
                 fetch_into_cache(store, entity, key, entry.size, cache)
             except BlobDigestMismatchError as exc:
                 raise ArtifactCorruptedError(
@@ -192,7 +197,6 @@ def download_version(
                 ) from None
             cached = cache.path(key)
             assert cached is not None
-        used.add(key)
         try:
             _copy_verified(_file_chunks(cached), dest, key, label)
         except ArtifactCorruptedError:
@@ -211,6 +215,22 @@ def download_version(
     if cache is not None and used:
         cache.evict(keep=used)
     return root
+
+
+def _fetch_to(
+    store: ArtifactStore, entity: str, key: str, cache: DownloadCache, dest: Path
+) -> None:
+    tmp = dest.with_name(f".{dest.name}.runyard-part")
+    try:
+        with cache.blobs.writer(expected_key=key) as writer, open(tmp, "wb") as out:
+            for chunk in store.open_blob(entity, key):
+                writer.write(chunk)
+                out.write(chunk)
+            writer.commit()  # BlobDigestMismatchError: neither the cache nor dest get it
+        os.replace(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def fetch_into_cache(
