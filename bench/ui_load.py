@@ -94,7 +94,7 @@ KEY_REQUEST = {
         "table": r"/api/v1/runs\?",
         "sort": r"/api/v1/runs\?",
         "filter": r"/api/v1/runs\?",
-        "chart": r"/series\?",
+        "chart": r"/series(\?|$)",
     },
     "mlflow": {
         "table": r"/runs/search$",
@@ -585,7 +585,7 @@ def runyard_repeat(
     fail_dir: Path | None,
     out: dict[str, Step],
 ) -> None:
-    table = f"#/p/{ENTITY}/{PROJECT}?cols=config.optimizer.lr,config.model.layers,summary.loss"
+    table = f"#/p/{ENTITY}/{PROJECT}/runs?cols=config.optimizer.lr,config.model.layers,summary.loss"
     context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()

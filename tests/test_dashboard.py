@@ -9,11 +9,11 @@ each page is saved under ``test-artifacts/dashboard/`` (gitignored; CI keeps it)
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,20 @@ def last_values(run_id: str) -> dict[str, float]:
     return last
 
 
+EXACT_LR = 0.00123456789
+EXACT_WD = 1.23456789e-7
+LONG_STEPS = 2000
+MANY_RUNS = 150
+
+
+def long_values() -> list[float]:
+    """A noisy decreasing loss whose last point is neither its bucket's minimum nor maximum."""
+    rng = np.random.default_rng(11)
+    values = [2.0 - i / LONG_STEPS + float(rng.uniform(-0.3, 0.3)) for i in range(LONG_STEPS)]
+    values[-3], values[-2], values[-1] = 0.0, 2.0, 1.0
+    return values
+
+
 SWEEP_ID = "sw1"
 SWEEP_CONFIG: dict[str, Any] = {
     "method": "random",
@@ -108,7 +122,7 @@ def populate(root: str) -> None:
     os.environ["RUNYARD_SILENT"] = "true"
     os.environ["RUNYARD_DISABLE_GIT"] = "true"
     import runyard
-    from runyard.store import open_store
+    from runyard.store import JournalBatch, open_store
     from runyard.store.locate import default_store_url
 
     for run_id, lr, opt, layers, group, tags, code in RUNS:
@@ -126,7 +140,54 @@ def populate(root: str) -> None:
         print(f"{run_id} says hello", flush=True)
         run.finish(exit_code=code)
 
+    # project "steps": a run with define_metric(step_metric=...) (Lightning's pattern), exact
+    # config values, a long noisy run (downsampled) and a short one (integer step axis)
+    run = runyard.init(
+        entity="lab",
+        project="steps",
+        id="sm",
+        name="run-sm",
+        config={"lr": EXACT_LR, "wd": EXACT_WD, "model": {"kind": "cnn"}},
+    )
+    run.define_metric("trainer/global_step")
+    run.define_metric("*", step_metric="trainer/global_step")
+    for step in range(30):
+        run.log({"train/loss": 1.0 / (step + 1), "trainer/global_step": 8 * step, "lr": 0.5})
+    run.finish()
+    run = runyard.init(entity="lab", project="steps", id="short", config={"model": {"kind": "cnn"}})
+    for step in range(11):
+        run.log({"loss": 0.1 * step})
+    run.finish()
+
     store = open_store(default_store_url(Path(root)))
+    # the long run straight into the store (2,000 SDK log calls would cost a second here)
+    head = {"entity": "lab", "project": "steps", "run_id": "long", "journal_id": "j-long"}
+    head["config"] = {"model": {"kind": "mlp"}}
+    rows = [
+        (
+            2 + i,
+            "row",
+            {"_step": i, "_runtime": i * 0.01, "_timestamp": 1.8e9 + i * 0.01, "loss": v},
+        )
+        for i, v in enumerate(long_values())
+    ]
+    finish = (len(rows) + 2, "finish", {"state": "finished", "exit_code": 0})
+    store.apply(
+        JournalBatch(
+            "j-long", head, [(1, "run", head), *rows, finish], summary={"loss": long_values()[-1]}
+        )
+    )
+    # project "many": hundreds of runs (colours)
+    for i in range(MANY_RUNS):
+        head = {"entity": "lab", "project": "many", "run_id": f"m{i:03d}", "journal_id": f"jm{i}"}
+        store.apply(
+            JournalBatch(
+                f"jm{i}",
+                head,
+                [(1, "run", head), (2, "finish", {"state": "finished", "exit_code": 0})],
+                summary={"score": float(i)},
+            )
+        )
     store.create_sweep(
         sweep_id=SWEEP_ID,
         entity="lab",
@@ -180,6 +241,7 @@ def test_project_keys(server: ServerProc) -> None:
     keys = httpx.get(f"{server.api}/projects/lab/demo/keys").json()
     assert keys["config"] == ["model.layers", "optimizer.lr", "optimizer.name"]
     assert {"test/accuracy", "train/loss", "epoch"} <= set(keys["summary"])
+    assert [k for k in keys["metrics"] if not k.startswith("_")] == sorted(METRICS)
 
 
 def test_sweep_agents_and_importance(server: ServerProc) -> None:
@@ -323,7 +385,7 @@ def wait_for_rows(page: Any, expected: list[str]) -> None:
 
 @pytest.mark.slow
 def test_runs_table(page: Any) -> None:
-    page.goto("/#/p/lab/demo?cols=config.optimizer.lr,summary.test/accuracy")
+    page.goto("/#/p/lab/demo/runs?cols=config.optimizer.lr,summary.test/accuracy")
     page.wait_for_function("document.querySelectorAll('#runs-grid [data-run]').length === 6")
     assert sorted(row_ids(page)) == [r[0] for r in RUNS]
     assert page.inner_text("#runs-count") == "6 runs"
@@ -472,7 +534,7 @@ def test_sweep_page(page: Any, server: ServerProc) -> None:
 
     # brushing the metric axis keeps the better half of the runs in the table
     box = canvas.bounding_box()
-    x = box["x"] + box["width"] - 60  # the last axis (the metric)
+    x = box["x"] + json.loads(canvas.get_attribute("data-axis-x") or "[]")[-1]  # the metric axis
     page.mouse.move(x, box["y"] + box["height"] - 25)
     page.mouse.down()
     page.mouse.move(x, box["y"] + box["height"] / 2, steps=5)
@@ -495,38 +557,92 @@ def test_sweep_page(page: Any, server: ServerProc) -> None:
     assert httpx.get(f"{server.api}/sweeps/{SWEEP_ID}").json()["state"] == "running"
 
 
+LIVE_CODE = """
+import os, sys, time, runyard
+stop = sys.argv[1]
+run = runyard.init(entity='lab', project='live', id='live', name='run-live')
+deadline = time.monotonic() + 90
+step = 0
+while not os.path.exists(stop) and time.monotonic() < deadline:
+    run.log({'train/loss': 1.0 / (step + 1), 'train/acc': step / (step + 10.0)})
+    step += 1
+    time.sleep(0.05)
+run.finish()
+"""
+
+
+def points_of(page: Any, selector: str) -> int:
+    return int(page.get_attribute(selector, "data-points") or "0")
+
+
 @pytest.mark.slow
-def test_projects_and_live_refresh(page: Any, server: ServerProc) -> None:
+def test_projects_and_live_updates(page: Any, server: ServerProc, tmp_path: Path) -> None:
+    """A run that starts and logs while the views are open: the runs table shows it, the
+    workspace's, the run page's and the comparison's charts grow in place (incremental fetches,
+    no reload), the run page's runtime ticks."""
     page.goto("/")
     page.wait_for_selector("table[aria-label='Projects'] a")
     assert "demo" in page.inner_text("table[aria-label='Projects']")
     assert "lr-sweep" in page.inner_text("table[aria-label='Sweeps']")
     shot(page, "projects")
     page.click("text=demo")
-    page.wait_for_function("document.querySelectorAll('#runs-grid [data-run]').length === 6")
-    assert "#/p/lab/demo" in page.url
-    # a run that starts while a (new) project's table is open shows up without a reload
-    page.goto("/#/p/lab/live")
+    page.wait_for_function("document.querySelectorAll('.ws-run[data-run]').length === 6")
+    assert page.url.endswith("#/p/lab/demo")  # the project opens on its workspace
+    page.goto("/#/p/lab/live/runs")
     page.wait_for_selector("#runs-grid .empty")
-    started = time.monotonic()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
     store_path = server.store_url.removeprefix("sqlite:///")
     env.update(
         RUNYARD_DIR=str(Path(store_path).parent), RUNYARD_SILENT="true", RUNYARD_DISABLE_GIT="true"
     )
-    code = (
-        "import runyard, time\n"
-        "run = runyard.init(entity='lab', project='live', id='live', name='run-live')\n"
-        "run.log({'train/loss': 1.0})\n"
-        "time.sleep(12)\n"
-        "run.finish()\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env)
+    stop = tmp_path / "stop"
+    proc = subprocess.Popen([sys.executable, "-c", LIVE_CODE, str(stop)], cwd=REPO, env=env)
     try:
+        # the runs table: the new run appears
         page.wait_for_selector("#runs-grid [data-run='live']", timeout=30_000)
         assert "running" in page.inner_text(".live")
-        assert time.monotonic() - started < 30
+
+        # the workspace: panels appear and grow by incremental fetches
+        page.goto("/#/p/lab/live?refresh=1")
+        panel = ".ws-panel[data-key='train/loss'] .line-panel.drawn"
+        page.wait_for_selector(panel)
+        first = points_of(page, panel)
+        page.wait_for_function(
+            "([sel, n]) => Number(document.querySelector(sel)?.dataset.points) > n",
+            arg=[panel, first + 5],
+        )
+        stats = page.evaluate("window.runyardWorkspace.stats")
+        assert stats["live"] >= 1  # since-last-step requests, not a reload of the series
+        shot(page, "workspace-live")
+
+        # the run page: the chart grows, the runtime ticks
+        page.goto("/#/r/lab/live/live?refresh=1")
+        fig = "figure[data-metric='train/loss'].drawn"
+        page.wait_for_selector(fig)
+        before = points_of(page, fig)
+        seconds = float(page.get_attribute("#run-runtime", "data-seconds") or "0")
+        page.wait_for_function(
+            "([sel, n]) => Number(document.querySelector(sel)?.dataset.points) > n",
+            arg=[fig, before + 5],
+        )
+        page.wait_for_function(
+            "s => Number(document.querySelector('#run-runtime').dataset.seconds) > s + 1",
+            arg=seconds,
+        )
+        last_step = int(page.get_attribute(fig, "data-last-step") or "0")
+        assert last_step >= before
+
+        # the comparison
+        page.goto("/#/compare/lab/live?runs=live&refresh=1")
+        page.wait_for_selector("#compare-charts[data-ready='true']")
+        cmp = "figure[data-metric='train/acc'] .line-panel"
+        start = points_of(page, cmp)
+        page.wait_for_function(
+            "([sel, n]) => Number(document.querySelector(sel)?.dataset.points) > n",
+            arg=[cmp, start + 5],
+        )
     finally:
+        stop.touch()
         proc.wait(60)
 
 
@@ -558,3 +674,329 @@ def test_runyard_ui(tmp_path: Path) -> None:
         assert (tmp_path / ".runyard").is_dir()
     finally:
         ui.close()
+
+
+# -- the workspace and the charts' truth -----------------------------------------------------------
+
+DRAWN_LINES = ".ws-panel .line-panel.drawn"
+
+
+def drawn_series(page: Any) -> dict[str, str]:
+    """Metric -> number of lines of each drawn line panel."""
+    return dict(
+        page.eval_on_selector_all(
+            DRAWN_LINES,
+            "els => els.map(e => [e.closest('.ws-panel').dataset.key, e.dataset.series])",
+        )
+    )
+
+
+def wait_all_series(page: Any, n: int) -> None:
+    page.wait_for_function(
+        "([sel, n]) => { const els = [...document.querySelectorAll(sel)];"
+        " return els.length >= 3 && els.every(e => e.dataset.series === String(n)); }",
+        arg=[DRAWN_LINES, n],
+    )
+
+
+@pytest.mark.slow
+def test_workspace_panels_toggles_and_groups(page: Any) -> None:
+    page.goto("/#/p/lab/demo")
+    page.wait_for_selector(".view[data-ready='true']")
+    wait_all_series(page, 6)  # every visible run on every panel
+    panels = page.eval_on_selector_all(
+        ".ws-panel",
+        "ps => ps.map(p => [p.dataset.key, p.closest('[data-section]').dataset.section])",
+    )
+    assert dict(panels) == {m: (m.split("/")[0] if "/" in m else "charts") for m in METRICS}
+    readout = page.inner_text(".ws-panel[data-key='train/loss'] .readout")
+    assert all(f"run-{r[0]}" in readout for r in RUNS)
+    colors = page.eval_on_selector_all(".ws-run[data-run]", "rs => rs.map(r => r.dataset.color)")
+    assert len(set(colors)) == 6
+    shot(page, "workspace")
+
+    # the eye hides a run on every panel, and shows it again
+    page.click(".ws-run[data-run='r0'] button.eye")
+    wait_all_series(page, 5)
+    assert "run-r0" not in page.inner_text(".ws-panel[data-key='train/loss'] .readout")
+    assert page.get_attribute(".ws-run[data-run='r0']", "data-visible") == "false"
+    assert page.inner_text("#ws-count").startswith("5 of 6")
+    page.click(".ws-run[data-run='r0'] button.eye")
+    wait_all_series(page, 6)
+
+    # grouped by a nested config key: one line (mean, band) per group, colours per group
+    page.select_option("#ws-group", "config.optimizer.name")
+    wait_all_series(page, 2)
+    readout = page.inner_text(".ws-panel[data-key='train/loss'] .readout")
+    assert "adam (3)" in readout and "sgd (3)" in readout
+    assert "group=config.optimizer.name" in page.url
+    groups = dict(
+        page.eval_on_selector_all(
+            ".ws-group",
+            "gs => gs.map(g => [g.dataset.group, g.querySelector('.swatch').style.background])",
+        )
+    )
+    swatches = dict(
+        page.eval_on_selector_all(
+            ".ws-panel[data-key='train/loss'] .readout .item",
+            "is => is.map(i => [i.textContent.split(' (')[0], i.querySelector('.swatch').style.background])",
+        )
+    )
+    assert groups == swatches  # the legend's colours are the lines' (the groups')
+    shot(page, "workspace-grouped")
+    page.select_option("#ws-group", "")
+    wait_all_series(page, 6)
+
+
+@pytest.mark.slow
+def test_workspace_layout_is_saved(page: Any, server: ServerProc) -> None:
+    """Panels removed, resized, configured, added and reordered; saved on the server for the
+    user and back after a reload; the project default; the step metric as the x axis; the
+    hover readout at each run's nearest point."""
+    page.goto("/#/p/lab/steps")
+    page.wait_for_selector(".view[data-ready='true']")
+    page.wait_for_selector(".ws-panel[data-key='train/loss'] .line-panel.drawn")
+    page.click(".ws-panel[data-key='lr'] .ws-remove")
+    assert page.query_selector(".ws-panel[data-key='lr']") is None
+    # resize the loss panel by dragging its corner: two columns, taller
+    loss = ".ws-panel[data-key='loss']"
+    box = page.locator(f"{loss} .ws-resize").bounding_box()
+    width = page.locator(loss).bounding_box()["width"]
+    page.mouse.move(box["x"] + 5, box["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + width + 30, box["y"] + 100, steps=4)
+    page.mouse.up()
+    assert page.get_attribute(loss, "style").count("span 2") == 1
+    # its chart at each run's nearest point: the short run's 11 steps and the long run's
+    # downsampled ones never line up, and the readout shows both
+    chart = page.locator(f"{loss} .plot-overlay").bounding_box()
+    page.mouse.move(chart["x"] + chart["width"] * 0.3, chart["y"] + chart["height"] / 2)
+    page.wait_for_selector(f"{loss} .plot[data-hover='true']")
+    items = page.eval_on_selector_all(
+        f"{loss} .readout .item b", "bs => bs.map(b => b.textContent)"
+    )
+    assert len(items) == 2 and "\u2013" not in items  # no dash (no value)
+    # settings: x axis = each run's step metric, log y, legend at the bottom
+    panel = ".ws-panel[data-key='train/loss']"
+    page.click(f"{panel} .ws-settings")
+    page.select_option("#ws-set-x", "step_metric")
+    page.check("#ws-set-logY")
+    page.select_option("#ws-set-legend", "bottom")
+    page.click("#ws-settings-done")
+    page.wait_for_selector(f"{panel} .plot[data-xlabel='trainer/global_step'][data-ylog='true']")
+    xticks = json.loads(page.get_attribute(f"{panel} .plot", "data-xticks") or "[]")
+    assert max(v for v, _ in xticks) > 29  # global steps (8 per step), not steps
+    # a new panel: a scatter of a summary value against a config value
+    page.click("#ws-add")
+    page.select_option("#ws-add-kind", "scatter")
+    page.click("#ws-add-confirm")
+    page.wait_for_selector(".ws-panel[data-kind='scatter'] .scatter-panel.drawn")
+    # reorder: the scatter panel before the first panel of its section (drag its title)
+    scatter = page.locator(".ws-panel[data-kind='scatter']")
+    section = scatter.evaluate("p => p.closest('[data-section]').dataset.section")
+    first = page.locator(f"[data-section='{section}'] .ws-panel").first
+    scatter.locator(".ws-head").drag_to(first, target_position={"x": 10, "y": 40})
+    page.wait_for_function(
+        "s => document.querySelector(`[data-section='${s}'] .ws-panel`).dataset.kind === 'scatter'",
+        arg=section,
+    )
+    page.wait_for_function("document.querySelector('#ws-saved').textContent === 'saved'")
+
+    def layout() -> list[Any]:
+        return page.eval_on_selector_all(
+            ".ws-panel",
+            "ps => ps.map(p => [p.closest('[data-section]').dataset.section, p.dataset.kind, "
+            "p.dataset.key || null, p.style.gridColumn])",
+        )
+
+    before = layout()
+    saved = httpx.get(f"{server.api}/projects/lab/steps/workspace").json()
+    assert saved["scope"] == "user" and saved["user"] == "local"
+    assert "lr" in saved["doc"]["removed"]
+    page.reload()
+    page.wait_for_selector(".ws-panel[data-kind='scatter']")
+    assert layout() == before
+    page.wait_for_selector(f"{panel} .plot[data-xlabel='trainer/global_step'][data-ylog='true']")
+    assert page.get_attribute(f"{panel} .plot", "data-legend") == "bottom"
+    shot(page, "workspace-layout")
+    # the project's default, then back to it
+    page.click("#ws-save-project")
+    page.wait_for_function("document.querySelector('#ws-saved').textContent.includes('project')")
+    project_doc = httpx.get(
+        f"{server.api}/projects/lab/steps/workspace", params={"scope": "project"}
+    ).json()
+    assert project_doc["scope"] == "project" and "lr" in project_doc["doc"]["removed"]
+    page.click("#ws-reset")
+    page.wait_for_function("document.querySelector('#ws-saved').textContent.includes('default')")
+    assert layout() == before
+    httpx.delete(f"{server.api}/projects/lab/steps/workspace", params={"scope": "project"})
+
+
+@pytest.mark.slow
+def test_workspace_many_runs_and_responsive_layout(page: Any) -> None:
+    """Hundreds of runs: a bar panel of a summary value draws them all, each in its own colour;
+    panels fill the width, 1 to 4 per row."""
+    page.goto("/#/p/lab/many")
+    page.wait_for_selector(".view[data-ready='true']")
+    page.click("#ws-add")
+    page.select_option("#ws-add-kind", "bar")
+    page.select_option("#ws-add-first", "score")
+    page.click("#ws-add-confirm")
+    page.wait_for_selector(".ws-panel[data-kind='bar'] .bar-panel.drawn")
+    colors = page.eval_on_selector_all(
+        ".ws-panel[data-kind='bar'] .bar-row .swatch", "s => s.map(x => x.style.background)"
+    )
+    assert len(colors) == MANY_RUNS and len(set(colors)) == MANY_RUNS
+    page.goto("/#/p/lab/demo")
+    page.wait_for_selector(".ws-panel .line-panel.drawn")
+    for width, per_row in ((520, 1), (1280, 3), (1900, 4)):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.wait_for_function("n => getComputedStyle(document.querySelector('.ws-sections'))"
+                               ".getPropertyValue('--cols').trim() === String(n)", arg=per_row)  # fmt: skip
+        tops = page.eval_on_selector_all(
+            "[data-section='train'] .ws-panel, [data-section='test'] .ws-panel",
+            "ps => ps.map(p => Math.round(p.getBoundingClientRect().top))",
+        )
+        assert max(tops.count(t) for t in tops) == min(per_row, 2), (width, tops)
+
+
+def tick_problems(page: Any) -> list[str]:
+    """Every drawn axis: each label must read as its value, at its precision; step axes at
+    integers only."""
+    return page.evaluate(
+        """() => {
+      const bad = [];
+      for (const el of document.querySelectorAll('[data-xticks], [data-yticks]')) {
+        for (const axis of ['xticks', 'yticks']) {
+          if (!el.dataset[axis]) continue;
+          const ticks = JSON.parse(el.dataset[axis]);
+          const labels = ticks.map(t => t[1]);
+          if (new Set(labels).size !== labels.length) bad.push(`repeated labels ${labels}`);
+          for (const [v, label] of ticks) {
+            const time = el.dataset.xkind === 'time' && axis === 'xticks';
+            if (time) continue;
+            const read = Number(label);
+            if (!Number.isFinite(read) || Math.abs(read - v) > 1e-9 * Math.max(1, Math.abs(v)))
+              bad.push(`${axis} label ${label} for ${v}`);
+            if (axis === 'xticks' && el.dataset.xkind === 'step' && !Number.isInteger(v))
+              bad.push(`step tick ${v}`);
+          }
+        }
+      }
+      return bad;
+    }"""
+    )
+
+
+@pytest.mark.slow
+def test_chart_ticks_are_their_values(page: Any) -> None:
+    """Tick labels equal their values (0.25 reads 0.25, never 0.3), step axes tick at integers,
+    log labels are whole, the sweep's best-so-far axis counts whole runs, parallel coordinates
+    label every category."""
+    checked = 0
+    for width in (900, 1280, 1700):
+        page.set_viewport_size({"width": width, "height": 900})
+        for url, ready in (
+            ("/#/p/lab/steps", ".ws-panel[data-key='loss'] .line-panel.drawn"),
+            ("/#/r/lab/steps/short", "#panel-charts[data-ready='true']"),
+            ("/#/compare/lab/demo?runs=r0,r1,r2&log=1", "#compare-charts[data-ready='true']"),
+        ):
+            page.goto(url)
+            page.wait_for_selector(ready)
+            assert tick_problems(page) == [], (url, width)
+            checked += page.eval_on_selector_all("[data-yticks]", "e => e.length")
+    assert checked >= 15
+    # log scale: labels such as 0.001 or 1e-5, never cut ("000e-4")
+    logs = page.eval_on_selector_all(
+        ".plot[data-ylog='true']",
+        "ps => ps.flatMap(p => JSON.parse(p.dataset.yticks).map(t => t[1]))",
+    )
+    assert logs and all(
+        not label.startswith("0") or label.startswith("0.") or label == "0" for label in logs
+    )
+    shot(page, "compare-log")
+    page.goto(f"/#/s/{SWEEP_ID}")
+    page.wait_for_selector(".view[data-ready='true']")
+    best = json.loads(page.get_attribute("#best-curve .plot", "data-xticks") or "[]")
+    assert best and all(float(v).is_integer() and label == str(int(v)) for v, label in best)
+    labels = {
+        a["name"]: a["labels"]
+        for a in json.loads(page.get_attribute("canvas.parcoords", "data-labels") or "[]")
+    }
+    assert sorted(labels["optimizer"]) == ["adam", "sgd"]
+    assert len(labels["dropout"]) >= 3  # ticks along a numeric axis, not only its ends
+    assert tick_problems(page) == []
+
+
+@pytest.mark.slow
+def test_runs_table_and_run_page_details(page: Any) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto("/#/p/lab/steps/runs?cols=config.lr,summary.lr,summary.loss,summary._timestamp")
+    page.wait_for_function("document.querySelectorAll('#runs-grid [data-run]').length === 3")
+    head = dict(
+        page.eval_on_selector_all(
+            "[role=columnheader][data-field]", "hs => hs.map(h => [h.dataset.field, h.innerText])"
+        )
+    )
+    assert head["config.lr"] != head["summary.lr"]
+    assert "CONFIG" in head["config.lr"].upper() and "SUMMARY" in head["summary.lr"].upper()
+    cut = page.eval_on_selector_all(
+        ".grid-body [data-field='created_at']",
+        "cs => cs.filter(c => c.scrollWidth > c.clientWidth).length",
+    )
+    assert cut == 0  # Created is never cut
+    runtimes = page.eval_on_selector_all(
+        ".grid-body [data-field='runtime']", "cs => cs.map(c => c.innerText)"
+    )
+    assert all(t.endswith(" ms") or t.endswith(" s") for t in runtimes), runtimes
+    stamp = page.inner_text("#runs-grid [data-run='sm'] [data-field='summary._timestamp']")
+    assert len(stamp) == 19 and stamp[4] == "-" and stamp[13] == ":"  # a date, not 1.797e+9
+    # the first click on a loss column sorts ascending (best first)
+    page.click("[data-field='summary.loss'] button.sort")
+    page.wait_for_function(
+        "document.querySelector(\"[data-field='summary.loss']\").getAttribute('aria-sort') === 'ascending'"
+    )
+    assert "sort=summary.loss" in page.url
+    # the Name column stays in view when the table scrolls sideways
+    page.set_viewport_size({"width": 700, "height": 800})
+    name = "#runs-grid .grid-body [data-run] [data-field='name']"
+    left_of = (
+        "sel => { const c = document.querySelector(sel); const r = c && c.getBoundingClientRect();"
+        " return r && r.width > 0 ? r.left : null; }"
+    )
+    left = page.wait_for_function(left_of, arg=name).json_value()
+    page.eval_on_selector("#runs-grid", "g => { g.scrollLeft = 400; }")
+    page.wait_for_function("document.querySelector('#runs-grid').scrollLeft > 0")
+    page.wait_for_function(f"sel => Math.abs(({left_of})(sel) - {left}) < 1", arg=name)
+    later = page.eval_on_selector("[data-field='group']", "c => c.getBoundingClientRect().left")
+    assert later < left  # the other columns did scroll
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    # the run page: exact config values, a copy button, _timestamp as a date
+    page.goto("/#/r/lab/steps/sm")
+    page.wait_for_selector("#panel-charts[data-ready='true']")
+    fig = "figure[data-metric='train/loss']"
+    assert page.get_attribute(fig, "data-x") == "trainer/global_step"  # define_metric's x
+    page.click("#tab-config")
+    text = page.inner_text("#panel-config")
+    assert repr(EXACT_LR) in text and "1.23456789e-7" in text
+    page.click("#panel-config li[data-key='lr'] button.copy")
+    assert page.evaluate("navigator.clipboard.readText()") == repr(EXACT_LR)
+    page.click("#tab-summary")
+    stamp = page.inner_text("#summary-table tr[data-key='_timestamp'] td")
+    assert len(stamp) == 19 and stamp[4] == "-"
+    # the chart of a downsampled series ends at the last logged point
+    page.goto("/#/r/lab/steps/long")
+    page.wait_for_selector("figure[data-metric='loss'].drawn")
+    assert page.get_attribute("figure[data-metric='loss']", "data-last-step") == str(LONG_STEPS - 1)
+    assert (
+        float(page.get_attribute("figure[data-metric='loss']", "data-last") or "nan")
+        == long_values()[-1]
+    )
+    assert "downsampled" in page.inner_text("figure[data-metric='loss'] .last")
+    # a run that does not exist: a page for people
+    page.goto("/#/r/lab/demo/nope")
+    page.wait_for_selector(".notfound")
+    assert "Run not found" in page.inner_text(".notfound h1")
+    assert "api" not in page.inner_text(".notfound").lower()
+    shot(page, "run-not-found")

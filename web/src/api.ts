@@ -4,7 +4,16 @@
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type Doc = { [key: string]: Json };
 
+export interface MetricDef {
+  name: string;
+  step_metric: string | null;
+  summary: string[];
+  goal: string | null;
+  hidden: boolean;
+}
+
 export interface Run {
+  pk: number;
   entity: string;
   project: string;
   run_id: string;
@@ -29,6 +38,7 @@ export interface Run {
   failure: string | null;
   sweep_params: Doc | null;
   agent_id: string | null;
+  metric_defs: MetricDef[];
 }
 
 export interface Project {
@@ -100,6 +110,30 @@ export interface Importance {
 export interface ProjectKeys {
   config: string[];
   summary: string[];
+  /** every metric any run of the project logged (newer servers) */
+  metrics?: string[];
+}
+
+/** One run's series in a batched answer (POST /projects/{e}/{p}/series). */
+export interface RunSeries {
+  steps: number[];
+  values: number[];
+  /** the x value of each point (absent when x is _step) */
+  xs?: number[];
+  total: number;
+  downsampled: boolean;
+}
+
+export interface SeriesBatch {
+  x: string;
+  series: Record<string, Record<string, RunSeries>>;
+}
+
+export interface SavedWorkspace {
+  scope: "project" | "user" | null;
+  user?: string;
+  doc: Doc | null;
+  updated_at?: number;
 }
 
 const BASE = "/api/v1";
@@ -188,6 +222,39 @@ export async function post<T>(path: string, body: unknown): Promise<T> {
   });
   if (!res.ok) await raise(res);
   return decode(await res.json()) as T;
+}
+
+async function send<T>(method: string, path: string, body?: unknown, params?: Record<string, unknown>): Promise<T> {
+  const url = new URL(BASE + path, location.origin);
+  for (const [k, v] of Object.entries(params ?? {})) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, String(v));
+  const res = await fetch(url, {
+    method,
+    headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }),
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) await raise(res);
+  return decode(await res.json()) as T;
+}
+
+export function put<T>(path: string, body: unknown, params?: Record<string, unknown>): Promise<T> {
+  return send<T>("PUT", path, body, params);
+}
+
+export function del<T>(path: string, params?: Record<string, unknown>): Promise<T> {
+  return send<T>("DELETE", path, undefined, params);
+}
+
+export function projectPath(entity: string, project: string): string {
+  return `/projects/${encodeURIComponent(entity)}/${encodeURIComponent(project)}`;
+}
+
+/** Many runs' series of some metrics in one request (the server downsamples each run). */
+export function seriesBatch(
+  entity: string,
+  project: string,
+  body: { keys: string[]; runs: string[]; samples: number; x: string; since?: Record<string, number> },
+): Promise<SeriesBatch> {
+  return post<SeriesBatch>(projectPath(entity, project) + "/series", body);
 }
 
 export async function getBlob(path: string): Promise<Blob> {

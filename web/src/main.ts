@@ -1,8 +1,9 @@
 // The dashboard's router: every view has a hash URL that can be shared.
 //
 //   #/                                   projects
-//   #/p/{entity}/{project}?filter=&sort=&cols=&group=     runs table
-//   #/r/{entity}/{project}/{run_id}      run page
+//   #/p/{entity}/{project}?filter=&search=&group=&sort=&x=  workspace (panels over the runs)
+//   #/p/{entity}/{project}/runs?filter=&sort=&cols=&group=  runs table
+//   #/r/{entity}/{project}/{run_id}?x=&refresh=  run page
 //   #/compare/{entity}/{project}?runs=a,b&x=&smooth=&log=&group=   comparison
 //   #/s/{sweep_id}                       sweep page
 //   #/a/{entity}/{project}[/{name}]      artifacts (views/artifacts.ts)
@@ -16,6 +17,8 @@ import { runView } from "./views/run";
 import { compareView } from "./views/compare";
 import { sweepView } from "./views/sweep";
 import { artifactView, artifactsView } from "./views/artifacts";
+import "./panels";
+import { workspaceView } from "./workspace/view";
 
 export interface View {
   /** called when the user leaves the view (stop timers, free charts) */
@@ -56,8 +59,9 @@ function route(): void {
   currentPath = key;
   try {
     if (path.length === 0) current = projectsView(root);
-    else if (path[0] === "p" && path.length === 3) current = runsView(root, path[1], path[2], query);
-    else if (path[0] === "r" && path.length === 4) current = runView(root, path[1], path[2], path[3]);
+    else if (path[0] === "p" && path.length === 3) current = workspaceView(root, path[1], path[2], query);
+    else if (path[0] === "p" && path.length === 4 && path[3] === "runs") current = runsView(root, path[1], path[2], query);
+    else if (path[0] === "r" && path.length === 4) current = runView(root, path[1], path[2], path[3], query);
     else if (path[0] === "compare" && path.length === 3) current = compareView(root, path[1], path[2], query);
     else if (path[0] === "s" && path.length === 2) current = sweepView(root, path[1]);
     else if (path[0] === "a" && path.length === 3) current = artifactsView(root, path[1], path[2]);

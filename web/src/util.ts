@@ -51,15 +51,6 @@ export function fmtNumber(v: number): string {
   return String(Number(v.toPrecision(5)));
 }
 
-/** An axis tick: as many decimals as the tick spacing needs (0.0031, 0.0032, ... not 0.003). */
-export function fmtTick(v: number, incr: number): string {
-  if (!Number.isFinite(incr) || incr <= 0) return fmtNumber(v);
-  const a = Math.abs(v);
-  if (a >= 1e6 || (a !== 0 && a < 1e-4)) return v.toExponential(Math.min(6, Math.max(1, Math.ceil(Math.log10(a / incr)))));
-  const decimals = Math.min(10, Math.max(0, -Math.floor(Math.log10(incr) + 1e-9)));
-  return v.toFixed(decimals);
-}
-
 /** A value for a table cell: numbers compact, aggregates as their best/last, objects as JSON. */
 export function fmtValue(v: unknown): string {
   if (v === null || v === undefined) return "";
@@ -93,10 +84,55 @@ export function fmtAgo(ts: number | null | undefined): string {
 
 export function fmtDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "";
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
+  if (seconds < 1) return `${Math.round(Math.max(0, seconds) * 1000)} ms`;
+  if (seconds < 10) return `${(Math.floor(seconds * 10) / 10).toFixed(1)} s`;
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** A date and time with seconds (a `_timestamp`, a creation time in full). */
+export function fmtDateTime(ts: number | null | undefined): string {
+  if (ts === null || ts === undefined || !Number.isFinite(ts)) return "";
+  const d = new Date(ts * 1000);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** A value exactly as stored: numbers in full (shortest round-trip form), strings as they are,
+ * everything else as JSON. The config tree and the copy buttons use it. */
+export function exactValue(v: unknown): string {
+  if (v === undefined) return "";
+  if (typeof v === "number") return Number.isNaN(v) ? "NaN" : !Number.isFinite(v) ? (v > 0 ? "inf" : "-inf") : String(v);
+  if (typeof v === "string") return v;
+  if (v === null) return "null";
+  return JSON.stringify(v);
+}
+
+/** A summary value for people: `_timestamp` as a date, `_runtime` as a duration. */
+export function fmtSummary(key: string, v: unknown): string {
+  const leaf = key.split(".").pop() ?? key;
+  if ((leaf === "_timestamp" || key.endsWith("/_timestamp")) && typeof v === "number") return fmtDateTime(v);
+  if ((leaf === "_runtime" || key.endsWith("/_runtime")) && typeof v === "number") return fmtDuration(v);
+  return fmtValue(v);
+}
+
+/** Copy text to the clipboard (the Clipboard API, else a hidden textarea). */
+export async function copyText(text: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return;
+  } catch {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
 }
 
 /** W&B's {"value": x} config form, as runyard.query reads it. */
@@ -181,13 +217,12 @@ export function errorBox(err: unknown): HTMLElement {
   return h("div.error", { role: "alert" }, msg);
 }
 
-export const PALETTE = [
-  "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-  "#bcbd22", "#7f7f7f", "#393b79", "#ad494a", "#637939", "#e7969c", "#7b4173", "#3182bd",
-];
+export { PALETTE } from "./colors";
+import { colorAt } from "./colors";
 
+/** The i-th colour of the palette that never repeats (charts of runs without a project index). */
 export function color(i: number): string {
-  return PALETTE[i % PALETTE.length];
+  return colorAt(i);
 }
 
 /** Parse the "#/path?query" of the location. */

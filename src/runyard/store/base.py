@@ -419,6 +419,14 @@ class Store(abc.ABC):
         runs = self.list_runs(RunQuery(entity=entity, project=project, run_ids=list(run_ids)))
         return {r.run_id: r.pk for r in runs}
 
+    def project_metric_names(self, entity: str, project: str) -> list[str]:
+        """The names of the metrics any run of the project logged, sorted (the workspace's
+        panels). Stores override it with one query."""
+        names: set[str] = set()
+        for run in self.list_runs(RunQuery(entity=entity, project=project)):
+            names.update(self.metric_names(run.pk))
+        return sorted(names)
+
     @abc.abstractmethod
     def list_projects(self) -> list[tuple[str, str, int]]:
         """``(entity, project, number of runs)`` for every project."""

@@ -823,6 +823,20 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, Store):
                 out.update({str(r): int(pk) for r, pk in conn.execute(stmt).all()})
         return out
 
+    def project_metric_names(self, entity: str, project: str) -> list[str]:
+        stmt = (
+            sa.select(S.metric_keys.c.name)
+            .distinct()
+            .select_from(S.run_metric_keys)
+            .join(S.metric_keys, S.metric_keys.c.id == S.run_metric_keys.c.key_id)
+            .join(S.runs, S.runs.c.pk == S.run_metric_keys.c.run_pk)
+            .join(S.projects, S.projects.c.id == S.runs.c.project_id)
+            .where(S.projects.c.entity == entity, S.projects.c.name == project)
+            .order_by(S.metric_keys.c.name)
+        )
+        with self._read() as conn:
+            return [str(n) for n in conn.execute(stmt).scalars()]
+
     # -- dashboard workspaces ---------------------------------------------------------------------
 
     @staticmethod

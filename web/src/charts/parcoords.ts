@@ -3,13 +3,24 @@
 // metric. Drag vertically on an axis to brush a range; brushes on several axes intersect;
 // click an axis without dragging to clear its brush. `onBrush` receives the runs kept.
 
-import { fmtNumber } from "../util";
+import { linearTicks, logTicks } from "./ticks";
 
 export interface PCAxis {
   name: string;
   /** numeric values (null: missing) or category labels */
   values: (number | string | null)[];
   log?: boolean;
+  /** categories even when the values are numbers (a sweep's `values: [16, 32, 64]`) */
+  categorical?: boolean;
+}
+
+/** Category order: numbers by value, then strings alphabetically. */
+function categoryOrder(values: (number | string | null)[]): string[] {
+  const seen = new Map<string, number | string>();
+  for (const v of values) if (v !== null && !seen.has(String(v))) seen.set(String(v), v);
+  return [...seen.entries()]
+    .sort(([ka, a], [kb, b]) => (typeof a === "number" && typeof b === "number" ? a - b : typeof a === "number" ? -1 : typeof b === "number" ? 1 : ka.localeCompare(kb)))
+    .map(([k]) => k);
 }
 
 interface Scale {
@@ -23,9 +34,9 @@ interface Scale {
 
 function makeScale(axis: PCAxis): Scale {
   const nums = axis.values.filter((v): v is number => typeof v === "number" && Number.isFinite(v));
-  const categorical = axis.values.some((v) => typeof v === "string");
+  const categorical = !!axis.categorical || axis.values.some((v) => typeof v === "string");
   if (categorical) {
-    const cats = [...new Set(axis.values.filter((v) => v !== null).map(String))].sort();
+    const cats = categoryOrder(axis.values);
     return { axis, categorical, cats, lo: 0, hi: 1, pos: (v) => (v === null ? null : cats.length === 1 ? 0.5 : cats.indexOf(String(v)) / (cats.length - 1)) };
   }
   const log = !!axis.log && nums.every((v) => v > 0);
@@ -52,7 +63,9 @@ export class ParallelCoordinates {
   private kept: boolean[] = [];
   private observer: ResizeObserver;
   private height = 320;
-  private pad = { top: 28, bottom: 24, left: 40, right: 60 };
+  /** one colour per line (a run's) instead of the metric's tint */
+  lineColors: string[] | null = null;
+  private pad = { top: 34, bottom: 16, left: 16, right: 16 };
 
   constructor(
     axes: PCAxis[],
@@ -192,34 +205,72 @@ export class ParallelCoordinates {
           else ctx.moveTo(x, y);
           started = true;
         });
-        ctx.strokeStyle = pass ? tint(cval, 0.85) : "rgba(180,180,180,0.25)";
+        ctx.strokeStyle = pass ? (this.lineColors?.[run] ?? tint(cval, 0.85)) : "rgba(180,180,180,0.25)";
         ctx.lineWidth = pass ? 1.4 : 1;
         ctx.stroke();
       });
     }
-    // axes, labels, brushes
+    // axes, labels, brushes: after the lines, each label on a white backing so that no line
+    // crosses it; axis names shortened to the space between axes
     ctx.font = "11px system-ui, sans-serif";
-    ctx.textAlign = "center";
+    const spacing = this.scales.length > 1 ? (width - this.pad.left - this.pad.right) / (this.scales.length - 1) : width;
+    const drawn: { name: string; labels: string[] }[] = [];
+    const label = (text: string, x: number, y: number, align: CanvasTextAlign, color = "#444") => {
+      const w = ctx.measureText(text).width;
+      const left = align === "center" ? x - w / 2 : align === "right" ? x - w : x;
+      ctx.fillStyle = "rgba(255,255,255,0.88)";
+      ctx.fillRect(left - 2, y - 7, w + 4, 14);
+      ctx.fillStyle = color;
+      ctx.textAlign = align;
+      ctx.fillText(text, x, y);
+    };
+    ctx.textBaseline = "middle";
     this.scales.forEach((s, i) => {
       const x = this.xOf(i, width);
+      const n = this.scales.length;
       ctx.strokeStyle = "#444";
       ctx.lineWidth = 1;
       ctx.beginPath();
       ctx.moveTo(x, this.yOf(0));
       ctx.lineTo(x, this.yOf(1));
       ctx.stroke();
-      ctx.fillStyle = "#222";
-      ctx.textAlign = "center";
-      ctx.fillText(s.axis.name, x, 14);
-      ctx.textAlign = "left";
-      ctx.fillStyle = "#555";
+      // the name on top: the first and last axes aligned inward, the others centred
+      const align: CanvasTextAlign = n > 1 && i === 0 ? "left" : n > 1 && i === n - 1 ? "right" : "center";
+      const room = align === "center" ? spacing - 8 : spacing / 2 + this.pad.left - 4;
+      ctx.font = "600 11px system-ui, sans-serif";
+      label(fit(ctx, s.axis.name, room), align === "left" ? x - 4 : align === "right" ? x + 4 : x, 14, align, "#222");
+      ctx.font = "11px system-ui, sans-serif";
+      // tick labels beside the axis (inside the chart for the last one)
+      const side: CanvasTextAlign = i === n - 1 && n > 1 ? "right" : "left";
+      const tx = side === "left" ? x + 5 : x - 5;
+      const labels: string[] = [];
       if (s.categorical) {
-        s.cats.forEach((c) => ctx.fillText(c, x + 4, this.yOf(s.pos(c) ?? 0) + 4));
+        // every category, thinned only where they would overlap
+        const gap = (this.height - this.pad.top - this.pad.bottom) / Math.max(1, s.cats.length - 1);
+        const every = Math.max(1, Math.ceil(14 / Math.max(1, gap)));
+        s.cats.forEach((c, k) => {
+          if (k % every !== 0 && k !== s.cats.length - 1) return;
+          const text = fit(ctx, c, spacing / 2 - 8);
+          labels.push(c);
+          label(text, tx, this.yOf(s.pos(c) ?? 0), side);
+        });
       } else {
-        const fmt = (t: number) => fmtNumber(s.axis.log ? Math.pow(10, t) : t);
-        ctx.fillText(fmt(s.hi), x + 4, this.yOf(1) + 4);
-        ctx.fillText(fmt(s.lo), x + 4, this.yOf(0));
+        const count = Math.max(2, Math.floor((this.height - this.pad.top - this.pad.bottom) / 40));
+        const ticks = s.axis.log ? logTicks(Math.pow(10, s.lo), Math.pow(10, s.hi), count) : linearTicks(s.lo, s.hi, count);
+        for (const t of ticks) {
+          const p = s.axis.log ? (Math.log10(t.value) - s.lo) / (s.hi - s.lo) : (t.value - s.lo) / (s.hi - s.lo);
+          if (p < -1e-9 || p > 1 + 1e-9) continue;
+          const y = this.yOf(p);
+          ctx.strokeStyle = "#444";
+          ctx.beginPath();
+          ctx.moveTo(x - 3, y);
+          ctx.lineTo(x + 3, y);
+          ctx.stroke();
+          labels.push(t.label);
+          label(t.label, tx, y, side, "#555");
+        }
       }
+      drawn.push({ name: s.axis.name, labels });
       const b = this.brushes.get(i);
       if (b) {
         ctx.fillStyle = "rgba(30,120,220,0.25)";
@@ -230,12 +281,32 @@ export class ParallelCoordinates {
         ctx.strokeRect(x - 7, y1, 14, y0 - y1);
       }
     });
+    this.el.dataset.labels = JSON.stringify(drawn);
+    this.el.dataset.axisX = JSON.stringify(this.scales.map((_, i) => Math.round(this.xOf(i, width))));
     this.el.dataset.lines = String(this.colorValues.length);
     this.el.dataset.kept = String(this.kept.filter(Boolean).length);
     this.el.dataset.axes = String(this.scales.length);
   }
 
+  setHeight(height: number): void {
+    this.height = Math.max(160, height);
+    this.draw();
+  }
+
   destroy(): void {
     this.observer.disconnect();
   }
+}
+
+/** `text` cut with an ellipsis to `room` pixels. */
+function fit(ctx: CanvasRenderingContext2D, text: string, room: number): string {
+  if (ctx.measureText(text).width <= room) return text;
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (ctx.measureText(text.slice(0, mid) + "…").width <= room) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo > 0 ? text.slice(0, lo) + "…" : "…";
 }

@@ -1,33 +1,50 @@
 // A run: every metric charted (sections by key prefix: train/, test/, ...), config as a tree,
 // summary, console, files, and metadata (host, program, git, command, Hydra overrides/choices).
 
-import { apiKey, fileUrl, get, getBlob, pool, runPath, type Doc, type Json, type Run, type Series } from "../api";
-import { LineChart } from "../charts/line";
+import { ApiError, apiKey, fileUrl, get, getBlob, runPath, type Doc, type Json, type Run } from "../api";
 import type { View } from "../main";
 import { setCrumbs, setTitle } from "../main";
-import { color, errorBox, fmtDuration, fmtNumber, fmtTime, fmtValue, h, hashFor, stateBadge } from "../util";
+import { LinePanel } from "../panels/line";
+import type { PanelSpec } from "../panels/types";
+import { copyText, errorBox, exactValue, fmtDateTime, fmtDuration, fmtNumber, fmtSummary, fmtTime, h, hashFor, replaceQuery, stateBadge } from "../util";
+import { FixedContext } from "../workspace/runs";
+import type { LineChart } from "../charts/line";
 import { alertsPanel, systemSection } from "./system";
 
-const SAMPLES = 1000;
+const LIVE_MS = 3000;
 
 export function sectionOf(key: string): string {
   const i = key.indexOf("/");
   return i > 0 ? key.slice(0, i) : "charts";
 }
 
-export function tree(doc: Json, label?: string, open = true): HTMLElement {
+function copyButton(label: string, text: () => string): HTMLElement {
+  const btn = h("button.copy", { type: "button", title: `Copy ${label}`, "aria-label": `Copy ${label}` }, "⧉");
+  btn.addEventListener("click", async () => {
+    await copyText(text());
+    btn.textContent = "✓";
+    btn.dataset.copied = "true";
+    setTimeout(() => (btn.textContent = "⧉"), 1200);
+  });
+  return btn;
+}
+
+/** A nested document as a tree; leaves show their exact value and a copy button. */
+export function tree(doc: Json, label?: string, open = true, path = ""): HTMLElement {
   if (doc && typeof doc === "object" && !Array.isArray(doc)) {
     const keys = Object.keys(doc);
     const items = keys.map((k) => {
       const v = doc[k];
-      if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length) return h("li", null, tree(v, k, open && keys.length < 30));
-      return h("li", null, h("span.k", null, k), ": ", h("span.v", null, fmtValue(v)));
+      const sub = path ? `${path}.${k}` : k;
+      if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length) return h("li", null, tree(v, k, open && keys.length < 30, sub));
+      const text = exactValue(v);
+      return h("li", { "data-key": sub }, h("span.k", null, k), ": ", h("span.v", { title: text }, text), " ", copyButton(sub, () => text));
     });
     const list = h("ul.tree", null, items);
     if (label === undefined) return list;
     return h("details", { open }, h("summary", null, h("span.k", null, label)), list);
   }
-  return h("span.v", null, fmtValue(doc));
+  return h("span.v", null, exactValue(doc));
 }
 
 function kv(rows: [string, Node | string | null | undefined][]): HTMLElement {
@@ -52,8 +69,8 @@ function metaPanel(run: Run): HTMLElement {
       ["State", stateBadge(run.state)],
       ["Failure", run.failure],
       ["Exit code", run.exit_code === null ? null : String(run.exit_code)],
-      ["Created", fmtTime(run.created_at)],
-      ["Finished", fmtTime(run.finished_at)],
+      ["Created", fmtDateTime(run.created_at)],
+      ["Finished", fmtDateTime(run.finished_at)],
       ["Runtime", fmtDuration(run.runtime)],
       ["Last step", String(run.last_step)],
       ["Group", run.group],
@@ -90,24 +107,58 @@ function metaPanel(run: Run): HTMLElement {
   return out;
 }
 
-export function runView(root: HTMLElement, entity: string, project: string, runId: string): View {
+/** The refresh interval of a live view: `?refresh=SECONDS` in its URL, else `fallback` ms. */
+export function refreshMs(query: URLSearchParams | undefined, fallback: number): number {
+  const s = Number(query?.get("refresh") ?? "");
+  return Number.isFinite(s) && s > 0 ? Math.max(500, s * 1000) : fallback;
+}
+
+export function runView(root: HTMLElement, entity: string, project: string, runId: string, query?: URLSearchParams): View {
   setCrumbs([["Projects", "#/"], [`${entity}/${project}`, hashFor(["p", entity, project])], [runId, null]]);
   setTitle(runId);
-  const charts: LineChart[] = [];
   let disposed = false;
+  let liveTimer: number | undefined;
+  let tickTimer: number | undefined;
   const base = runPath(entity, project, runId);
   const status = h("p.muted", null, "Loading…");
   root.append(status);
+  const ctx = new FixedContext(entity, project);
+  ctx.opts.x = query?.get("x") || "step_metric"; // each chart against the step metric define_metric gave it
+  const panels = new Map<string, { panel: LinePanel; slot: HTMLElement; spec: PanelSpec }>();
+  const systemCharts: LineChart[] = [];
 
   const tabs: [string, string][] = [["charts", "Charts"], ["overview", "Overview"], ["config", "Config"], ["summary", "Summary"], ["console", "Console"], ["files", "Files"]];
 
+  function notFound(): void {
+    setTitle("Run not found");
+    setCrumbs([["Projects", "#/"], [`${entity}/${project}`, hashFor(["p", entity, project])], ["Run not found", null]]);
+    status.replaceWith(
+      h(
+        "div.notfound",
+        { role: "alert" },
+        h("h1", null, "Run not found"),
+        h("p", null, "There is no run ", h("code", null, runId), ` in ${entity}/${project}. The link may have a typo, or the run was logged to another project.`),
+        h("p", null, h("a", { href: hashFor(["p", entity, project]) }, `Open ${entity}/${project}`), " · ", h("a", { href: hashFor(["p", entity, project, "runs"]) }, "its runs table"), " · ", h("a", { href: "#/" }, "all projects")),
+      ),
+    );
+  }
+
   (async () => {
-    const run = await get<Run>(base);
+    let run: Run;
+    try {
+      run = await get<Run>(base);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        notFound();
+        return;
+      }
+      throw err;
+    }
     if (disposed) return;
     setTitle(run.name);
     setCrumbs([["Projects", "#/"], [`${entity}/${project}`, hashFor(["p", entity, project])], [run.name, null]]);
     status.remove();
-    const panels = new Map<string, HTMLElement>();
+    const sections = new Map<string, HTMLElement>();
     const tablist = h("div.tabs", { role: "tablist", "aria-label": "Run sections" });
     const buttons: HTMLButtonElement[] = [];
     for (const [id, label] of tabs) {
@@ -124,10 +175,10 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
       });
       buttons.push(btn);
       tablist.append(btn);
-      panels.set(id, h("section.panel", { role: "tabpanel", id: `panel-${id}`, "aria-labelledby": `tab-${id}`, hidden: id !== "charts", tabindex: 0 }));
+      sections.set(id, h("section.panel", { role: "tabpanel", id: `panel-${id}`, "aria-labelledby": `tab-${id}`, hidden: id !== "charts", tabindex: 0 }));
     }
     function select(id: string): void {
-      for (const [pid, panel] of panels) panel.hidden = pid !== id;
+      for (const [pid, panel] of sections) panel.hidden = pid !== id;
       buttons.forEach((b, i) => {
         b.setAttribute("aria-selected", String(tabs[i][0] === id));
         b.tabIndex = tabs[i][0] === id ? 0 : -1;
@@ -136,25 +187,46 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
       if (id === "files") void loadFiles();
     }
 
-    root.append(
-      h("div.runhead", null, h("h1", null, run.name), stateBadge(run.state), h("span.muted", null, `${run.run_id} · ${fmtTime(run.created_at)} · ${fmtDuration(run.runtime)}`)),
-      tablist,
-      ...panels.values(),
+    const stateEl = h("span");
+    const meta = h("span.muted#run-meta");
+    const runtimeEl = h("span#run-runtime");
+    let fetchedAt = Date.now() / 1000;
+    function drawHead(): void {
+      stateEl.replaceChildren(stateBadge(run.state));
+      meta.textContent = `${run.run_id} · ${fmtTime(run.created_at)} · `;
+      tickRuntime();
+    }
+    function tickRuntime(): void {
+      // while running, the runtime goes on between two reads of the run
+      const extra = run.state === "running" ? Math.max(0, Date.now() / 1000 - fetchedAt) : 0;
+      runtimeEl.textContent = fmtDuration(run.runtime + extra);
+      runtimeEl.dataset.seconds = String(run.runtime + extra);
+    }
+    root.append(h("div.runhead", null, h("h1", null, run.name), stateEl, h("span", null, meta, runtimeEl)), tablist, ...sections.values());
+    drawHead();
+    sections.get("overview")!.append(metaPanel(run), alertsPanel(base));
+    const configPanel = sections.get("config")!;
+    configPanel.append(
+      Object.keys(run.config).length
+        ? h("div", null, h("p", null, copyButton("the config as JSON", () => JSON.stringify(run.config, null, 2)), " Copy the whole config as JSON"), tree(run.config))
+        : h("p.muted", null, "No config."),
     );
-    panels.get("overview")!.append(metaPanel(run), alertsPanel(base));
-    panels.get("config")!.append(Object.keys(run.config).length ? tree(run.config) : h("p.muted", null, "No config."));
-    const summaryKeys = Object.keys(run.summary).sort();
-    panels.get("summary")!.append(
-      summaryKeys.length
-        ? h("table.plain#summary-table", { "aria-label": "Summary" }, h("tbody", null, summaryKeys.map((k) => h("tr", null, h("th", { scope: "row" }, k), h("td.num", null, fmtValue(run.summary[k]))))))
-        : h("p.muted", null, "No summary."),
-    );
+    const summaryPanel = sections.get("summary")!;
+    function drawSummary(): void {
+      const keys = Object.keys(run.summary).sort();
+      summaryPanel.replaceChildren(
+        keys.length
+          ? h("table.plain#summary-table", { "aria-label": "Summary" }, h("tbody", null, keys.map((k) => h("tr", { "data-key": k }, h("th", { scope: "row" }, k), h("td.num", { title: exactValue(run.summary[k]) }, fmtSummary(k, run.summary[k]))))))
+          : h("p.muted", null, "No summary."),
+      );
+    }
+    drawSummary();
 
     let consoleLoaded = false;
     async function loadConsole(): Promise<void> {
       if (consoleLoaded) return;
       consoleLoaded = true;
-      const panel = panels.get("console")!;
+      const panel = sections.get("console")!;
       try {
         const res = await get<{ lines: [string, number, string][] }>(base + "/console", { limit: 5000 });
         const pre = h("pre.console", { "aria-label": "Console output" });
@@ -168,7 +240,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
     async function loadFiles(): Promise<void> {
       if (filesLoaded) return;
       filesLoaded = true;
-      const panel = panels.get("files")!;
+      const panel = sections.get("files")!;
       try {
         const files = await get<{ name: string; size: number; updated_at: number }[]>(base + "/files");
         if (!files.length) {
@@ -205,60 +277,128 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
       }
     }
 
-    // Charts: one per metric, grouped in sections by prefix.
-    const chartsPanel = panels.get("charts")!;
-    const system = systemSection(base, charts, () => disposed); // below the metrics' sections
-    const metrics = (await get<string[]>(base + "/metrics")).filter((k) => !k.startsWith("_"));
-    if (disposed) return;
-    if (!metrics.length) {
-      chartsPanel.append(h("p.muted", null, "No metrics logged."), system);
-      return;
-    }
-    const sections = new Map<string, string[]>();
-    for (const k of metrics) {
-      const s = sectionOf(k);
-      if (!sections.has(s)) sections.set(s, []);
-      sections.get(s)!.push(k);
-    }
-    const order = [...sections.keys()].sort((a, b) => (a === "charts" ? -1 : b === "charts" ? 1 : a.localeCompare(b)));
-    const slots = new Map<string, HTMLElement>();
-    for (const s of order) {
-      const grid = h("div.chart-grid");
-      for (const k of sections.get(s)!) {
-        const slot = h("figure.chart-panel", { "data-metric": k, "aria-label": `Chart of ${k}` }, h("figcaption", null, h("span.title", null, k), h("span.last.muted", null, "")), h("div.chart-slot", null, h("p.muted", null, "…")));
-        slots.set(k, slot);
-        grid.append(slot);
+    // Charts: one per metric, in sections by prefix, each against the run's step metric for it
+    // (define_metric) unless another x axis is chosen; live while the run runs.
+    const chartsPanel = sections.get("charts")!;
+    const xSelect = h("select#run-x", { "aria-label": "X axis" });
+    chartsPanel.append(h("div.toolbar", { role: "group", "aria-label": "Chart settings" }, h("label", { for: "run-x" }, "X axis"), xSelect));
+    const chartsBody = h("div#run-charts");
+    chartsPanel.append(chartsBody, systemSection(base, systemCharts, () => disposed)); // system metrics below
+    ctx.setRuns([run], run.pk);
+    let metrics: string[] = [];
+
+    function lastText(slot: HTMLElement, key: string): void {
+      const panel = panels.get(key)?.panel;
+      const pts = panel?.points(run.run_id);
+      if (!pts || !pts.ys.length) {
+        slot.dataset.points = "0";
+        return;
       }
-      chartsPanel.append(h("details.section", { open: true, "data-section": s }, h("summary", null, h("h2", null, `${s} (${sections.get(s)!.length})`)), grid));
+      const last = pts.ys[pts.ys.length - 1];
+      slot.dataset.last = String(last);
+      slot.dataset.lastStep = String(pts.steps[pts.steps.length - 1]);
+      slot.dataset.points = String(pts.total);
+      slot.querySelector(".last")!.textContent = `last ${fmtNumber(last)}${pts.downsampled ? ` · ${pts.total.toLocaleString()} points, downsampled` : ""}`;
     }
-    chartsPanel.append(system);
-    await pool(
-      metrics.map((k, i) => async () => {
-        const slot = slots.get(k)!;
-        try {
-          const s = await get<Series>(base + "/series", { key: k, samples: SAMPLES });
-          if (disposed) return;
-          const area = slot.querySelector(".chart-slot")!;
-          if (!s.steps.length) {
-            area.replaceChildren(h("p.muted", null, "No numeric values."));
-            slot.dataset.points = "0";
-            return;
+
+    function addChart(key: string, grid: HTMLElement): void {
+      const spec: PanelSpec = { id: key, kind: "line", w: 1, h: 220, config: { key } };
+      const slot = h("figure.chart-panel", { "data-metric": key, "aria-label": `Chart of ${key}` }, h("figcaption", null, h("span.title", null, key), h("span.last.muted", null, "")), h("div.chart-slot"));
+      const panel = new LinePanel(ctx, spec);
+      slot.querySelector(".chart-slot")!.append(panel.el);
+      panels.set(key, { panel, slot, spec });
+      grid.append(slot);
+    }
+
+    async function drawCharts(): Promise<void> {
+      chartsPanel.dataset.ready = "false";
+      await Promise.all(
+        [...panels.entries()].map(async ([key, { panel, slot }]) => {
+          try {
+            await panel.update("runs");
+            lastText(slot, key);
+            slot.classList.toggle("drawn", panel.el.classList.contains("drawn"));
+            slot.dataset.series = panel.el.dataset.series ?? "0";
+            slot.dataset.x = panel.xAxes().join(",");
+          } catch (err) {
+            slot.querySelector(".chart-slot")!.replaceChildren(errorBox(err));
           }
-          const last = s.values[s.values.length - 1];
-          slot.dataset.last = String(last);
-          slot.dataset.points = String(s.total);
-          slot.querySelector(".last")!.textContent = `last ${fmtNumber(last)}${s.downsampled ? ` · ${s.total.toLocaleString()} points, downsampled` : ""}`;
-          const chart = new LineChart([{ label: k, color: color(i), xs: s.steps, ys: s.values }], { xLabel: "step" });
-          charts.push(chart);
-          area.replaceChildren(chart.el);
-          chart.draw();
-          slot.classList.add("drawn");
-        } catch (err) {
-          slot.querySelector(".chart-slot")!.replaceChildren(errorBox(err));
+        }),
+      );
+      chartsPanel.dataset.ready = "true";
+    }
+
+    function layoutCharts(): void {
+      const bySection = new Map<string, string[]>();
+      for (const k of metrics) {
+        const s = sectionOf(k);
+        if (!bySection.has(s)) bySection.set(s, []);
+        bySection.get(s)!.push(k);
+      }
+      const order = [...bySection.keys()].sort((a, b) => (a === "charts" ? -1 : b === "charts" ? 1 : a.localeCompare(b)));
+      for (const s of order) {
+        let grid = chartsBody.querySelector<HTMLElement>(`[data-section="${CSS.escape(s)}"] .chart-grid`);
+        if (!grid) {
+          grid = h("div.chart-grid");
+          const details = h("details.section", { open: true, "data-section": s }, h("summary", null, h("h2", null, s), " ", h("span.muted.count")), grid);
+          // keep the sections in order
+          const after = [...chartsBody.querySelectorAll<HTMLElement>("[data-section]")].find((el) => order.indexOf(el.dataset.section!) > order.indexOf(s));
+          chartsBody.insertBefore(details, after ?? null);
         }
-      }),
-    );
-    chartsPanel.dataset.ready = "true";
+        for (const k of bySection.get(s)!) if (!panels.has(k)) addChart(k, grid);
+        grid.closest("details")!.querySelector(".count")!.textContent = `(${bySection.get(s)!.length})`;
+      }
+    }
+
+    metrics = (await get<string[]>(base + "/metrics")).filter((k) => !k.startsWith("_"));
+    if (disposed) return;
+    ctx.projectKeys = { config: [], summary: Object.keys(run.summary), metrics };
+    const xOptions: [string, string][] = [["step_metric", "Step metric (define_metric) or step"], ["_step", "Step"], ["_runtime", "Relative time"], ["_timestamp", "Wall time"], ...metrics.map((m): [string, string] => [m, m])];
+    xSelect.replaceChildren(...xOptions.map(([v, label]) => h("option", { value: v, selected: v === ctx.opts.x }, label)));
+    xSelect.addEventListener("change", () => {
+      ctx.opts.x = xSelect.value;
+      replaceQuery({ x: ctx.opts.x !== "step_metric" ? ctx.opts.x : null, refresh: query?.get("refresh") });
+      void drawCharts();
+    });
+    if (!metrics.length) chartsBody.append(h("p.muted#no-metrics", null, "No metrics logged."));
+    layoutCharts();
+    await drawCharts();
+
+    // live: the run's state, runtime and summary, the new points of every chart, new metrics
+    async function live(): Promise<void> {
+      if (disposed || document.hidden || run.state !== "running") return;
+      try {
+        const fresh = await get<Run>(base);
+        if (disposed) return;
+        run = fresh;
+        fetchedAt = Date.now() / 1000;
+        ctx.setRuns([run], run.pk);
+        drawHead();
+        drawSummary();
+        const names = (await get<string[]>(base + "/metrics")).filter((k) => !k.startsWith("_"));
+        if (names.length !== metrics.length) {
+          metrics = names;
+          ctx.projectKeys.metrics = metrics;
+          chartsBody.querySelector("#no-metrics")?.remove();
+          layoutCharts();
+        }
+        const changed = await ctx.series.live([run.run_id]);
+        for (const [key, { panel, slot }] of panels) {
+          if (!changed.has(key) && panel.el.classList.contains("drawn")) continue;
+          await panel.update("runs");
+          lastText(slot, key);
+          slot.classList.toggle("drawn", panel.el.classList.contains("drawn"));
+          slot.dataset.series = panel.el.dataset.series ?? "0";
+        }
+        chartsPanel.dataset.live = String(Number(chartsPanel.dataset.live ?? "0") + 1);
+      } catch {
+        /* the next tick */
+      }
+    }
+    if (run.state === "running") {
+      liveTimer = window.setInterval(() => void live(), refreshMs(query, LIVE_MS));
+      tickTimer = window.setInterval(tickRuntime, 1000);
+    }
   })().catch((err) => {
     status.replaceWith(errorBox(err));
   });
@@ -266,7 +406,10 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
   return {
     dispose() {
       disposed = true;
-      for (const c of charts) c.destroy();
+      window.clearInterval(liveTimer);
+      window.clearInterval(tickTimer);
+      for (const { panel } of panels.values()) panel.destroy();
+      for (const c of systemCharts) c.destroy();
     },
   };
 }

@@ -7,7 +7,8 @@ import { ApiError, get, type ProjectKeys, type Run } from "../api";
 import { FilterError, parseFilter } from "../filter";
 import type { View } from "../main";
 import { setCrumbs, setTitle } from "../main";
-import { asNumber, errorBox, fieldValue, flatten, fmtAgo, fmtDuration, fmtNumber, fmtTime, fmtValue, h, hashFor, replaceQuery, stateBadge } from "../util";
+import { projectTabs } from "../workspace/tabs";
+import { asNumber, errorBox, exactValue, fieldValue, flatten, fmtAgo, fmtDateTime, fmtDuration, fmtNumber, fmtSummary, fmtTime, fmtValue, h, hashFor, replaceQuery, stateBadge } from "../util";
 
 const ROW_H = 32;
 const PAGE = 100;
@@ -20,36 +21,64 @@ interface Column {
   width: number;
   render: (run: Run) => Node | string;
   numeric?: boolean;
+  /** stays in view when the table scrolls sideways */
+  pinned?: boolean;
+  /** where the field comes from, shown before its name: config or summary */
+  source?: string;
+}
+
+// Metric names whose smaller values are better: their first click sorts ascending.
+const LOWER_IS_BETTER = /(loss|err|error|perplexity|ppl|mse|mae|rmse|wer|cer|regret|nll|cost|latency|time|runtime|distance|diverg)/i;
+const HIGHER_IS_BETTER = /(acc|accuracy|f1|auc|precision|recall|score|reward|return|bleu|rouge|map|iou|dice|top\d|psnr|ssim|r2)/i;
+
+/** The direction of a first click on a column: newest first for dates, best first for
+ * metrics (a run's define_metric goal when it has one, else the name: loss ascending, accuracy
+ * descending), A to Z otherwise. */
+export function firstSortDescending(field: string, runs: Run[] = []): boolean {
+  if (field === "created_at") return true;
+  if (!field.startsWith("summary.")) return false;
+  const key = field.slice(8).replace(/\.(min|max|mean|last|first|best)$/, "");
+  for (const r of runs) {
+    const def = (r.metric_defs ?? []).find((d) => d.name === key && d.goal);
+    if (def) return def.goal === "maximize";
+  }
+  const leaf = key.split("/").pop() ?? key;
+  if (HIGHER_IS_BETTER.test(leaf) && !LOWER_IS_BETTER.test(leaf)) return true;
+  return false;
 }
 
 type Item = { kind: "run"; index: number; run: Run | undefined } | { kind: "group"; key: string; count: number; runs: Run[]; collapsed: boolean };
 
 function baseColumns(entity: string, project: string): Column[] {
   return [
-    { field: "state", label: "State", width: 96, render: (r) => stateBadge(r.state) },
     {
       field: "name",
       label: "Name",
       width: 220,
+      pinned: true,
       render: (r) => h("a", { href: hashFor(["r", entity, project, r.run_id]), title: `${r.name} (${r.run_id})`, tabindex: -1 }, r.name),
     },
+    { field: "state", label: "State", width: 96, render: (r) => stateBadge(r.state) },
     { field: "group", label: "Group", width: 150, render: (r) => r.group ?? "" },
     { field: "tags", label: "Tags", width: 140, render: (r) => h("span", null, r.tags.map((t) => h("span.tag", null, t))) },
-    { field: "created_at", label: "Created", width: 136, render: (r) => h("span", { title: fmtAgo(r.created_at) }, fmtTime(r.created_at)) },
-    { field: "runtime", label: "Runtime", width: 84, numeric: true, render: (r) => fmtDuration(r.runtime) },
+    { field: "created_at", label: "Created", width: 158, render: (r) => h("span", { title: `${fmtDateTime(r.created_at)} (${fmtAgo(r.created_at)})` }, fmtTime(r.created_at)) },
+    { field: "runtime", label: "Runtime", width: 92, numeric: true, render: (r) => fmtDuration(r.runtime) },
   ];
 }
 
 function extraColumn(field: string): Column {
-  const label = field.replace(/^(config|summary)\./, "");
+  const m = /^(config|summary)\.(.*)$/.exec(field);
+  const label = m ? m[2] : field;
   return {
     field,
     label,
-    width: 128,
+    source: m ? m[1] : undefined,
+    width: Math.max(104, Math.min(280, 8 * label.length + (m ? 64 : 28))),
     numeric: true,
     render: (r) => {
       const v = fieldValue(r, field);
-      return h("span", { title: typeof v === "object" && v !== null ? JSON.stringify(v) : fmtValue(v) }, fmtValue(v));
+      const text = m && m[1] === "summary" ? fmtSummary(m[2], v) : fmtValue(v);
+      return h("span", { title: exactValue(v) }, text);
     },
   };
 }
@@ -141,7 +170,7 @@ export function runsView(root: HTMLElement, entity: string, project: string, que
     "aria-multiselectable": "true",
   }, h("div.grid-headwrap", { role: "rowgroup" }, headerRow), body);
   const message = h("div");
-  root.append(h("h1.sr-only", null, `Runs of ${entity}/${project}`), toolbar, help, message, grid);
+  root.append(h("h1.sr-only", null, `Runs of ${entity}/${project}`), projectTabs(entity, project, "runs", query), toolbar, help, message, grid);
 
   let columns: Column[] = [];
   function template(): string {
@@ -160,22 +189,24 @@ export function runsView(root: HTMLElement, entity: string, project: string, que
       render();
     });
     headerRow.replaceChildren(
-      h("div.cell", { role: "columnheader" }, allBox),
+      h("div.cell.pinned-box", { role: "columnheader" }, allBox),
       ...columns.map((c) => {
         const sorted = c.field === sortField;
         return h(
           "div.cell",
-          { role: "columnheader", "aria-sort": sorted ? (desc ? "descending" : "ascending") : "none", class: c.numeric ? "num" : null, "data-field": c.field },
+          { role: "columnheader", "aria-sort": sorted ? (desc ? "descending" : "ascending") : "none", class: [c.numeric ? "num" : "", c.pinned ? "pinned" : ""].join(" ").trim() || null, "data-field": c.field },
           h(
             "button.sort",
             { type: "button", title: `Sort by ${c.field}`, onclick: () => setSort(c.field) },
+            c.source ? h("span.colsrc", { class: `src-${c.source}` }, c.source) : null,
             c.label,
             sorted ? (desc ? " ▼" : " ▲") : "",
           ),
         );
       }),
     );
-    const options = ["", "group", "state", "job_type", "tags", "host", ...cols];
+    const options = [...new Set(["", "group", "state", "job_type", "tags", "host", ...cols, ...(keys?.config ?? []).map((k) => `config.${k}`)])];
+    if (groupBy && !options.includes(groupBy)) options.push(groupBy);
     groupSelect.replaceChildren(...options.map((o) => h("option", { value: o, selected: o === groupBy }, o ? o : "none")));
   }
 
@@ -185,7 +216,11 @@ export function runsView(root: HTMLElement, entity: string, project: string, que
 
   function setSort(field: string): void {
     const cur = sort.replace(/^[-+]/, "");
-    sort = cur === field && sort.startsWith("-") ? field : `-${field}`;
+    if (cur === field) sort = sort.startsWith("-") ? field : `-${field}`; // again: reversed
+    else {
+      const loaded = [...pages.values()].flat();
+      sort = firstSortDescending(field, loaded) ? `-${field}` : field;
+    }
     saveUrl();
     setColumns();
     reload();
@@ -383,8 +418,8 @@ export function runsView(root: HTMLElement, entity: string, project: string, que
     const row = h(
       "div.grid-row",
       { role: "row", id, style, "aria-rowindex": i + 2, "aria-selected": String(checked), class: i === active ? "active" : null, "data-run": run.run_id, "data-state": run.state },
-      h("div.cell", { role: "gridcell" }, box),
-      ...columns.map((c) => h("div.cell", { role: "gridcell", class: c.numeric ? "num" : null, "data-field": c.field }, c.render(run))),
+      h("div.cell.pinned-box", { role: "gridcell" }, box),
+      ...columns.map((c) => h("div.cell", { role: "gridcell", class: [c.numeric ? "num" : "", c.pinned ? "pinned" : ""].join(" ").trim() || null, "data-field": c.field }, c.render(run))),
     );
     row.addEventListener("click", (e) => {
       if ((e.target as HTMLElement).closest("a,input,button")) return;
@@ -603,6 +638,9 @@ export function runsView(root: HTMLElement, entity: string, project: string, que
   root.append(filterError);
   toolbar.after(filterError);
   reload();
+  void loadKeys().then(() => {
+    if (!disposed) setColumns();
+  });
   timer = window.setInterval(() => void poll(), POLL_MS);
   void poll();
 

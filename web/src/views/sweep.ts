@@ -156,7 +156,7 @@ export function sweepView(root: HTMLElement, sweepId: string): View {
           { label: metric, color: "#9aa7b8", xs, ys: raw },
           { label: "best so far", color: "#d62728", xs, ys: bestSoFar },
         ],
-        { xLabel: "run #", height: 240 },
+        { xLabel: "run #", xKind: "step", height: 240 },
       );
       curveBox.append(curve.el);
       curve.draw();
@@ -188,9 +188,11 @@ export function sweepView(root: HTMLElement, sweepId: string): View {
     );
     pcBox.replaceChildren(h("h2#pc-h", null, "Parameters and metric ", h("span.muted", null, "(drag on an axis to filter the runs; Escape clears)")));
     if (names.length && trials.length) {
+      const declared = (sweep.config.parameters ?? {}) as Doc;
       const axes: PCAxis[] = names.map((n) => ({
         name: n,
         log: isLog(sweep, n),
+        categorical: Array.isArray((declared[n] as Doc | undefined)?.values),
         values: trials.map((t) => {
           const v = t.params?.[n];
           return typeof v === "number" ? v : v === undefined || v === null ? null : typeof v === "boolean" ? String(v) : String(v);

@@ -61,7 +61,8 @@ def _config_keys(node: Any, prefix: str, out: set[str]) -> None:
 def project_keys(entity: Entity, project: Project, store: SQLStoreDep, who: Who) -> ORJSONResponse:
     """Every config key (dotted, leaves only) and summary key (with ``.min``/``.max``/...
     sub-keys of aggregated metrics) of the project's newest runs, sorted: the names the runs
-    filter and sort accept after ``config.`` and ``summary.``."""
+    filter and sort accept after ``config.`` and ``summary.``; and ``metrics``: every metric
+    any run of the project logged (``Store.project_metric_names``)."""
     require_entity(who, entity)
     runs = store.list_runs(RunQuery(entity=entity, project=project, limit=KEYS_RUN_LIMIT))
     config: set[str] = set()
@@ -72,7 +73,8 @@ def project_keys(entity: Entity, project: Project, store: SQLStoreDep, who: Who)
             summary.add(key)
             if isinstance(value, Mapping):
                 summary.update(f"{key}.{sub}" for sub in value)
-    return json_response({"config": sorted(config), "summary": sorted(summary)})
+    metrics = store.project_metric_names(entity, project)
+    return json_response({"config": sorted(config), "summary": sorted(summary), "metrics": metrics})
 
 
 @router.get(

@@ -1,0 +1,241 @@
+// Line panels: one metric of every visible run (or each group's mean with a band) against the
+// step, relative or wall time, another metric, or each run's own step metric
+// (define_metric(..., step_metric=...)). Series come from the workspace's batched cache;
+// live updates redraw from it without a fetch.
+
+import type { Doc, Json, Run } from "../api";
+import { aggregate, LineChart, type LineOptions, type LineSeries } from "../charts/line";
+import type { XKind } from "../charts/plot";
+import { h } from "../util";
+import type { Points } from "../workspace/series";
+import type { PanelContext, PanelInstance, PanelKind, PanelSpec, SettingField, ShownRun, UpdateReason } from "./types";
+
+/** Points of one run's series in a chart of `n` runs: about 60,000 points per chart. */
+export function samplesFor(n: number): number {
+  return Math.max(80, Math.min(1000, Math.floor(60_000 / Math.max(1, n))));
+}
+
+function globMatch(pattern: string, key: string): boolean {
+  if (!pattern.includes("*")) return pattern === key;
+  const re = new RegExp("^" + pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
+  return re.test(key);
+}
+
+/** The step metric a run defined for `key` (define_metric; exact names before globs). */
+export function stepMetricOf(run: Run, key: string): string | null {
+  const defs = run.metric_defs ?? [];
+  const exact = defs.find((d) => d.name === key && d.step_metric);
+  if (exact) return exact.step_metric;
+  const glob = defs.find((d) => d.name.includes("*") && d.step_metric && globMatch(d.name, key) && d.step_metric !== key);
+  return glob ? glob.step_metric : null;
+}
+
+export function xKindOf(x: string): XKind {
+  return x === "_step" ? "step" : x === "_runtime" ? "duration" : x === "_timestamp" ? "time" : "number";
+}
+
+export function xLabelOf(x: string): string {
+  return x === "_step" ? "step" : x === "_runtime" ? "relative time" : x === "_timestamp" ? "wall time" : x === "step_metric" ? "step metric" : x;
+}
+
+function str(config: Doc, name: string, fallback: string): string {
+  const v = config[name];
+  return typeof v === "string" && v ? v : fallback;
+}
+
+function bool(config: Doc, name: string): boolean {
+  return config[name] === true;
+}
+
+export class LinePanel implements PanelInstance {
+  readonly el: HTMLElement;
+  private chart: LineChart | null = null;
+  private generation = 0;
+  private status: HTMLElement;
+  private data = new Map<string, Points>();
+  private xs: string[] = [];
+
+  constructor(
+    private ctx: PanelContext,
+    private spec: PanelSpec,
+  ) {
+    this.status = h("p.muted.panel-status", null, "Loading…");
+    this.el = h("div.line-panel", null, this.status);
+  }
+
+  private key(): string {
+    return str(this.spec.config, "key", "");
+  }
+
+  /** The x axis chosen for the panel (its own, else the workspace's). */
+  private xChoice(): string {
+    return str(this.spec.config, "x", this.ctx.settings().x || "_step");
+  }
+
+  private xFor(run: Run): string {
+    const x = this.xChoice();
+    if (x !== "step_metric") return x;
+    return stepMetricOf(run, this.key()) ?? "_step";
+  }
+
+  private options(xs: string[]): LineOptions {
+    const c = this.spec.config;
+    const smoothing = typeof c.smoothing === "number" ? c.smoothing : this.ctx.settings().smoothing;
+    const x = xs.length === 1 ? xs[0] : this.xChoice();
+    const label = this.xChoice() === "step_metric" && xs.length === 1 ? (xs[0] === "_step" ? "step" : xs[0]) : xLabelOf(x);
+    return {
+      xLabel: label,
+      xKind: xs.length === 1 ? xKindOf(xs[0]) : "number",
+      logX: bool(c, "logX"),
+      logY: bool(c, "logY"),
+      smoothing,
+      height: this.spec.h,
+      legend: (str(c, "legend", "off") as LineOptions["legend"]) ?? "off",
+      clipOutliers: bool(c, "clip"),
+      yName: this.key(),
+    };
+  }
+
+  async update(_reason: UpdateReason): Promise<void> {
+    const gen = ++this.generation;
+    const key = this.key();
+    const shown = this.ctx.runs();
+    if (!key) {
+      this.status.textContent = "No metric chosen: open the panel's settings.";
+      return;
+    }
+    const byX = new Map<string, ShownRun[]>();
+    for (const r of shown) {
+      const x = this.xFor(r.run);
+      if (!byX.has(x)) byX.set(x, []);
+      byX.get(x)!.push(r);
+    }
+    const samples = samplesFor(shown.length);
+    const data = new Map<string, Points>();
+    try {
+      await Promise.all(
+        [...byX].map(async ([x, runs]) => {
+          const got = await this.ctx.series.get(key, x, runs.map((r) => r.run.run_id), samples);
+          for (const r of runs) {
+            const p = got.get(r.run.run_id);
+            if (p) data.set(r.run.run_id, p);
+          }
+        }),
+      );
+    } catch (err) {
+      if (gen === this.generation) this.status.textContent = err instanceof Error ? err.message : String(err);
+      return;
+    }
+    if (gen !== this.generation) return;
+    this.data = data;
+    // the x axes of the runs that have the metric (a run without it says nothing of the axis)
+    this.xs = [...byX].filter(([, rs]) => rs.some((r) => (data.get(r.run.run_id)?.xs.length ?? 0) > 0)).map(([x]) => x);
+    if (!this.xs.length) this.xs = [...byX.keys()].slice(0, 1);
+    this.draw(shown, data, this.xs);
+  }
+
+  /** The points drawn for a run (the run page reads the last value from them). */
+  points(runId: string): Points | undefined {
+    return this.data.get(runId);
+  }
+
+  /** The x axes of the last draw (one per distinct step metric). */
+  xAxes(): string[] {
+    return this.xs;
+  }
+
+  private draw(shown: ShownRun[], data: Map<string, Points>, xs: string[]): void {
+    const series: LineSeries[] = [];
+    const groups = this.ctx.groups();
+    const band = str(this.spec.config, "band", "minmax");
+    if (groups) {
+      for (const g of groups) {
+        const members = g.runs.map((r) => data.get(r.run.run_id)).filter((p): p is Points => !!p && p.xs.length > 0);
+        if (!members.length) continue;
+        const agg = aggregate(members.map((p) => ({ xs: p.xs, ys: p.ys })));
+        if (!agg.xs.length) continue;
+        const lo = band === "std" ? agg.mean.map((m, i) => m - agg.std[i]) : band === "minmax" ? agg.lo : undefined;
+        const hi = band === "std" ? agg.mean.map((m, i) => m + agg.std[i]) : band === "minmax" ? agg.hi : undefined;
+        series.push({ id: `group:${g.key}`, label: `${g.label} (${g.runs.length})`, color: g.color, xs: agg.xs, ys: agg.mean, lo, hi });
+      }
+    } else {
+      for (const r of shown) {
+        const p = data.get(r.run.run_id);
+        if (!p || !p.xs.length) continue;
+        series.push({ id: r.run.run_id, label: r.run.name, color: r.color, xs: p.xs, ys: p.ys, steps: p.steps });
+      }
+    }
+    this.el.dataset.series = String(series.length);
+    this.el.dataset.points = String(series.reduce((n, s) => n + s.xs.length, 0));
+    if (!series.length) {
+      this.chart?.destroy();
+      this.chart = null;
+      this.el.replaceChildren(this.status);
+      this.status.textContent = shown.length ? `No values of ${this.key()} for this x axis.` : "No visible runs.";
+      this.el.classList.remove("drawn");
+      return;
+    }
+    const opts = this.options(xs);
+    if (!this.chart) {
+      this.chart = new LineChart(series, opts);
+      this.el.replaceChildren(this.chart.el);
+    }
+    this.chart.update(series, opts);
+    this.el.classList.add("drawn");
+  }
+
+  live(changed: Set<string>): void {
+    if (!changed.has(this.key())) return;
+    void this.update("runs");
+  }
+
+  destroy(): void {
+    this.generation++;
+    this.chart?.destroy();
+  }
+}
+
+function xOptions(ctx: PanelContext): [string, string][] {
+  return [
+    ["", `Workspace default (${xLabelOf(ctx.settings().x || "_step")})`],
+    ["_step", "Step"],
+    ["step_metric", "The run's step metric (define_metric)"],
+    ["_runtime", "Relative time"],
+    ["_timestamp", "Wall time"],
+    ...ctx.metrics().filter((m) => !m.startsWith("_")).map((m): [string, string] => [m, m]),
+  ];
+}
+
+export const linePanel: PanelKind = {
+  kind: "line",
+  label: "Line plot",
+  pick: "metric",
+  defaults(_ctx: PanelContext, first?: string): Doc {
+    return { key: first ?? "" };
+  },
+  title(spec: PanelSpec): string {
+    return str(spec.config, "key", "Line plot");
+  },
+  settings(ctx: PanelContext): SettingField[] {
+    return [
+      { name: "key", label: "Metric", type: "select", options: ctx.metrics().filter((m) => !m.startsWith("_")).map((m) => [m, m]) },
+      { name: "x", label: "X axis", type: "select", options: xOptions(ctx) },
+      { name: "smoothing", label: "Smoothing (empty: the workspace's)", type: "number", min: 0, max: 0.99, step: 0.01 },
+      { name: "logX", label: "Log x", type: "checkbox" },
+      { name: "logY", label: "Log y", type: "checkbox" },
+      { name: "band", label: "Band of a group", type: "select", options: [["minmax", "min–max"], ["std", "mean ± std"], ["none", "none"]] },
+      { name: "legend", label: "Legend", type: "select", options: [["off", "off"], ["top", "top"], ["bottom", "bottom"], ["right", "right"]] },
+      { name: "clip", label: "Ignore outliers (y from the 5th to the 95th percentile)", type: "checkbox" },
+    ];
+  },
+  create(ctx: PanelContext, spec: PanelSpec): PanelInstance {
+    return new LinePanel(ctx, spec);
+  },
+  auto(metric: string, sample: Json | undefined): Doc | null {
+    if (metric.startsWith("_")) return null;
+    // numbers (and define_metric aggregates {min, max, last, ...}) make line plots
+    if (sample === undefined || sample === null || typeof sample === "number" || typeof sample === "boolean") return { key: metric };
+    if (typeof sample === "object" && !Array.isArray(sample) && !("_type" in sample)) return { key: metric };
+    return null;
+  },
+};

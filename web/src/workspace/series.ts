@@ -1,0 +1,169 @@
+// The workspace's series cache: many runs' series of a metric fetched in one request
+// (POST /projects/{e}/{p}/series, the server downsamples each run), kept per (metric, x axis,
+// samples), and grown in place while runs are running: `live()` asks, in one request per x
+// axis, for the points after the last step each running run has, and appends them.
+
+import { seriesBatch, type RunSeries } from "../api";
+
+export interface Points {
+  steps: number[];
+  xs: number[];
+  ys: number[];
+  total: number;
+  downsampled: boolean;
+  /** the last step fetched (the next live update asks for later ones) */
+  last: number;
+}
+
+const CHUNK = 1000;
+const CONCURRENCY = 4;
+
+function toPoints(s: RunSeries): Points {
+  const xs = s.xs ?? s.steps.slice(); // its own array: live updates push to both
+  return { steps: s.steps, xs, ys: s.values, total: s.total, downsampled: s.downsampled, last: s.steps.length ? s.steps[s.steps.length - 1] : -Infinity };
+}
+
+function comboKey(key: string, x: string, samples: number): string {
+  return `${key}\u0000${x}\u0000${samples}`;
+}
+
+export class SeriesCache {
+  private data = new Map<string, Map<string, Points>>();
+  private pending = new Map<string, Promise<void>>();
+  private active = 0;
+  private queue: (() => void)[] = [];
+  /** requests made and points received (the bench and tests read them) */
+  readonly stats = { requests: 0, live: 0, points: 0 };
+
+  constructor(
+    private entity: string,
+    private project: string,
+  ) {}
+
+  private async slot<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= CONCURRENCY) await new Promise<void>((resolve) => this.queue.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+
+  /** What is cached for `key` against `x` (no fetch). */
+  peek(key: string, x: string, samples: number): Map<string, Points> | undefined {
+    return this.data.get(comboKey(key, x, samples));
+  }
+
+  /** The series of `key` against `x` for `runIds`; only runs not cached yet are fetched. */
+  async get(key: string, x: string, runIds: string[], samples: number): Promise<Map<string, Points>> {
+    const ck = comboKey(key, x, samples);
+    let have = this.data.get(ck);
+    if (!have) this.data.set(ck, (have = new Map()));
+    // wait for requests already under way for some of these runs
+    const waits: Promise<void>[] = [];
+    const missing: string[] = [];
+    for (const id of runIds) {
+      if (have.has(id)) continue;
+      const p = this.pending.get(`${ck}\u0000${id}`);
+      if (p) waits.push(p);
+      else missing.push(id);
+    }
+    for (let i = 0; i < missing.length; i += CHUNK) {
+      const ids = missing.slice(i, i + CHUNK);
+      const req = this.slot(async () => {
+        this.stats.requests++;
+        const res = await seriesBatch(this.entity, this.project, { keys: [key], runs: ids, samples, x });
+        const got = res.series[key] ?? {};
+        for (const id of ids) {
+          const s = got[id];
+          const pts = s ? toPoints(s) : { steps: [], xs: [], ys: [], total: 0, downsampled: false, last: -Infinity };
+          this.stats.points += pts.steps.length;
+          have!.set(id, pts);
+        }
+      }).finally(() => {
+        for (const id of ids) this.pending.delete(`${ck}\u0000${id}`);
+      });
+      for (const id of ids) this.pending.set(`${ck}\u0000${id}`, req);
+      waits.push(req);
+    }
+    await Promise.all(waits);
+    return have;
+  }
+
+  /** Forget a run's cached series (e.g. its state went back to running after a resume). */
+  forget(runId: string): void {
+    for (const m of this.data.values()) m.delete(runId);
+  }
+
+  /** Grow the cached series of `runIds` (running runs) by the points logged since the last
+   * fetch: one request per (x axis, samples) for every metric cached. Returns the metrics
+   * whose data changed. */
+  async live(runIds: string[]): Promise<Set<string>> {
+    const changed = new Set<string>();
+    if (!runIds.length) return changed;
+    const groups = new Map<string, { x: string; samples: number; keys: string[] }>();
+    for (const ck of this.data.keys()) {
+      const [key, x, samples] = ck.split("\u0000");
+      const gk = `${x}\u0000${samples}`;
+      if (!groups.has(gk)) groups.set(gk, { x, samples: Number(samples), keys: [] });
+      groups.get(gk)!.keys.push(key);
+    }
+    await Promise.all(
+      [...groups.values()].map(async ({ x, samples, keys }) => {
+        for (let k = 0; k < keys.length; k += 32) {
+          const part = keys.slice(k, k + 32);
+          const since: Record<string, number> = {};
+          const runs: string[] = [];
+          for (const id of runIds) {
+            let last = Infinity;
+            let known = false;
+            for (const key of part) {
+              const pts = this.data.get(comboKey(key, x, samples))?.get(id);
+              if (!pts) continue;
+              known = true;
+              last = Math.min(last, pts.last);
+            }
+            if (!known) continue;
+            runs.push(id);
+            if (Number.isFinite(last)) since[id] = last;
+          }
+          if (!runs.length) continue;
+          this.stats.requests++;
+          this.stats.live++;
+          const res = await seriesBatch(this.entity, this.project, { keys: part, runs, samples, x, since });
+          for (const key of part) {
+            const cache = this.data.get(comboKey(key, x, samples));
+            const got = res.series[key] ?? {};
+            if (!cache) continue;
+            for (const id of runs) {
+              const s = got[id];
+              const pts = cache.get(id);
+              if (!s || !pts || !s.steps.length) continue;
+              const xs = s.xs ?? s.steps;
+              let added = 0;
+              for (let i = 0; i < s.steps.length; i++) {
+                if (s.steps[i] <= pts.last) continue; // another key's older step
+                pts.steps.push(s.steps[i]);
+                pts.xs.push(xs[i]);
+                pts.ys.push(s.values[i]);
+                pts.last = s.steps[i];
+                added++;
+              }
+              if (added) {
+                pts.total += added;
+                this.stats.points += added;
+                changed.add(key);
+                // appended raw points: once they outnumber the downsampled ones, fetch the
+                // run again so that the chart stays at its resolution
+                if (pts.steps.length > 2 * samples) cache.delete(id);
+              }
+            }
+          }
+        }
+      }),
+    );
+    return changed;
+  }
+}
