@@ -82,7 +82,9 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
 
 #: Scenarios played by one client process (alice's key), in order; see the tests below.
 SESSION = """
-import sys, time, wandb
+import json, os, sys, time
+import numpy as np
+import wandb
 from wandb.sdk.lib import run_stopping
 
 # 1. the scalar path
@@ -95,7 +97,12 @@ run.config.update({"batch_size": 32})
 for i in range(5):
     run.log({"loss": 1 / (i + 1), "acc": i / 10, "val": {"loss": 2.0 - i},
              "flag": i % 2 == 0, "phase": "warm" if i < 2 else "main"})
-run.log({"loss": float("nan")})
+pixels = np.zeros((4, 6, 3), dtype="uint8")
+pixels[0, 0] = 255
+run.log({"loss": float("nan"), "img": wandb.Image(pixels, caption="first"),
+         "hist": wandb.Histogram([1, 2, 2, 3, 3, 3]), "page": wandb.Html("<b>hi</b>"),
+         "tbl": wandb.Table(columns=["a", "b"], data=[[1, "x"], [2, "y"]])})
+run.alert(title="diverged", text="loss is NaN", level=wandb.AlertLevel.WARN)
 print("hello from stdout")
 print("oops on stderr", file=sys.stderr)
 run.summary["best"] = 42
@@ -128,7 +135,37 @@ for i in range(2):
     run.log({"loss": 5 - i})
 run.finish()
 
-# 4. a run stopped from runyard. The client asks about a stop every 15 s and posts every 15 s;
+# 4. artifacts: a model (a file and a folder), a second version, the same content again
+# (no new version: W&B's digest deduplication), then used by another run
+os.makedirs("ckpt", exist_ok=True)
+open("ckpt/a.txt", "w").write("hello a")
+open("ckpt/b.bin", "wb").write(bytes(range(256)) * 4)
+open("model.pt", "wb").write(b"weights-1" * 100)
+run = wandb.init(project="arts", entity="lab", id="producer")
+art = wandb.Artifact("net", type="model", metadata={"epochs": 3})
+art.add_file("model.pt")
+art.add_dir("ckpt", name="ckpt")
+run.log_artifact(art, aliases=["best"]).wait()
+open("model.pt", "wb").write(b"weights-2" * 100)
+art = wandb.Artifact("net", type="model", metadata={"epochs": 6})
+art.add_file("model.pt")
+run.log_artifact(art).wait()
+art = wandb.Artifact("net", type="model", metadata={"epochs": 6})
+art.add_file("model.pt")
+run.log_artifact(art, aliases=["final"]).wait()
+run.finish()
+run = wandb.init(project="arts", entity="lab", id="consumer")
+used = run.use_artifact("net:best")
+root = used.download(root="downloaded")
+print("ART" + json.dumps({
+    "version": used.version, "aliases": sorted(used.aliases), "metadata": used.metadata,
+    "files": sorted(os.path.relpath(os.path.join(d, f), root)
+                    for d, _, fs in os.walk(root) for f in fs),
+    "a": open(os.path.join(root, "ckpt/a.txt")).read(),
+}))
+run.finish()
+
+# 5. a run stopped from runyard. The client asks about a stop every 15 s and posts every 15 s;
 # shorter here (timing only: the protocol is the same).
 run_stopping.RunStopChecker.__init__.__kwdefaults__["poll_interval"] = 0.2
 run = wandb.init(project="door", id="stopme",
@@ -221,6 +258,55 @@ def test_init_log_config_summary_finish_console(door: Door, session: str) -> Non
     assert ("stderr", "oops on stderr") in [(s, t) for s, _, t in lines]
     files = {f.name for f in door.api().store.list_files("alice", "door", run.id)}
     assert {"wandb-metadata.json", "requirements.txt", "output.log"} <= files
+
+
+def test_media_system_metrics_and_alerts(door: Door, session: str) -> None:
+    """Media values arrive as runyard stores its own (W&B's references, the files as run files
+    under the same names), system metrics as the run's system series, run.alert() as an alert."""
+    path = session.split("PATH", 1)[1].split()[0]
+    run = door.api().run(path)
+    row = run.history(pandas=False, samples=None)[5]
+    img = row["img"]
+    assert img["_type"] == "image-file" and img["caption"] == "first"
+    assert (img["width"], img["height"]) == (6, 4)
+    picture = run.load(img)
+    assert picture.size == (6, 4) and picture.getpixel((0, 0))[:3] == (255, 255, 255)
+    assert row["hist"]["_type"] == "histogram" and sum(row["hist"]["values"]) == 6
+    assert row["page"]["_type"] == "html-file"
+    assert b"<b>hi</b>" in door.api().store.read_file("alice", "door", run.id, row["page"]["path"])
+    table = run.load(row["tbl"])
+    assert list(table.columns) == ["a", "b"] and table["b"].tolist() == ["x", "y"]
+    assert run.summary["img"]["path"] == img["path"]
+    system = run.history(stream="system", pandas=False, samples=None)
+    assert system and all(r["_timestamp"] > 1e9 for r in system)
+    assert any(k.startswith("system.") for k in system[0])
+    alerts = door.api().store.alerts(run.record.pk)
+    assert [(a.title, a.text, a.level) for a in alerts] == [("diverged", "loss is NaN", "WARN")]
+
+
+def test_artifacts_logged_versioned_deduplicated_and_used(door: Door, session: str) -> None:
+    """log_artifact with a file and a folder, a second version, the same content again (the same
+    version, as W&B deduplicates by digest), aliases, use_artifact + download by another run:
+    runyard's artifact store has the versions, blobs and lineage."""
+    used = json.loads(session.split("ART", 1)[1].splitlines()[0])
+    assert used["version"] == "v0" and used["aliases"] == ["best"]
+    assert used["metadata"] == {"epochs": 3}
+    assert used["files"] == ["ckpt/a.txt", "ckpt/b.bin", "model.pt"] and used["a"] == "hello a"
+    from runyard.artifacts import artifact_store_for
+
+    api = door.api()
+    store = artifact_store_for(api.store)
+    versions = store.versions("lab", "arts", "net")
+    assert [(v.version, sorted(v.aliases)) for v in versions] == [
+        (1, ["final", "latest"]),
+        (0, ["best"]),
+    ]
+    v0 = store.get("lab", "arts", "net", "best")
+    assert v0.type == "model" and v0.created_by == "producer" and v0.metadata == {"epochs": 3}
+    assert sorted(e.path for e in v0.entries or []) == ["ckpt/a.txt", "ckpt/b.bin", "model.pt"]
+    assert [r.run_id for r in store.used_by(v0)] == ["consumer"]
+    model = next(e for e in v0.entries or [] if e.path == "model.pt")
+    assert b"".join(store.open_blob("lab", str(model.blob))) == b"weights-1" * 100
 
 
 def test_a_key_reaches_only_its_entities(door: Door, session: str) -> None:

@@ -137,9 +137,11 @@ def test_history_rows_become_native_rows_and_bad_values_are_left_out() -> None:
     assert row["_step"] == 3 and row["a/b"] == 1
     assert row["a/c/d"] == {"__f__": "nan"} and row["inf"] == {"__f__": "inf"}
     assert row["s"] == "x\ufffdy"
-    assert "lst" not in row and "img" not in row and "_wandb" not in row
+    # lists and media references are kept as W&B logs them (runyard stores W&B's media format)
+    assert row["lst"] == [1, 2] and row["img"] == {"_type": "image-file", "path": "media/x.png"}
+    assert "_wandb" not in row
     assert not any(k.startswith("kkk") for k in row)
-    assert len(dropped.items) == 3
+    assert len(dropped.items) == 1
     assert convert.history_row('{"_step": "zero"}', dropped) is None
     assert convert.history_row("not json", dropped) is None
 
@@ -166,3 +168,12 @@ def test_config_and_summary_forms() -> None:
     )
     assert summary == {"loss": {"min": 0.1, "max": 2.0}, "val/acc": 0.5, "x": {"__f__": "inf"}}
     assert runtime == 7.0
+
+
+def test_include_and_skip_directives() -> None:
+    out = run(
+        'query Q($yes: Boolean!, $no: Boolean!) { project(name: "p") { id @include(if: $no) '
+        "name @include(if: $yes) entity @skip(if: $yes) { name } } }",
+        {"yes": True, "no": False},
+    )
+    assert out["data"]["project"] == {"name": "p"}

@@ -499,6 +499,23 @@ class SQLArtifactStore(ArtifactStore):
                 is not None
             )
 
+    def keys_for_md5(self, entity: str, md5s: Sequence[str]) -> dict[str, str]:
+        """The blob keys of contents ``entity`` holds, by base64 MD5: how a client that
+        addresses files by MD5, as W&B's does (runyard.compat.wandb), names stored content.
+        Only the entity's own blobs are found."""
+        found: dict[str, str] = {}
+        b, o = S.blobs, S.blob_owners
+        with self.store._read() as conn:
+            for part in _in_chunks(sorted(set(md5s))):
+                rows = conn.execute(
+                    sa.select(b.c.key, b.c.md5)
+                    .join(o, o.c.key == b.c.key)
+                    .where(b.c.md5.in_(part), o.c.entity == entity)
+                )
+                for key, md5 in rows:
+                    found.setdefault(str(md5), str(key))
+        return found
+
     def _check_owner(self, entity: str, key: str) -> None:
         parse_key(key)
         if not self.owns(entity, key):

@@ -22,12 +22,16 @@ import re
 
 from fastapi import FastAPI
 
-from runyard.compat.wandb.uploads import UPLOAD_PREFIX
+from runyard.compat.wandb.uploads import ARTIFACT_PREFIX, UPLOAD_PREFIX
 
 __all__ = ["UPLOAD_PATH", "mount"]
 
-#: Request paths that carry whole files (the server's larger body limit applies to them).
-UPLOAD_PATH = re.compile("^" + re.escape(UPLOAD_PREFIX) + "/[^/]+/[^/]+/[^/]+/.+")
+#: Request paths that carry whole files (the server's larger body limit applies to them): run
+#: files, artifact files and artifact manifests.
+UPLOAD_PATH = re.compile(
+    "^(" + re.escape(UPLOAD_PREFIX) + "/[^/]+/[^/]+/[^/]+/.+"
+    "|" + re.escape(ARTIFACT_PREFIX) + "/[^/]+/(file|draft-manifest)/[^/]+)$"
+)
 
 
 def mount(app: FastAPI) -> None:

@@ -8,8 +8,12 @@ whichever client wrote it:
   stores ``{"key": v}`` and keeps the client's ``_wandb`` block (telemetry, metric definitions,
   environment) out of the config, in the run's ``meta["wandb"]``;
 * history rows and summary: nested dicts become ``a/b`` keys (runyard's nesting; W&B's UI shows
-  them as ``a.b``); ``_step``/``_runtime``/``_timestamp`` keep their meaning; the summary's
-  ``_wandb`` block is dropped (its ``runtime`` is the run's runtime);
+  them as ``a.b``); media references (``{"_type": "image-file", ...}``) and lists are kept as
+  they are (runyard stores W&B's media format, docs/media.md); ``_step``/``_runtime``/
+  ``_timestamp`` keep their meaning; the summary's ``_wandb`` block is dropped (its
+  ``runtime`` is the run's runtime);
+* system metrics: a ``wandb-events.jsonl`` line is a runyard ``stats`` sample (W&B's names are
+  runyard's, docs/system.md);
 * console: ``[ERROR ]<UTC time> <text>`` lines (and the JSON form) become
   ``(stream, timestamp, text)``.
 
@@ -30,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from runyard._json import float_marker
+from runyard._json import float_marker, sanitize
 from runyard.limits import MAX_DEPTH, MAX_KEY_LENGTH, MAX_KEYS_PER_ROW, MAX_STRING_BYTES
 
 INT64 = 2**63 - 1
@@ -88,8 +92,8 @@ def clean_doc(value: Any, depth: int = 0) -> Any:
 
 
 def row_value(value: Any) -> tuple[bool, Any]:
-    """``(ok, journal form)`` of one history value; ``ok`` is False for what a metric cannot be
-    (lists and other objects: media and tables are stored by their own rooms)."""
+    """``(ok, journal form)`` of one history value: numbers (non-finite as markers), strings,
+    booleans, null, and lists (stored as JSON values, as runyard's SDK stores them)."""
     tp = type(value)
     if tp is float:
         return True, value if math.isfinite(value) else float_marker(value)
@@ -99,6 +103,8 @@ def row_value(value: Any) -> tuple[bool, Any]:
         return True, value
     if tp is str:
         return True, _clean_text(value)
+    if tp is list:
+        return True, sanitize(clean_doc(value))
     return False, value
 
 
@@ -120,7 +126,12 @@ def flatten(
         key = prefix + str(raw_key)
         if type(value) is dict:
             if "_type" in value:
-                dropped.add(key, f"W&B {value.get('_type')!r} values are not stored yet")
+                # A media reference (image-file, table-file, histogram...): stored as it is,
+                # W&B's format is runyard's (docs/media.md); its file comes as a run file.
+                if len(key) > MAX_KEY_LENGTH or "\x00" in key:
+                    dropped.add(key, f"a key is at most {MAX_KEY_LENGTH} characters, without NUL")
+                    continue
+                out[key] = sanitize(clean_doc(value))
                 continue
             if summary and _is_aggregate(value):
                 agg = {}
@@ -174,6 +185,36 @@ def history_row(line: str | bytes, dropped: Dropped) -> dict[str, Any] | None:
         dropped.add("history line", f"more than {MAX_KEYS_PER_ROW} keys")
         return None
     return row
+
+
+def stats_sample(line: str | bytes, dropped: Dropped) -> dict[str, Any] | None:
+    """The journal ``stats`` payload of one ``wandb-events.jsonl`` line (None if unusable)."""
+    try:
+        data = loads(line)
+    except ValueError:
+        dropped.add("events line", "not JSON")
+        return None
+    if type(data) is not dict:
+        return None
+    stamp = data.get("_timestamp")
+    if not ((type(stamp) is float and math.isfinite(stamp)) or type(stamp) is int):
+        dropped.add("events line", "no _timestamp")
+        return None
+    sample: dict[str, Any] = {"_timestamp": stamp}
+    runtime = data.get("_runtime")
+    if (type(runtime) is float and math.isfinite(runtime)) or type(runtime) is int:
+        sample["_runtime"] = runtime
+    for key, value in data.items():
+        if key[:1] == "_" or len(key) > MAX_KEY_LENGTH or "\x00" in key:
+            continue
+        tp = type(value)
+        if tp is int or tp is bool:
+            sample[key] = value
+        elif tp is float:
+            sample[key] = value if math.isfinite(value) else float_marker(value)
+        if len(sample) > MAX_KEYS_PER_ROW:
+            break
+    return sample
 
 
 def summary_doc(data: Any, dropped: Dropped) -> tuple[dict[str, Any], float | None]:

@@ -34,6 +34,7 @@ from graphql.language import (
     FragmentSpreadNode,
     InlineFragmentNode,
     OperationDefinitionNode,
+    SelectionNode,
     SelectionSetNode,
 )
 from graphql.pyutils import Undefined
@@ -223,12 +224,29 @@ def _arguments(node: FieldNode, run: _Run) -> dict[str, Any]:
     }
 
 
+def _included(selection: SelectionNode, run: _Run) -> bool:
+    """``@include(if: ...)`` / ``@skip(if: ...)``."""
+    for directive in getattr(selection, "directives", None) or ():
+        name = directive.name.value
+        if name not in ("include", "skip"):
+            continue
+        value = None
+        for argument in directive.arguments or ():
+            if argument.name.value == "if":
+                value = _value(value_from_ast_untyped(argument.value, run.variables))
+        if (name == "include" and value is False) or (name == "skip" and value is True):
+            return False
+    return True
+
+
 def _fields(selection_set: SelectionSetNode | None, run: _Run) -> Iterable[FieldNode]:
     """The fields of a selection set with fragments spread (type conditions are not checked:
-    a node answers the fields it has)."""
+    a node answers the fields it has) and ``@include``/``@skip`` applied."""
     if selection_set is None:
         return
     for selection in selection_set.selections:
+        if not _included(selection, run):
+            continue
         if isinstance(selection, FieldNode):
             yield selection
         elif isinstance(selection, InlineFragmentNode):

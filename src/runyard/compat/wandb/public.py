@@ -26,7 +26,7 @@ from runyard.compat.wandb.context import Context
 from runyard.compat.wandb.graphql import Field, GraphQLFieldError
 from runyard.compat.wandb.ids import node_id
 from runyard.compat.wandb.nodes import PROJECT_FIELDS, RUN_FIELDS, iso, run_node
-from runyard.compat.wandb.uploads import download_url
+from runyard.compat.wandb.uploads import run_file_path, signed_url
 from runyard.query import QueryError
 from runyard.store.base import RunRecord
 
@@ -239,8 +239,27 @@ RUN_FIELDS["historyKeys"] = _history_keys
 RUN_FIELDS["parquetHistory"] = lambda ctx, run: Field(
     lambda _a: {"parquetUrls": [], "liveData": []}
 )
-RUN_FIELDS["events"] = lambda ctx, run: Field(lambda _a: [])
-RUN_FIELDS["systemMetrics"] = lambda ctx, run: Field(lambda _a: "{}")
+
+
+def _events(ctx: Context, run: RunRecord) -> Field:
+    def resolve(args: dict[str, Any]) -> list[str]:
+        samples = _int(args.get("samples")) or 500
+        rows = ctx.store.system_metrics(run.pk, min(samples, MAX_HISTORY)).rows
+        return [convert.dumps_wandb(r) for r in rows]
+
+    return Field(resolve)
+
+
+def _system_metrics(ctx: Context, run: RunRecord) -> Field:
+    def resolve(_args: dict[str, Any]) -> str:
+        rows = ctx.store.system_metrics(run.pk, 1).rows  # the last sample (first and last kept)
+        return convert.dumps_wandb(rows[-1] if rows else {})
+
+    return Field(resolve)
+
+
+RUN_FIELDS["events"] = _events
+RUN_FIELDS["systemMetrics"] = _system_metrics
 RUN_FIELDS["projectId"] = lambda ctx, run: Field(lambda _a: 1)
 RUN_FIELDS["commit"] = lambda ctx, run: Field(
     lambda _a: (
@@ -268,8 +287,12 @@ def _files_field(ctx: Context, run: RunRecord) -> Field:
         auth = ctx.state.auth_store if ctx.state.settings.auth else None
         edges = []
         for i, f in enumerate(page):
-            url = download_url(
-                ctx.base_url, auth, ctx.who, run.entity, run.project, run.run_id, f.name
+            url = signed_url(
+                ctx.base_url,
+                run_file_path(run.entity, run.project, run.run_id, f.name),
+                "GET",
+                auth,
+                ctx.who,
             )
             edges.append(
                 {

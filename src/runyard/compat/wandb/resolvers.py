@@ -12,10 +12,10 @@ from typing import Any
 from runyard import __version__
 from runyard.compat.wandb.context import Context
 from runyard.compat.wandb.graphql import GraphQLFieldError, Resolvers
-from runyard.compat.wandb.ids import node_id, run_storage_id
+from runyard.compat.wandb.ids import node_id, parse_run_storage_id, run_storage_id
 from runyard.compat.wandb.nodes import entity_node, project_node, run_node
 from runyard.compat.wandb.runs import UpsertInput
-from runyard.compat.wandb.uploads import upload_url
+from runyard.compat.wandb.uploads import run_file_path, signed_url
 
 RESOLVERS: Resolvers[Context] = Resolvers()
 
@@ -104,8 +104,12 @@ def create_run_files(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     files = [
         {
             "name": name,
-            "uploadUrl": upload_url(
-                ctx.base_url, auth_store, ctx.who, entity_name, project_name, run_id, name
+            "uploadUrl": signed_url(
+                ctx.base_url,
+                run_file_path(entity_name, project_name, run_id, name),
+                "PUT",
+                auth_store,
+                ctx.who,
             ),
         }
         for name in names
@@ -116,3 +120,42 @@ def create_run_files(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         "uploadHeaders": [],
         "files": files,
     }
+
+
+@RESOLVERS.field("notifyScriptableRunAlert")
+def notify_alert(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """``run.alert(title, text, level, wait_duration)``: the run's ``alert`` record, rate
+    limited and notified by runyard's alerts (docs/system.md)."""
+    data = args.get("input") or {}
+    entity_name = ctx.entity(data.get("entityName"))
+    project_name = data.get("projectName")
+    run_id = data.get("runName")
+    if not isinstance(project_name, str) or not isinstance(run_id, str):
+        raise GraphQLFieldError("notifyScriptableRunAlert needs projectName and runName")
+    run = ctx.store.find_run(entity_name, project_name, run_id)
+    if run is None:
+        raise GraphQLFieldError(f"no run {entity_name}/{project_name}/{run_id}")
+    ctx.writer.alert(
+        run,
+        title=str(data.get("title") or ""),
+        text=str(data.get("text") or ""),
+        level=str(data.get("severity") or "INFO"),
+        wait_duration=data.get("waitDuration"),
+    )
+    return {"success": True}
+
+
+@RESOLVERS.field("stopRun")
+def stop_run(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """``wandb.Api().run(path)``'s stop: the run becomes ``stopped``; its client is told on its
+    next file-stream post (as with runyard's own stop)."""
+    data = args.get("input") or {}
+    ref = parse_run_storage_id(data.get("id"))
+    if ref is None:
+        raise GraphQLFieldError(f"{data.get('id')!r} is not a run id of this server")
+    ctx.entity(ref.entity)
+    run = ctx.store.find_run(ref.entity, ref.project, ref.run_id)
+    if run is None:
+        raise GraphQLFieldError(f"no run {ref.entity}/{ref.project}/{ref.run_id}")
+    changed = ctx.store.mark_run_state(run.pk, "stopped", "stopped through wandb.Api")
+    return {"success": changed or run.state == "stopped"}

@@ -21,9 +21,11 @@ import mimetypes
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from runyard.artifacts.base import ArtifactNotFoundError
+from runyard.compat.wandb import artifacts as wandb_artifacts
 from runyard.compat.wandb import convert
 from runyard.compat.wandb import public as _public  # noqa: F401 - registers its fields
 from runyard.compat.wandb import sweeps as _sweeps  # noqa: F401 - registers its resolvers
@@ -31,9 +33,18 @@ from runyard.compat.wandb.context import LOCAL_ADMIN, AuthFailed, Context, authe
 from runyard.compat.wandb.graphql import BadRequest, execute, parse_request
 from runyard.compat.wandb.resolvers import RESOLVERS
 from runyard.compat.wandb.runs import RunWriter
-from runyard.compat.wandb.uploads import UPLOAD_PREFIX, BadSignature, check_signed
+from runyard.compat.wandb.uploads import (
+    ARTIFACT_PREFIX,
+    UPLOAD_PREFIX,
+    BadSignature,
+    check_signed,
+    path_of,
+    run_file_path,
+)
 from runyard.server.responses import ORJSONResponse
 from runyard.server.state import AppState, app_state
+from runyard.server.uploads import put_streamed
+from runyard.store.base import RunRecord
 from runyard.store.sql_auth import Principal
 
 log = logging.getLogger("runyard.compat.wandb")
@@ -155,22 +166,25 @@ def _file_principal(
     run_id: str,
     name: str,
 ) -> Principal | ORJSONResponse:
-    """Who a file request acts as: a signed URL's key, or the request's own key."""
+    """Who a run-file request acts as: a signed URL's key, or the request's own key."""
+    path = run_file_path(entity, project, run_id, name)
+    return _signed_principal(state, method, path, query, authorization, entity)
+
+
+def _signed_principal(
+    state: AppState,
+    method: str,
+    path: str,
+    query: dict[str, str],
+    authorization: str | None,
+    entity: str,
+) -> Principal | ORJSONResponse:
+    """Who a request to a URL the door signed acts as (or the request's own key)."""
     if not state.settings.auth:
         return LOCAL_ADMIN
     if query.get("sig"):
         try:
-            who = check_signed(
-                method,
-                state.auth_store,
-                entity,
-                project,
-                run_id,
-                name,
-                query.get("key"),
-                query.get("expires"),
-                query.get("sig"),
-            )
+            who = check_signed(method, path, query, state.auth_store)
         except BadSignature as exc:
             return _error(403, str(exc))
     else:
@@ -183,7 +197,7 @@ def _file_principal(
     return who
 
 
-def _upload(
+def _upload_target(
     state: AppState,
     query: dict[str, str],
     authorization: str | None,
@@ -191,32 +205,39 @@ def _upload(
     project: str,
     run_id: str,
     name: str,
-    data: bytes,
-) -> ORJSONResponse:
+) -> RunRecord | ORJSONResponse:
     who = _file_principal(state, "PUT", query, authorization, entity, project, run_id, name)
     if isinstance(who, ORJSONResponse):
         return who
     run = state.store.find_run(entity, project, run_id)
     if run is None:
         return _error(404, f"no run {entity}/{project}/{run_id}")
-    RunWriter(state.store).file_uploaded(run, name, data)
-    return ORJSONResponse({"name": name, "size": len(data)})
+    return run
 
 
 @router.put(UPLOAD_PREFIX + "/{entity}/{project}/{run_id}/{name:path}")
 async def upload(entity: str, project: str, run_id: str, name: str, request: Request) -> Response:
-    data = await request.body()
-    return await run_in_threadpool(
-        _upload,
-        app_state(request),
+    """A run file the client PUTs to the URL createRunFiles gave: streamed into the store (the
+    server never holds it whole), up to the server's file limit."""
+    state = app_state(request)
+    target = await run_in_threadpool(
+        _upload_target,
+        state,
         dict(request.query_params),
         request.headers.get("authorization"),
         entity,
         project,
         run_id,
         name,
-        data,
     )
+    if isinstance(target, ORJSONResponse):
+        return target
+    writer = RunWriter(state.store)
+    limit = state.settings.max_file
+    size = await put_streamed(
+        request, lambda chunks: writer.file_uploaded(target, name, chunks, max_size=limit)
+    )
+    return ORJSONResponse({"name": name, "size": size})
 
 
 def _download(
@@ -251,6 +272,90 @@ async def download(entity: str, project: str, run_id: str, name: str, request: R
         run_id,
         name,
     )
+
+
+# -- artifacts (see artifacts.py) -------------------------------------------------------------
+
+
+def _artifact_principal(
+    request: Request, method: str, path: str, entity: str
+) -> Principal | ORJSONResponse:
+    return _signed_principal(
+        app_state(request),
+        method,
+        path,
+        dict(request.query_params),
+        request.headers.get("authorization"),
+        entity,
+    )
+
+
+@router.put(ARTIFACT_PREFIX + "/{entity}/file/{md5hex}")
+async def artifact_file(entity: str, md5hex: str, request: Request) -> Response:
+    """An artifact file (the URL names its MD5): streamed into the blob store."""
+    path = path_of(ARTIFACT_PREFIX, entity, "file", md5hex)
+    who = await run_in_threadpool(_artifact_principal, request, "PUT", path, entity)
+    if isinstance(who, ORJSONResponse):
+        return who
+    state = app_state(request)
+    try:
+        size = await put_streamed(
+            request,
+            lambda chunks: wandb_artifacts.store_file(
+                state, entity, md5hex, chunks, state.settings.max_file
+            ),
+        )
+    except wandb_artifacts.DraftError as exc:
+        return _error(400, str(exc))
+    return ORJSONResponse({"size": size})
+
+
+@router.put(ARTIFACT_PREFIX + "/{entity}/draft-manifest/{key}")
+async def artifact_manifest_upload(entity: str, key: str, request: Request) -> Response:
+    """The manifest of an artifact being logged: its upload commits the version."""
+    path = path_of(ARTIFACT_PREFIX, entity, "draft-manifest", key)
+    who = await run_in_threadpool(_artifact_principal, request, "PUT", path, entity)
+    if isinstance(who, ORJSONResponse):
+        return who
+    body = await request.body()
+    state = app_state(request)
+    try:
+        version = await run_in_threadpool(wandb_artifacts.commit_manifest, state, entity, key, body)
+    except wandb_artifacts.DraftError as exc:
+        return _error(400, str(exc))
+    return ORJSONResponse({"version": version.qualified_name})
+
+
+@router.get(ARTIFACT_PREFIX + "/{entity}/manifest/{project}/{name}/{version}")
+async def artifact_manifest(
+    entity: str, project: str, name: str, version: int, request: Request
+) -> Response:
+    path = path_of(ARTIFACT_PREFIX, entity, "manifest", project, name, str(version))
+    who = await run_in_threadpool(_artifact_principal, request, "GET", path, entity)
+    if isinstance(who, ORJSONResponse):
+        return who
+    state = app_state(request)
+    try:
+        data = await run_in_threadpool(
+            wandb_artifacts.manifest_json, state, entity, project, name, version
+        )
+    except ArtifactNotFoundError as exc:
+        return _error(404, str(exc))
+    return Response(data, media_type="application/json")
+
+
+@router.get(ARTIFACT_PREFIX + "/{entity}/blob/{key}")
+async def artifact_blob(entity: str, key: str, request: Request) -> Response:
+    path = path_of(ARTIFACT_PREFIX, entity, "blob", key)
+    who = await run_in_threadpool(_artifact_principal, request, "GET", path, entity)
+    if isinstance(who, ORJSONResponse):
+        return who
+    state = app_state(request)
+    try:
+        chunks = await run_in_threadpool(wandb_artifacts.blob_chunks, state, who, entity, key)
+    except (ArtifactNotFoundError, ValueError) as exc:
+        return _error(404, str(exc))
+    return StreamingResponse(iterate_in_threadpool(chunks), media_type="application/octet-stream")
 
 
 @router.post("/sdk/otel/v1/{signal}")

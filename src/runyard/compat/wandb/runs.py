@@ -6,7 +6,7 @@ as a native one, and each write is idempotent the way the SDK's are.
 
 A wandb process that logs a run is a *session* ``S`` (a random id, kept in the run's
 ``meta["wandb"]["session"]`` so that every server worker finds it). A session writes through
-four journals, one per part of the wire protocol, each with the idempotency key that part
+five journals, one per part of the wire protocol, each with the idempotency key that part
 gives for free:
 
 ========== ====================================== ==========================================
@@ -16,6 +16,7 @@ journal    what                                   ``seq``
            header), config, tags, meta, summary
 ``wb-S-h`` history rows                           the line's file-stream offset + 1
 ``wb-S-o`` console lines                          the line's file-stream offset + 1
+``wb-S-e`` system metrics (``stats`` samples)     the line's file-stream offset + 1
 ``wb-S-x`` the exit (``finish`` record)           1
 ========== ====================================== ==========================================
 
@@ -48,7 +49,7 @@ from runyard.compat.wandb.graphql import GraphQLFieldError
 from runyard.compat.wandb.ids import parse_run_storage_id
 from runyard.sdk.delivery import Delivery
 from runyard.sdk.names import new_run_id, new_run_name
-from runyard.store.base import JournalBatch, RunRecord, Store
+from runyard.store.base import FileData, JournalBatch, RunRecord, Store
 
 log = logging.getLogger("runyard.compat.wandb")
 
@@ -386,6 +387,12 @@ class RunWriter:
             self._deliver(_journal(session, "h"), header, rows, heartbeat_at=now, sizes=sizes)
             applied_any = True
 
+        events = files.get("wandb-events.jsonl")
+        samples = self._stats_records(events, result.dropped)
+        if samples:
+            self._deliver(_journal(session, "e"), header, samples, heartbeat_at=now)
+            applied_any = True
+
         output = files.get("output.log")
         lines = self._console_records(output, now)
         if lines:
@@ -487,6 +494,21 @@ class RunWriter:
             sizes.append(len(line) + 16)
         return records, sizes
 
+    def _stats_records(self, part: Any, dropped: convert.Dropped) -> list[tuple[int, str, Any]]:
+        if not isinstance(part, dict):
+            return []
+        offset = part.get("offset")
+        content = part.get("content")
+        if type(offset) is not int or offset < 0 or not isinstance(content, list):
+            return []
+        records: list[tuple[int, str, Any]] = []
+        for i, line in enumerate(content):
+            if isinstance(line, str):
+                sample = convert.stats_sample(line, dropped)
+                if sample is not None:
+                    records.append((offset + i + 1, "stats", sample))
+        return records
+
     def _console_records(self, part: Any, now: float) -> list[tuple[int, str, Any]]:
         if not isinstance(part, dict):
             return []
@@ -517,26 +539,66 @@ class RunWriter:
         summary, runtime = convert.summary_doc(doc, dropped)
         return summary, runtime
 
-    # -- files ----------------------------------------------------------------------------------
+    # -- alerts -------------------------------------------------------------------------------
 
-    def file_uploaded(self, run: RunRecord, name: str, data: bytes) -> None:
-        """Store an uploaded run file; ``wandb-metadata.json`` also fills the run's meta."""
-        self.store.put_file(run.entity, run.project, run.run_id, name, data)
-        if name != "wandb-metadata.json":
-            return
-        try:
-            doc = convert.loads(data)
-        except ValueError:
-            return
-        meta = convert.meta_from_wandb_metadata(doc)
+    def alert(
+        self, run: RunRecord, *, title: str, text: str, level: str, wait_duration: Any
+    ) -> None:
+        """``run.alert()``: an ``alert`` record of the run's control journal."""
+        from runyard.limits import ALERT_LEVELS, MAX_ALERT_TEXT_LENGTH, MAX_ALERT_TITLE_LENGTH
+
+        title = convert.clean_doc(title)[:MAX_ALERT_TITLE_LENGTH] or "alert"
+        text = convert.clean_doc(text)[:MAX_ALERT_TEXT_LENGTH]
+        level = level.upper() if level.upper() in ALERT_LEVELS else "INFO"
+        # W&B sends a Duration: milliseconds
+        wait = wait_duration / 1000 if isinstance(wait_duration, int | float) else 60.0
         session = session_of(run)
-        if not meta or session is None:
-            return
+        if session is None:
+            run, session = self._adopt(run)
+        payload = {
+            "title": title,
+            "text": text,
+            "level": level,
+            "wait_duration": max(0.0, float(wait)),
+            "_timestamp": time.time(),
+            "_runtime": run.runtime,
+        }
         self._deliver(
             _journal(session, "c"),
             self._attach_header(run),
-            [(self._control_seq(session), "meta", meta)],
+            [(self._control_seq(session), "alert", payload)],
         )
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def file_uploaded(
+        self,
+        run: RunRecord,
+        name: str,
+        data: FileData,
+        *,
+        max_size: int | None = None,
+    ) -> int:
+        """Store an uploaded run file (its size); ``wandb-metadata.json`` also fills the run's
+        meta (host, os, python, program...)."""
+        saved = self.store.put_file(
+            run.entity, run.project, run.run_id, name, data, max_size=max_size
+        )
+        if name != "wandb-metadata.json" or saved.size > 1 << 20:
+            return saved.size
+        try:
+            doc = convert.loads(self.store.read_file(run.entity, run.project, run.run_id, name))
+        except ValueError:
+            return saved.size
+        meta = convert.meta_from_wandb_metadata(doc)
+        session = session_of(run)
+        if meta and session is not None:
+            self._deliver(
+                _journal(session, "c"),
+                self._attach_header(run),
+                [(self._control_seq(session), "meta", meta)],
+            )
+        return saved.size
 
 
 def history_tail(store: Store, run: RunRecord) -> list[dict[str, Any]]:

@@ -1,12 +1,13 @@
-"""Upload and download URLs for run files, signed like presigned object-store URLs.
+"""File URLs the door hands out (run files, artifact files and manifests), signed like
+presigned object-store URLs.
 
-The wandb client PUTs each file to the URL ``createRunFiles`` handed out, and ``wandb.Api``
-downloads a file from the URL ``run.files()`` gave, both without the API key. So a URL carries
-its own proof: the key id it was issued to, an expiry, and an HMAC-SHA256 of the method, the run
-path, the file name and the expiry, keyed with the stored hash of that key's secret. Any server
-worker can check it (the hash is in the store, never sent anywhere), a revoked key voids its
-URLs at once, a URL cannot be reused for another run, file or method, and the key's entities
-are checked again when the URL is used. A server without auth issues plain URLs.
+The wandb client PUTs each file to the URL ``createRunFiles``/``createArtifactFiles`` handed
+out, and downloads files (``wandb.Api``, ``use_artifact``) from the URLs the server gave, all
+without its API key. So a URL carries its own proof: the key id it was issued to, an expiry, and
+an HMAC-SHA256 of the method, the path and the expiry, keyed with the stored hash of that key's
+secret. Any server worker can check it (the hash is in the store, never sent anywhere), a
+revoked key voids its URLs at once, a URL cannot be reused for another path or method, and the
+key's entities are checked again when the URL is used. A server without auth issues plain URLs.
 """
 
 from __future__ import annotations
@@ -14,90 +15,62 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Mapping
 from urllib.parse import quote, urlencode
 
 from runyard.store.sql_auth import AuthStore, Principal
 
-#: Where the door takes uploads: ``PUT {UPLOAD_PREFIX}/{entity}/{project}/{run}/{name}``.
+#: Run files: ``{UPLOAD_PREFIX}/{entity}/{project}/{run}/{name}`` (PUT and GET).
 UPLOAD_PREFIX = "/wandb-files"
-#: How long an upload URL works: the client re-uploads a live file with its first URL, so for
-#: as long as a run may last.
+#: Artifact files and manifests: ``{ARTIFACT_PREFIX}/{entity}/...`` (see ``artifacts.py``).
+ARTIFACT_PREFIX = "/wandb-artifacts"
+#: How long a URL works: the client re-uploads a live file with its first URL, so for as long
+#: as a run may last.
 URL_LIFETIME = 30 * 24 * 3600.0
 
 
 class BadSignature(Exception):
-    """The URL was not issued by this server for this file, or has expired."""
+    """The URL was not issued by this server for this path, or has expired."""
 
 
-def _message(method: str, entity: str, project: str, run_id: str, name: str, expires: int) -> bytes:
-    return "\n".join((method, entity, project, run_id, name, str(expires))).encode()
+def _message(method: str, path: str, expires: int) -> bytes:
+    return f"{method}\n{path}\n{expires}".encode()
 
 
-def upload_url(
+def path_of(*parts: str) -> str:
+    """A URL path from its decoded parts (``/`` inside the last part is kept)."""
+    return "/".join(parts)
+
+
+def signed_url(
     base_url: str,
-    auth_store: AuthStore | None,
-    who: Principal,
-    entity: str,
-    project: str,
-    run_id: str,
-    name: str,
-) -> str:
-    """Where the client PUTs ``name`` of the run."""
-    return _signed("PUT", base_url, auth_store, who, entity, project, run_id, name)
-
-
-def download_url(
-    base_url: str,
-    auth_store: AuthStore | None,
-    who: Principal,
-    entity: str,
-    project: str,
-    run_id: str,
-    name: str,
-) -> str:
-    """Where a client GETs ``name`` of the run."""
-    return _signed("GET", base_url, auth_store, who, entity, project, run_id, name)
-
-
-def _signed(
+    path: str,
     method: str,
-    base_url: str,
     auth_store: AuthStore | None,
     who: Principal,
-    entity: str,
-    project: str,
-    run_id: str,
-    name: str,
+    extra: Mapping[str, str] | None = None,
 ) -> str:
-    path = "/".join(quote(p, safe="") for p in (entity, project, run_id))
-    url = f"{base_url.rstrip('/')}{UPLOAD_PREFIX}/{path}/{quote(name, safe='/')}"
-    if auth_store is None or who.key_id is None:
-        return url
-    found = auth_store.signing_key(who.key_id)
-    if found is None:
-        return url  # the key was revoked meanwhile: the upload will be refused
-    secret = found[0]
-    expires = int(time.time() + URL_LIFETIME)
-    sig = hmac.new(
-        secret.encode(), _message(method, entity, project, run_id, name, expires), hashlib.sha256
-    ).hexdigest()
-    return f"{url}?{urlencode({'key': who.key_id, 'expires': expires, 'sig': sig})}"
+    """``base_url + path`` (``path`` decoded, it is quoted here), signed for ``method``."""
+    url = base_url.rstrip("/") + quote(path, safe="/")
+    query = dict(extra or {})
+    if auth_store is not None and who.key_id is not None:
+        found = auth_store.signing_key(who.key_id)
+        if found is not None:  # a key revoked meanwhile: the request will be refused
+            expires = int(time.time() + URL_LIFETIME)
+            sig = hmac.new(
+                found[0].encode(), _message(method, path, expires), hashlib.sha256
+            ).hexdigest()
+            query.update({"key": who.key_id, "expires": str(expires), "sig": sig})
+    return f"{url}?{urlencode(query)}" if query else url
 
 
 def check_signed(
-    method: str,
-    auth_store: AuthStore,
-    entity: str,
-    project: str,
-    run_id: str,
-    name: str,
-    key_id: str | None,
-    expires: str | None,
-    sig: str | None,
+    method: str, path: str, query: Mapping[str, str], auth_store: AuthStore
 ) -> Principal:
-    """Who the URL was signed for (as of now), or :class:`BadSignature` saying why not."""
+    """Who the URL was signed for (with the entities of now), or :class:`BadSignature`."""
+    key_id, expires, sig = query.get("key"), query.get("expires"), query.get("sig")
     if not key_id or not expires or not sig:
-        raise BadSignature("this file URL is not signed: use the URL the server answered, as it is")
+        raise BadSignature("this file URL is not signed: use the URL the server answered")
     try:
         deadline = int(expires)
     except ValueError:
@@ -109,12 +82,12 @@ def check_signed(
         raise BadSignature("the key this file URL was issued to is unknown or revoked")
     secret, who = found
     expected = hmac.new(
-        secret.encode(),
-        _message(method, entity, project, run_id, name, deadline),
-        hashlib.sha256,
+        secret.encode(), _message(method, path, deadline), hashlib.sha256
     ).hexdigest()
     if not hmac.compare_digest(expected, sig):
-        raise BadSignature(
-            f"the file URL's signature does not match this run, file and method ({method})"
-        )
+        raise BadSignature(f"the file URL's signature does not match this path and {method}")
     return who
+
+
+def run_file_path(entity: str, project: str, run_id: str, name: str) -> str:
+    return path_of(UPLOAD_PREFIX, entity, project, run_id, name)
