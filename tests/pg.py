@@ -333,3 +333,62 @@ def fresh_schema() -> Iterator[str]:
             psycopg.connect(BASE, autocommit=True) as conn,
         ):
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+# -- a cluster of one's own (fault tests restart it) ---------------------------------------------
+
+
+class PrivateCluster:
+    """A throwaway PostgreSQL cluster that only its test uses, so that it may restart it."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.url = state["url"]
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.url.replace("postgresql://", "postgresql+psycopg://")
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every connection is cut, the server comes back."""
+        bindir = server_bindir()
+        assert bindir is not None
+        base = Path(self.state["base"])
+        subprocess.run(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                self.state["datadir"],
+                "-w",
+                "-t",
+                "60",
+                "-m",
+                "fast",
+                "-l",
+                str(base / "server.log"),
+                "restart",
+            ],
+            check=True,
+            capture_output=True,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base), "LC_ALL": "C"},
+            cwd=base,
+            **_run_as(),
+        )
+        pid_file = Path(self.state["datadir"]) / "postmaster.pid"
+        self.state["pid"] = int(pid_file.read_text().split()[0])
+
+
+@contextmanager
+def private_cluster() -> Iterator[PrivateCluster]:
+    """A new cluster in a temporary folder of its own (the unprivileged user the server runs as
+    must reach it, which pytest's per-user folders forbid), stopped by its PID at the end."""
+    root = Path(tempfile.mkdtemp(prefix="runyard-test-pg-private-"))
+    os.chmod(root, 0o755)
+    try:
+        state = _start_throwaway(root)
+        try:
+            yield PrivateCluster(state)
+        finally:
+            _stop(state)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

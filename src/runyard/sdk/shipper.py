@@ -17,18 +17,29 @@ deadline, then gives up and leaves the rest in the journal for ``runyard sync``.
 from __future__ import annotations
 
 import bisect
-import contextlib
+import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from runyard._gil import quick_switching
 from runyard._json import dumps
 from runyard.sdk.delivery import Delivery, RunRejectedError
 from runyard.sdk.journal import JournalWriter, Record, parse_line
 from runyard.store.base import RunConflictError, Store
+
+#: Journal growth per flush interval above which the training thread counts as logging in a
+#: tight loop (about 3,000 small rows a second): the store is opened after that burst.
+BUSY_BYTES = 64 << 10
+#: Seconds after which the store is opened even if the training thread never pauses.
+OPEN_DEADLINE = 3.0
+#: Bytes of journal read at a time (a backlog is read, and shipped, piece by piece).
+READ_BYTES = 1 << 20
+#: Lines decoded between two hand-overs of the GIL to the training thread.
+YIELD_EVERY = 512
 
 
 class Shipper:
@@ -74,6 +85,10 @@ class Shipper:
         #: (store, pending, limit) -> the prefix of pending to send now, possibly rewritten
         #: (runyard.media resolves pending media references there); None: all of pending.
         self._prepare = prepare
+        self._journal_size = 0
+        #: the last read stopped at its limit: there is more in the file
+        self._more = False
+        self._open_deadline = time.monotonic() + OPEN_DEADLINE
         self._wake = threading.Event()
         self._stopping = False
         self._deadline = float("inf")
@@ -99,14 +114,18 @@ class Shipper:
         self._pending.append(line)
         self._pending_seqs.append(seq)
 
-    def _read_new(self) -> None:
+    def _read_new(self, limit: int | None = READ_BYTES) -> None:
+        """Take the lines written since the last read (at most ``limit`` bytes of them; the
+        rest is read on the next call: ``self._more``), then what waits in the writer's
+        backlog once the file is read to its end."""
         for _ in range(3):
-            data = self._file.read()
+            data = self._file.read(-1 if limit is None else limit)
+            self._more = limit is not None and len(data) >= limit
             if data:
                 data = self._partial + data
                 lines = data.split(b"\n")
                 self._partial = lines.pop()  # an incomplete last line waits for its newline
-                for line in lines:
+                for n, line in enumerate(lines):
                     # Decoded here only to know the line is whole (a fragment a failed write
                     # left can begin with a valid seq, and its record follows it, rewritten);
                     # kept undecoded until it is shipped.
@@ -115,7 +134,9 @@ class Shipper:
                         self._damaged += bool(line)
                         continue
                     self._take(record[0], line)
-            if self._journal is None:
+                    if n % YIELD_EVERY == YIELD_EVERY - 1:
+                        _yield_gil()
+            if self._more or self._journal is None:
                 return
             if self._journal.durable_seq > self._seen:
                 continue  # the backlog moved to the file meanwhile: read that first
@@ -141,8 +162,10 @@ class Shipper:
             try:
                 if self._journal is not None and self._journal.blocked is not None:
                     self._journal.retry_backlog()
+                if self._store is None and not stopping and self._logging_hard():
+                    continue
                 if self._store is None:
-                    with _quick_switching():
+                    with quick_switching():
                         self._store = self._open_store()
                         if self._on_ready is not None:
                             self._on_ready(self._store)
@@ -197,6 +220,22 @@ class Shipper:
             if stopping and not self._pending and self._caught_up():
                 return
 
+    def _logging_hard(self) -> bool:
+        """True while the training thread logs in a tight loop (the journal grew by more than
+        :data:`BUSY_BYTES` since the last look) and :data:`OPEN_DEADLINE` has not passed.
+
+        Opening the store imports SQLAlchemy (or httpx) and may create the schema: hundreds of
+        ms of Python in this thread, during which every log() waits for the GIL. The records
+        are safe in the journal meanwhile, so the store is opened at the first lull instead
+        (a training loop has many: data loading, evaluation), or after the deadline, or at
+        finish()."""
+        try:
+            size = os.fstat(self._file.fileno()).st_size
+        except OSError:
+            return False
+        grew, self._journal_size = size - self._journal_size, size
+        return grew > BUSY_BYTES and time.monotonic() < self._open_deadline
+
     def _caught_up(self) -> bool:
         """Everything the writer numbered is applied (or, with no writer, all that was read)."""
         journal = self._journal
@@ -213,7 +252,7 @@ class Shipper:
         self._reconcile = None
         # Everything journaled before the decision is read now (it was written first) and
         # placed once; records after it are written in place already.
-        self._read_new()
+        self._read_new(limit=None)
         records = [r for r in map(parse_line, self._pending) if r is not None]
         rewritten = rewrite(records)
         self._pending = [dumps(record) for record in rewritten]
@@ -262,6 +301,8 @@ class Shipper:
                 if done:
                     del self._pending[:done]
                     del self._pending_seqs[:done]
+            if len(self._pending) < chunk and self._more:
+                self._read_new()
             if not self._pending:
                 return
             if done == 0:  # nothing moved (e.g. only damaged lines): don't spin
@@ -286,27 +327,6 @@ class Shipper:
             and self.last_error is None
             and self.refused is None
         )
-
-
-@contextlib.contextmanager
-def _quick_switching() -> Iterator[None]:
-    """Hand the GIL over every 0.2 ms instead of 5 ms while this thread opens the store.
-
-    Opening the store imports SQLAlchemy and may create the schema: a few hundred ms of Python
-    that, at the interpreter's default switch interval, makes a log() on the training thread
-    wait up to 5 ms at a time. The interval is process-wide, so it is changed only for that
-    stretch, and only if nobody else changed it meanwhile.
-    """
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, _OPENING_SWITCH_INTERVAL))
-    try:
-        yield
-    finally:
-        if sys.getswitchinterval() == min(before, _OPENING_SWITCH_INTERVAL):
-            sys.setswitchinterval(before)
-
-
-_OPENING_SWITCH_INTERVAL = 0.0002
 
 
 def _yield_gil() -> None:

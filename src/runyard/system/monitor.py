@@ -18,8 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from runyard._gil import quick_switching
 from runyard.system.base import Collector
 
+#: Seconds (at most half the interval) before the collectors are created.
+COLLECTOR_START_DELAY = 5.0
 #: A collector that fails this many samples in a row is dropped for the rest of the run.
 MAX_FAILURES = 3
 
@@ -76,14 +79,24 @@ class SystemMonitor:
         self._thread.start()
 
     def _loop(self) -> None:
+        # Not at once: init() is usually followed by the training loop's first, busiest
+        # seconds. The collectors take their baseline here; the first sample follows after
+        # the rest of the interval.
+        if self._stop.wait(min(self.interval / 2, COLLECTOR_START_DELAY)):
+            with self._cond:
+                self._cond.notify_all()
+            return
         try:
-            collectors = list(self._factory(self._pid))
+            with quick_switching():  # psutil and NVML load here, not on the training thread
+                collectors = list(self._factory(self._pid))
         except Exception:
             collectors = []
         self.collector_names = [c.name for c in collectors]
         failures = dict.fromkeys(range(len(collectors)), 0)
+        first_wait = self.interval - min(self.interval / 2, COLLECTOR_START_DELAY)
         try:
-            while collectors and not self._stop.wait(self.interval):
+            while collectors and not self._stop.wait(first_wait):
+                first_wait = self.interval
                 self._sample(collectors, failures)
         finally:
             for collector in collectors:
