@@ -168,7 +168,7 @@ def child_runyard(n: int, workdir: Path, timeout_s: float) -> Result:
     import runyard
 
     root = workdir / ".runyard"
-    settings = runyard.Settings(silent=True, console="off", disable_git=True)
+    settings = runyard.Settings(silent=True, console="off", disable_git=True, disable_stats=True)
     run = runyard.init(project=PROJECT, dir=str(root), settings=settings)
     lat, first_done = _loop_implicit_step(runyard.log, n)
 

@@ -108,3 +108,35 @@ def test_concurrent_inits_and_apis_recover_dead_journals_once(tmp_path: Path, ro
         assert run.state == "crashed"
         assert [r["i"] for r in run.scan_history()] == [0, 1, 2], run.id
     assert list((root / "journal").glob("*.journal")) == []
+
+
+@pytest.mark.slow
+def test_thirty_two_writer_processes_on_one_sqlite_store(tmp_path: Path, root: Path) -> None:
+    """32 processes contend for SQLite's single write lock: every step of every run is stored
+    once (bench/faults.py --writers runs the full 32 x 20,000)."""
+    steps = 500
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "RUNYARD_SILENT": "true",
+        "RUNYARD_DISABLE_GIT": "true",
+        "RUNYARD_DISABLE_STATS": "true",
+        "RUNYARD_CONSOLE": "off",
+    }
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(n), str(steps)], cwd=tmp_path, env=env)
+        for n in range(32)
+    ]
+    try:
+        for proc in procs:
+            assert proc.wait(timeout=400) == 0
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=30)
+    runs = {r.id: r for r in api(root).runs("load")}
+    assert sorted(runs) == sorted(f"w{n}" for n in range(32))
+    for run in runs.values():
+        assert run.state == "finished"
+        assert [r["step_copy"] for r in run.scan_history(keys=["step_copy"])] == list(range(steps))
