@@ -426,3 +426,46 @@ def test_the_server_refuses_an_empty_metric_name_with_422(small_body_server: Ser
         assert response.status_code == 422
         assert "empty name" in response.json()["error"]["message"]
         assert client.get("/health").status_code == 200  # the connection and server live on
+
+
+@pytest.mark.slow
+def test_media_on_a_full_disk_are_left_out_and_training_goes_on(tmp_path: Path) -> None:
+    """Images logged while the disk is full: log() does not raise, the rows' scalars are kept,
+    one warning says what is left out; once there is room, images are kept again."""
+    code = """
+        import os, sys
+        import numpy as np
+        import runyard
+        ballast = os.path.join(os.environ["SMALL_DISK"], "ballast")
+        run = runyard.init(project="p", id="fullimg1")  # an id: init asks the store (full)
+        print(run.id)
+        pixels = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        for i in range(300):
+            if i == 200:
+                os.remove(ballast)
+            run.log({"i": i, "img": runyard.Image(pixels + (i % 7))})
+        run.finish()
+    """
+    with small_disk(tmp_path / "disk", 8192) as disk:
+        stat = os.statvfs(disk)
+        (disk / "ballast").write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 200_000))
+        proc = run_python(
+            code,
+            tmp_path,
+            env={
+                "RUNYARD_DIR": str(disk / ".runyard"),
+                "SMALL_DISK": str(disk),
+                "RUNYARD_CONSOLE": "off",
+            },
+            timeout=240,
+        )
+        assert "cannot write the media logged as 'img'" in proc.stderr, proc.stderr
+        assert "media are written again" in proc.stderr
+        store = open_root_store(disk / ".runyard")
+        run = store.find_run(_user(), "p", proc.stdout.split()[0])
+        assert run is not None and run.state == "finished", proc.stderr
+        rows = store.history(run.pk)
+        assert [r["i"] for r in rows] == list(range(300))
+        with_image = [r["i"] for r in rows if "img" in r]
+        assert 0 < len(with_image) < 300 and with_image[-1] == 299
+        store.close()

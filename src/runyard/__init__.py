@@ -49,12 +49,21 @@ def _current(what: str) -> Run:
     return run
 
 
+#: W&B's media classes, from runyard.media (imported on first use: numpy, Pillow).
+_MEDIA = ("Image", "Histogram", "Table", "Audio", "Video", "Html", "Plotly")
+
+
 def __getattr__(name: str) -> Any:
-    # Api pulls in SQLAlchemy; keep `import runyard` light for the training process.
+    # Api pulls in SQLAlchemy, media numpy and Pillow: keep `import runyard` light for the
+    # training process.
     if name == "Api":
         from runyard.api import Api
 
         return Api
+    if name in _MEDIA:
+        import runyard.media
+
+        return getattr(runyard.media, name)
     raise AttributeError(f"module 'runyard' has no attribute {name!r}")
 
 
@@ -79,4 +88,5 @@ __all__ = [
     "run",
     "summary",
     "use_artifact",
+    *_MEDIA,
 ]

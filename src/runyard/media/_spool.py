@@ -107,9 +107,18 @@ class SpoolWriter:
             head = orjson.dumps({**header, "id": entry_id, "len": length})
             parts = [_LEN.pack(len(head)), head, *payload]
             total = 4 + len(head) + length
-            written = os.writev(self._fd, parts)
-            if written != total:  # a short write (disk full): finish it or fail loudly
-                _write_rest(self._fd, b"".join(bytes(memoryview(p)) for p in parts)[written:])
+            try:
+                written = os.writev(self._fd, parts)
+                if written != total:  # a short write: finish it, or it fails below
+                    _write_rest(self._fd, b"".join(bytes(memoryview(p)) for p in parts)[written:])
+            except OSError:
+                # A full disk (or another write error): this entry is torn. The next one goes
+                # to a new segment, so the torn entry stays the last of its segment, which
+                # readers skip; the id is not used.
+                self._next_id -= 1
+                os.close(self._fd)
+                self._fd = -1
+                raise
             entry = SpoolEntry(
                 entry_id, header, self._seg_path, self._offset + 4 + len(head), length
             )

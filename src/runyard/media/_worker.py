@@ -69,6 +69,7 @@ class MediaContext:
         self._closing = False
         self._results: dict[int, dict[str, Any]] = {}
         self.active = False
+        self._not_kept = 0
 
     @property
     def blobs(self) -> LocalBlobStore:
@@ -86,7 +87,22 @@ class MediaContext:
                     self._writer = SpoolWriter(self.spool_dir, self._submit)
                     self.active = True
                 writer = self._writer
-        return writer.append(header, payload)
+        entry_id = writer.append(header, payload)
+        if self._not_kept:
+            self._not_kept = 0
+            _warn(f"runyard: media are written again to {self.spool_dir}")
+        return entry_id
+
+    def not_kept(self, key: str, error: OSError) -> None:
+        """A media value whose raw data could not be written (a full disk): left out of its
+        row, with one warning until media can be written again (the run goes on)."""
+        self._not_kept += 1
+        if self._not_kept == 1:
+            _warn(
+                f"runyard: cannot write the media logged as {key!r} to {self.spool_dir} "
+                f"({error.strerror or error}); media values are left out of their rows (the "
+                f"rest of each row is logged) until the disk has room again"
+            )
 
     def _submit(self, entry: SpoolEntry) -> None:
         with self._cond:
@@ -190,3 +206,7 @@ def complete_records(
 def discard_spool(journal_path: Path) -> None:
     """Remove a journal's spool once its records are all in the store."""
     shutil.rmtree(spool_dir_for(journal_path), ignore_errors=True)
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.__stderr__ or sys.stderr)

@@ -200,12 +200,18 @@ def start_with_id(
         from runyard.sdk.recovery import recover_journals
         from runyard.store import open_store
 
-        store = open_store(url, api_key)
-        # A killed earlier session of this run may have left records that never reached the
-        # store: apply them first, or this session would restart at the wrong step.
-        recover_journals(root, store, quiet=True)
-        found = store.find_run(entity, project, run_id)
-        return existing_run_start(found, resume, path, "store at init")
+        try:
+            store = open_store(url, api_key)
+            # A killed earlier session of this run may have left records that never reached
+            # the store: apply them first, or this session would restart at the wrong step.
+            recover_journals(root, store, quiet=True)
+            found = store.find_run(entity, project, run_id)
+            return existing_run_start(found, resume, path, "store at init")
+        except Exception as exc:
+            if not _cannot_write_now(exc):
+                raise
+            # A local store that cannot be written now (its disk is full, it is locked):
+            # decided like a server that does not answer, below.
     _warm_up(url, api_key)
     started = time.monotonic()  # the wait is for the store, not for this machine's imports
     retry_until = started + resume_timeout if resume == "must" else None
@@ -285,6 +291,14 @@ def _warm_up(url: str, api_key: str | None) -> None:
         sa.engine.make_url(normalize_url(url)).get_dialect()  # imports the driver
     except Exception:
         pass  # a bad URL fails the same way in the question, with the store's message
+
+
+def _cannot_write_now(exc: BaseException) -> bool:
+    """A store error that passes (a full disk, a lock), as opposed to a wrong URL or schema."""
+    from runyard.store.base import StoreUnavailableError
+
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return isinstance(exc, OSError | StoreUnavailableError) or "OperationalError" in names
 
 
 def _reason(question: _StoreQuestion) -> str:

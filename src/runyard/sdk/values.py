@@ -23,6 +23,9 @@ Scalar = float | int | bool | str | None
 _RESERVED = frozenset({"_step", "_runtime", "_timestamp"})
 
 
+#: What ``_convert`` returns for a media value that could not be kept (said once, in a
+#: warning): the key is left out of the row, the rest of the row is logged.
+DROPPED = object()
 _INT64_MAX = 2**63 - 1
 _INT64_MIN = -(2**63)
 #: A string of at most this many characters is below MAX_STRING_BYTES whatever it holds.
@@ -65,7 +68,11 @@ def _convert(key: str, value: Any, media: Any = None) -> Any:
     if media is not None and (tp.__module__, tp.__name__) not in _HINTED:
         from runyard.media import convert_value
 
-        return convert_value(media, key, value)
+        try:
+            return convert_value(media, key, value)
+        except OSError as exc:  # its raw data could not be written (a full disk)
+            media.not_kept(key, exc)
+            return DROPPED
     raise TypeError(
         f"runyard.log: unsupported value for key {key!r}: {type(value).__name__} "
         f"({_preview(value)}). {_hint(key, value)}"
@@ -206,6 +213,8 @@ def flatten_into(
             continue
         else:
             value = _convert(full, value, media)
+            if value is DROPPED:
+                continue
         if full in _RESERVED:
             raise ValueError(
                 f"runyard.log: {full!r} is set by runyard itself; pass step=... to choose the step"
