@@ -450,7 +450,15 @@ def test_pg_regex_translation_matches_python(store: SQLStore) -> None:
 
 # -- the filter language: Python and the dashboard agree ------------------------------------------
 
+
 #: expression → the filter document both parsers must produce (None: both must refuse it)
+def _nested_not(n: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"state": {"$eq": "x"}}
+    for _ in range(n):
+        out = {"$not": out}
+    return out
+
+
 FILTER_LANGUAGE: list[tuple[str, Any]] = [
     ("state = finished", {"state": {"$eq": "finished"}}),
     ("state=finished", {"state": {"$eq": "finished"}}),
@@ -518,6 +526,13 @@ FILTER_LANGUAGE: list[tuple[str, Any]] = [
     ("tags in [a", None),
     ("tags in [(]", None),
     ("= 1", None),
+    # nesting up to runyard.limits.MAX_FILTER_DEPTH (64), then a parse error, never a crash
+    ("(" * 64 + "state = x" + ")" * 64, {"state": {"$eq": "x"}}),
+    ("not " * 64 + "state = x", _nested_not(64)),
+    ("(" * 65 + "state = x" + ")" * 65, None),
+    ("not " * 65 + "state = x", None),
+    ("(" * 600 + "state = x" + ")" * 600, None),
+    ("not " * 2000 + "state = x", None),
 ]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import math
@@ -19,6 +18,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from runyard import __version__
+from runyard._time import format_time
 
 # Pipes get a wide console so that tables stay one line per run (grep-able).
 _WIDTH = None if sys.stdout.isatty() else max(shutil.get_terminal_size((200, 24)).columns, 120)
@@ -75,12 +75,12 @@ def runs() -> None:
 
 
 def _fmt_time(ts: float | None) -> str:
-    if not ts:
-        return ""
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    return format_time(ts)
 
 
 def _fmt_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return str(seconds)
     seconds = int(seconds)
     if seconds < 60:
         return f"{seconds}s"

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from runyard.limits import MAX_FILTER_DEPTH
 from runyard.store.base import RunRecord
 
 _MISSING = object()
@@ -84,21 +85,27 @@ def _dotted(doc: Any, key: str) -> Any:
     return node
 
 
-def compile_filter(spec: Mapping[str, Any] | None) -> Callable[[RunRecord], bool]:
-    """Turn a filter document into a predicate; raises :class:`QueryError` on bad input."""
+def compile_filter(
+    spec: Mapping[str, Any] | None, *, _level: int = 1
+) -> Callable[[RunRecord], bool]:
+    """Turn a filter document into a predicate; raises :class:`QueryError` on bad input
+    (``$and``/``$or``/``$not`` nested deeper than :data:`runyard.limits.MAX_FILTER_DEPTH`
+    included)."""
     if not spec:
         return lambda _run: True
     if not isinstance(spec, Mapping):
         raise QueryError(f"filters must be a dict, got {type(spec).__name__}")
+    if _level > MAX_FILTER_DEPTH:
+        raise _too_deep_filter()
     parts: list[Callable[[RunRecord], bool]] = []
     for key, cond in spec.items():
         if key == "$and" or key == "$or":
             if not isinstance(cond, Sequence) or isinstance(cond, str):
                 raise QueryError(f"{key} takes a list of filters")
-            subs = [compile_filter(c) for c in cond]
+            subs = [compile_filter(c, _level=_level + 1) for c in cond]
             parts.append(_all_of(subs) if key == "$and" else _any_of(subs))
         elif key == "$not":
-            parts.append(_negate(compile_filter(cond)))
+            parts.append(_negate(compile_filter(cond, _level=_level + 1)))
         elif key.startswith("$"):
             raise QueryError(f"unknown operator {key!r} at the top level")
         else:
@@ -108,6 +115,14 @@ def compile_filter(spec: Mapping[str, Any] | None) -> Callable[[RunRecord], bool
 
 
 Predicate = Callable[[RunRecord], bool]
+
+
+def _too_deep_filter() -> QueryError:
+    return QueryError(
+        f"the filter is nested more than {MAX_FILTER_DEPTH} levels deep ($and/$or/$not, or "
+        f"parentheses and 'not'; runyard.limits.MAX_FILTER_DEPTH): write it flatter, e.g. "
+        f"'a = 1 and b = 2 and c = 3' instead of nesting each condition"
+    )
 
 
 def _all_of(subs: list[Predicate]) -> Predicate:
@@ -308,6 +323,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.toks = _tokenize(text)
         self.p = 0
+        self.depth = 0  # parentheses and 'not' open around the current factor
 
     def peek(self) -> _Token | None:
         return self.toks[self.p] if self.p < len(self.toks) else None
@@ -352,13 +368,17 @@ class _Parser:
             raise _FilterSyntax(
                 "the filter ends too early: write FIELD OP VALUE, e.g. state = finished"
             )
-        if self.is_word("not"):
+        if self.is_word("not") or (tok.text == "(" and tok.kind == "punct"):
+            self.depth += 1
+            if self.depth > MAX_FILTER_DEPTH:
+                raise _too_deep_filter()
             self.p += 1
-            return {"$not": self.factor()}
-        if tok.text == "(" and tok.kind == "punct":
-            self.p += 1
-            inner = self.expr()
-            self.expect(")")
+            if tok.text == "(":
+                inner = self.expr()
+                self.expect(")")
+            else:
+                inner = {"$not": self.factor()}
+            self.depth -= 1
             return inner
         if tok.kind != "word" or not _FIELD.fullmatch(tok.text):
             raise _FilterSyntax(f"expected a field at {tok.pos + 1}, got '{tok.text}'")

@@ -70,10 +70,14 @@ const SIMPLE_FIELDS = new Set([
   "sweep", "sweep_id", "host", "created_at", "createdAt", "runtime", "last_step", "entity", "project",
 ]);
 
+/** Parentheses and `not` nested around one condition, at most (runyard.limits.MAX_FILTER_DEPTH). */
+export const MAX_FILTER_DEPTH = 64;
+
 export function parseFilter(text: string): Filter | null {
   if (!text.trim()) return null;
   const toks = tokenize(text);
   let p = 0;
+  let depth = 0;
   const peek = () => toks[p];
   const isWord = (w: string) => peek() && peek().kind === "word" && peek().text.toLowerCase() === w;
   const expect = (t: string) => {
@@ -101,14 +105,23 @@ export function parseFilter(text: string): Filter | null {
   function factor(): Filter {
     const tok = peek();
     if (!tok) throw new FilterError("the filter ends too early: write FIELD OP VALUE, e.g. state = finished");
-    if (isWord("not")) {
+    const opens = isWord("not") || (tok.text === "(" && tok.kind === "punct");
+    if (opens) {
+      depth++;
+      if (depth > MAX_FILTER_DEPTH) {
+        throw new FilterError(
+          `the filter is nested more than ${MAX_FILTER_DEPTH} levels deep (parentheses and 'not'): write it flatter, e.g. 'a = 1 and b = 2 and c = 3'`,
+        );
+      }
       p++;
-      return { $not: factor() };
-    }
-    if (tok.text === "(" && tok.kind === "punct") {
-      p++;
-      const inner = expr();
-      expect(")");
+      let inner: Filter;
+      if (tok.text === "(") {
+        inner = expr();
+        expect(")");
+      } else {
+        inner = { $not: factor() };
+      }
+      depth--;
       return inner;
     }
     if (tok.kind !== "word" || !FIELD.test(tok.text)) throw new FilterError(`expected a field at ${tok.pos + 1}, got '${tok.text}'`);

@@ -13,39 +13,51 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
+from runyard.limits import MAX_DEPTH
+
 
 class ConfigError(ValueError):
     """A config value cannot be stored (a missing ``???`` value, an unsupported type...)."""
 
 
-def to_plain(value: Any, path: str = "") -> Any:
-    """Convert ``value`` to nested dicts/lists/scalars; resolve OmegaConf interpolations."""
+def to_plain(value: Any, path: str = "", level: int = 1) -> Any:
+    """Convert ``value`` to nested dicts/lists/scalars; resolve OmegaConf interpolations.
+
+    ``level`` is the nesting level ``value`` sits at in its document (a config itself is level
+    1, a dict in it level 2): a dict or list past :data:`runyard.limits.MAX_DEPTH` is a
+    ``ConfigError`` naming where, before Python's recursion limit or the JSON encoder's is hit.
+    """
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, ConfigView):
-        return to_plain(value._data, path)
-    omegaconf_plain = _from_omegaconf(value, path)
+        return to_plain(value._data, path, level)
+    omegaconf_plain = _from_omegaconf(value, path, level)
     if omegaconf_plain is not _NOT_OMEGACONF:
         return omegaconf_plain
+    if level > MAX_DEPTH and isinstance(value, Mapping | list | tuple | set | frozenset):
+        raise _too_deep(path)
+    inner = level + 1
     if isinstance(value, Mapping):
-        return {str(k): to_plain(v, _join(path, str(k))) for k, v in value.items()}
+        return {str(k): to_plain(v, _join(path, str(k)), inner) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [to_plain(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [to_plain(v, f"{path}[{i}]", inner) for i, v in enumerate(value)]
     if isinstance(value, set | frozenset):
-        return [to_plain(v, path) for v in sorted(value, key=repr)]
+        return [to_plain(v, path, inner) for v in sorted(value, key=repr)]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if level > MAX_DEPTH:
+            raise _too_deep(path)
         return {
-            f.name: to_plain(getattr(value, f.name), _join(path, f.name))
+            f.name: to_plain(getattr(value, f.name), _join(path, f.name), inner)
             for f in dataclasses.fields(value)
         }
     if isinstance(value, argparse.Namespace):
-        return to_plain(vars(value), path)
+        return to_plain(vars(value), path, level)
     item = getattr(value, "item", None)
     if callable(item) and getattr(value, "ndim", None) == 0:
-        return to_plain(item(), path)
+        return to_plain(item(), path, level)
     tolist = getattr(value, "tolist", None)
     if callable(tolist):
-        return to_plain(tolist(), path)
+        return to_plain(tolist(), path, level)
     if hasattr(value, "__fspath__"):
         return str(value)
     if isinstance(value, type):
@@ -56,10 +68,19 @@ def to_plain(value: Any, path: str = "") -> Any:
     )
 
 
+def _too_deep(path: str) -> ConfigError:
+    shown = path if len(path) <= 120 else path[:120] + "..."
+    return ConfigError(
+        f"runyard.config: the value at {shown or '<root>'!r} is nested more than {MAX_DEPTH} "
+        f"levels deep (runyard.limits.MAX_DEPTH); flatten it (e.g. 'a.b.c' keys), or save "
+        f"deep structures as a file with run.save()"
+    )
+
+
 _NOT_OMEGACONF = object()
 
 
-def _from_omegaconf(value: Any, path: str) -> Any:
+def _from_omegaconf(value: Any, path: str, level: int = 1) -> Any:
     module = type(value).__module__
     if not module.startswith("omegaconf"):
         return _NOT_OMEGACONF
@@ -84,7 +105,7 @@ def _from_omegaconf(value: Any, path: str) -> Any:
         raise ConfigError(
             f"runyard.config: cannot resolve an interpolation under {path or '<root>'!r}: {exc}"
         ) from None
-    return to_plain(plain, path)
+    return to_plain(plain, path, level)
 
 
 def _missing_keys(value: Any, path: str) -> list[str]:
@@ -271,7 +292,7 @@ class Config(ConfigView):
         self._changed()
 
     def _set_path(self, path: tuple[str, ...], value: Any, allow_val_change: bool) -> None:
-        value = to_plain(value, ".".join(path))
+        value = to_plain(value, ".".join(path), len(path) + 1)
         if self._locked:
             probe: dict[str, Any] = {}
             node_probe = probe

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runyard._time import format_time
 from runyard.sdk.delivery import Delivery
 from runyard.sdk.journal import JOURNAL_SUFFIX, Record, read_journal, retire_journal, try_lock
 from runyard.sdk.resume import journal_header, reconcile_recovered
@@ -248,7 +249,7 @@ def mark_stale_runs(store: Store, timeout: float = 300.0) -> list[str]:
         if gone and store.mark_run_state(
             run.pk,
             "crashed",
-            failure=f"no heartbeat since {time.ctime(run.heartbeat_at)}; the process is gone",
+            failure=f"no heartbeat since {format_time(run.heartbeat_at)}; the process is gone",
         ):
             marked.append(run.path)
     return marked

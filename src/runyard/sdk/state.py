@@ -198,9 +198,12 @@ def _start(
     if sweep is not None:
         run_config.update(sweep.params, allow_val_change=True)
         run_config.lock(sweep.params, reason="sweep")
+    if isinstance(tags, str):
+        raise TypeError(f"runyard.init: tags must be a list of strings, not one string {tags!r}")
     tag_list = list(tags) if tags is not None else _env_tags(settings.run_tags)
     if context is not None:
         tag_list += [t for t in context.tags if t not in tag_list]
+    _check_texts(settings, tag_list)
 
     root: Path | None = None
     start = ResumeStart()
@@ -400,6 +403,42 @@ def set_job_context(context: JobContext | None) -> None:
 
 def job_context() -> JobContext | None:
     return _job_context
+
+
+#: Text fields of a run and the characters each may hold (the server's journal batch limits).
+_TEXT_LIMITS = (
+    ("name", "run_name", 256),
+    ("group", "run_group", 256),
+    ("job_type", "job_type", 128),
+)
+
+
+def _check_texts(settings: Settings, tags: Sequence[Any]) -> None:
+    """Refuse at init() what the store would refuse for the whole run, naming it: a run the
+    store cannot create keeps every record out of it."""
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, str):
+            raise TypeError(
+                f"runyard.init: tags[{i}] is a {type(tag).__name__} ({tag!r}); tags are strings"
+            )
+        if "\x00" in tag:
+            raise ValueError(f"runyard.init: tags[{i}] {tag!r} contains a NUL character")
+    for argument, field_name, limit in _TEXT_LIMITS:
+        value = getattr(settings, field_name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise TypeError(
+                f"runyard.init: {argument} must be a string, not {type(value).__name__}"
+            )
+        if len(value) > limit or "\x00" in value:
+            raise ValueError(
+                f"runyard.init: {argument} {value[:60]!r} is longer than {limit} characters or "
+                f"contains a NUL character"
+            )
+    notes = settings.run_notes
+    if notes is not None and (not isinstance(notes, str) or "\x00" in notes):
+        raise ValueError("runyard.init: notes must be a string without NUL characters")
 
 
 def _env_tags(raw: str | None) -> list[str]:

@@ -224,7 +224,7 @@ class Summary(MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         from runyard.sdk.config import to_plain
 
-        plain = to_plain(value, key)
+        plain = to_plain(value, key, level=2)  # under the summary document
         self._tracker.pin(key, plain)
         if self._on_set is not None:
             self._on_set({"set": {key: plain}})

@@ -10,6 +10,7 @@ timestamps) are refused here rather than failing in SQL.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import orjson
@@ -19,8 +20,12 @@ from runyard.limits import (
     ALERT_LEVELS,
     MAX_ALERT_TEXT_LENGTH,
     MAX_ALERT_TITLE_LENGTH,
+    MAX_DEPTH,
     MAX_KEY_LENGTH,
     MAX_KEYS_PER_ROW,
+    MAX_STRING_BYTES,
+    MAX_TIMESTAMP,
+    too_deep,
 )
 from runyard.server.errors import ApiError
 from runyard.store.base import JournalBatch
@@ -43,8 +48,12 @@ RECORD_KINDS = (
 )
 INT64 = 2**63 - 1
 PENDING = "__m__"  # runyard.media's mark of a reference not resolved yet
+#: The SDK's run id rule (sdk/names.py): what `init(id=...)` accepts.
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 INT32 = 2**31 - 1
 _MARKER_NAMES = ("nan", "inf", "-inf")
+#: A string of at most this many characters is below MAX_STRING_BYTES whatever it holds.
+_SHORT_STRING = MAX_STRING_BYTES // 4
 
 #: The JSON schema published in the OpenAPI document for the batch body.
 BATCH_SCHEMA: dict[str, Any] = {
@@ -58,19 +67,22 @@ BATCH_SCHEMA: dict[str, Any] = {
             "properties": {
                 "entity": {"type": "string", "minLength": 1, "maxLength": 128},
                 "project": {"type": "string", "minLength": 1, "maxLength": 128},
-                "run_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                "run_id": {"type": "string", "pattern": _RUN_ID.pattern},
                 "name": {"type": ["string", "null"], "maxLength": 256},
                 "group": {"type": ["string", "null"], "maxLength": 256},
                 "job_type": {"type": ["string", "null"], "maxLength": 128},
                 "tags": {"type": ["array", "null"], "items": {"type": "string"}},
                 "notes": {"type": ["string", "null"]},
-                "config": {"type": ["object", "null"]},
+                "config": {
+                    "type": ["object", "null"],
+                    "description": f"At most {MAX_DEPTH} levels of objects and arrays.",
+                },
                 "meta": {"type": ["object", "null"]},
                 "resume": {"type": "boolean"},
                 "attach": {"type": "boolean"},
                 "join_sweep": {"type": "boolean"},
                 "sweep_id": {"type": ["string", "null"], "maxLength": 64},
-                "start_time": {"type": ["number", "null"]},
+                "start_time": {"type": ["number", "null"], "minimum": 0, "maximum": MAX_TIMESTAMP},
                 "host": {"type": ["string", "null"], "maxLength": 256},
                 "pid": {"type": ["integer", "null"], "minimum": 0, "maximum": INT32},
             },
@@ -91,7 +103,7 @@ BATCH_SCHEMA: dict[str, Any] = {
         },
         "summary": {"type": ["object", "null"]},
         "metric_defs": {"type": ["array", "null"], "items": {"type": "object"}},
-        "heartbeat_at": {"type": ["number", "null"]},
+        "heartbeat_at": {"type": ["number", "null"], "minimum": 0, "maximum": MAX_TIMESTAMP},
     },
 }
 
@@ -102,6 +114,32 @@ def _bad(message: str) -> ApiError:
 
 def _is_number(value: Any) -> bool:
     return (type(value) is float and math.isfinite(value)) or type(value) is int
+
+
+def _check_time(value: Any, where: str, *, duration: bool = False) -> None:
+    """A timestamp (seconds since the epoch, 0 to 9999-01-01) or, ``duration``, a runtime of at
+    most that many seconds: a reader formatting it as a date must never overflow."""
+    if value is None:
+        return
+    if not _is_number(value):
+        raise _bad(f"{where} must be a finite number")
+    low = -MAX_TIMESTAMP if duration else 0.0
+    if not low <= value <= MAX_TIMESTAMP:
+        what = "a runtime in seconds" if duration else "seconds since the epoch"
+        raise _bad(
+            f"{where} is {value!r}, out of range: {what} between {low:g} and {MAX_TIMESTAMP:g} "
+            f"(runyard.limits.MAX_TIMESTAMP, year 9999)"
+        )
+
+
+def _check_depth(value: Any, where: str) -> None:
+    path = too_deep(value, MAX_DEPTH)
+    if path is not None:
+        raise _bad(
+            f"{where} is nested more than {MAX_DEPTH} levels deep (at {path!r}); runyard keeps "
+            f"at most {MAX_DEPTH} levels of dicts and lists (runyard.limits.MAX_DEPTH): flatten "
+            f"it or save it as a file"
+        )
 
 
 def _text(doc: dict[str, Any], key: str, where: str, max_len: int | None, required: bool) -> None:
@@ -133,6 +171,11 @@ def _check_header(header: Any) -> dict[str, Any]:
     _path_part(header, "entity", 128)
     _path_part(header, "project", 128)
     _path_part(header, "run_id", 64)
+    if not _RUN_ID.match(header["run_id"]):
+        raise _bad(
+            f"header.run_id {header['run_id']!r} is not a run id: 1-64 letters, digits, '_', "
+            f"'-' or '.', starting with a letter or digit"
+        )
     for key, limit in (("name", 256), ("group", 256), ("job_type", 128), ("host", 256)):
         _text(header, key, "header", limit, required=False)
     _text(header, "sweep_id", "header", 64, required=False)
@@ -142,12 +185,12 @@ def _check_header(header: Any) -> dict[str, Any]:
         type(tags) is not list or any(type(t) is not str or "\x00" in t for t in tags)
     ):
         raise _bad("header.tags must be a list of strings")
-    for key in ("config", "meta"):
-        if header.get(key) is not None and type(header[key]) is not dict:
-            raise _bad(f"header.{key} must be an object")
-    start = header.get("start_time")
-    if start is not None and not _is_number(start):
-        raise _bad("header.start_time must be a finite number (seconds since the epoch)")
+    for key in ("config", "meta", "initial_summary"):
+        if header.get(key) is not None:
+            if type(header[key]) is not dict:
+                raise _bad(f"header.{key} must be an object")
+            _check_depth(header[key], f"header.{key}")
+    _check_time(header.get("start_time"), "header.start_time")
     pid = header.get("pid")
     if pid is not None and (type(pid) is not int or not 0 <= pid <= INT32):
         raise _bad(f"header.pid must be an integer between 0 and {INT32}")
@@ -161,6 +204,12 @@ def _check_value(seq: int, key: str, value: Any) -> None:
     if tp is str:
         if "\x00" in value:
             raise _bad(f"record {seq}: the value of {key!r} contains a NUL character")
+        if len(value) > _SHORT_STRING and len(value.encode()) > MAX_STRING_BYTES:
+            raise _bad(
+                f"record {seq}: the value of {key!r} is a string of more than "
+                f"{MAX_STRING_BYTES} bytes (runyard.limits.MAX_STRING_BYTES); save long text as "
+                f"a file"
+            )
         return
     if tp is dict and len(value) == 1 and value.get(FLOAT_MARKER) in _MARKER_NAMES:
         return
@@ -170,6 +219,7 @@ def _check_value(seq: int, key: str, value: Any) -> None:
             f"must send media references with their files (path, sha256)"
         )
     if tp is dict or tp is list:  # lists and media references: JSON, bounded by the body size
+        _check_depth(value, f"record {seq}: the value of {key!r}")
         return
     raise _bad(
         f"record {seq}: the value of {key!r} is a {tp.__name__}; history values are numbers, "
@@ -182,12 +232,17 @@ def _check_row(seq: int, payload: Any) -> None:
     if type(payload) is not dict:
         raise _bad(f"record {seq}: a row is an object with _step and the logged values")
     step = payload.get("_step")
-    if type(step) is not int or not -INT64 <= step <= INT64:
-        raise _bad(f"record {seq}: row._step must be a 64-bit integer")
-    for key in ("_runtime", "_timestamp"):
-        value = payload.get(key)
-        if value is not None and not _is_number(value):
-            raise _bad(f"record {seq}: row.{key} must be a finite number")
+    if type(step) is not int or not 0 <= step <= INT64:
+        raise _bad(f"record {seq}: row._step must be an integer from 0 to 2**63-1")
+    _check_time(payload.get("_timestamp"), f"record {seq}: row._timestamp")
+    _check_time(payload.get("_runtime"), f"record {seq}: row._runtime", duration=True)
+    if len(payload) > MAX_KEYS_PER_ROW:
+        values = len(payload) - sum(k in payload for k in ("_step", "_runtime", "_timestamp"))
+        if values > MAX_KEYS_PER_ROW:
+            raise _bad(
+                f"record {seq}: a row of {values} values, more than the {MAX_KEYS_PER_ROW} "
+                f"a row may hold (runyard.limits.MAX_KEYS_PER_ROW)"
+            )
     for key, value in payload.items():
         if key[:1] == "_":
             continue
@@ -211,6 +266,7 @@ def _check_console(seq: int, payload: Any) -> None:
             or type(line[0]) is not str
             or len(line[0]) > 8
             or not _is_number(line[1])
+            or not 0 <= line[1] <= MAX_TIMESTAMP
             or type(line[2]) is not str
             or "\x00" in line[0]
             or "\x00" in line[2]
@@ -229,25 +285,22 @@ def _check_finish(seq: int, payload: Any) -> None:
     failure = payload.get("failure")
     if failure is not None and (type(failure) is not str or "\x00" in failure):
         raise _bad(f"record {seq}: finish.failure must be a string or null")
-    for key in ("time", "runtime"):
-        value = payload.get(key)
-        if value is not None and not _is_number(value):
-            raise _bad(f"record {seq}: finish.{key} must be a finite number")
+    _check_time(payload.get("time"), f"record {seq}: finish.time")
+    _check_time(payload.get("runtime"), f"record {seq}: finish.runtime", duration=True)
 
 
-def _check_time(seq: int, kind: str, payload: dict[str, Any]) -> None:
+def _check_stamps(seq: int, kind: str, payload: dict[str, Any]) -> None:
     if not _is_number(payload.get("_timestamp")):
         raise _bad(f"record {seq}: {kind}._timestamp must be a finite number (seconds since epoch)")
-    runtime = payload.get("_runtime")
-    if runtime is not None and not _is_number(runtime):
-        raise _bad(f"record {seq}: {kind}._runtime must be a finite number or null")
+    _check_time(payload["_timestamp"], f"record {seq}: {kind}._timestamp")
+    _check_time(payload.get("_runtime"), f"record {seq}: {kind}._runtime", duration=True)
 
 
 def _check_stats(seq: int, payload: Any) -> None:
     """A system-metrics sample: ``{"_timestamp", "_runtime", "system.<name>": number, ...}``."""
     if type(payload) is not dict:
         raise _bad(f"record {seq}: stats is an object of _timestamp, _runtime and metrics")
-    _check_time(seq, "stats", payload)
+    _check_stamps(seq, "stats", payload)
     if len(payload) > MAX_KEYS_PER_ROW:
         raise _bad(f"record {seq}: stats has {len(payload)} keys, more than {MAX_KEYS_PER_ROW}")
     for key, value in payload.items():
@@ -267,7 +320,7 @@ def _check_alert(seq: int, payload: Any) -> None:
     """An alert: ``{"title", "text", "level", "wait_duration", "_timestamp", "_runtime"}``."""
     if type(payload) is not dict:
         raise _bad(f"record {seq}: alert is an object with title, text, level, wait_duration")
-    _check_time(seq, "alert", payload)
+    _check_stamps(seq, "alert", payload)
     title = payload.get("title")
     if type(title) is not str or not title or len(title) > MAX_ALERT_TITLE_LENGTH:
         raise _bad(
@@ -307,9 +360,15 @@ def _check_record(record: Any, previous: int) -> tuple[int, str, Any]:
         _check_stats(seq, payload)
     elif kind == "alert":
         _check_alert(seq, payload)
-    elif kind in ("config", "meta"):
+    elif kind in ("config", "meta", "define"):
         if type(payload) is not dict:
             raise _bad(f"record {seq}: {kind} must be an object")
+        _check_depth(payload, f"record {seq}: {kind}")
+    elif kind == "summary":
+        if type(payload) is not dict:
+            raise _bad(f"record {seq}: summary is an object with set and del")
+        if payload.get("set") is not None:
+            _check_depth(payload["set"], f"record {seq}: summary.set")
     elif kind == "quarantined":
         if (
             type(payload) is not dict
@@ -319,8 +378,8 @@ def _check_record(record: Any, previous: int) -> tuple[int, str, Any]:
         ):
             raise _bad(f"record {seq}: quarantined is an object with kind and reason (strings)")
     elif kind == "tags":
-        if type(payload) is not list or any(type(t) is not str for t in payload):
-            raise _bad(f"record {seq}: tags must be a list of strings")
+        if type(payload) is not list or any(type(t) is not str or "\x00" in t for t in payload):
+            raise _bad(f"record {seq}: tags must be a list of strings without NUL characters")
     elif kind not in RECORD_KINDS:
         raise _bad(f"record {seq}: unknown kind {kind!r}; kinds are {', '.join(RECORD_KINDS)}")
     return seq, kind, payload
@@ -349,12 +408,13 @@ def parse_batch(journal_id: str, body: bytes) -> JournalBatch:
     summary = doc.get("summary")
     if summary is not None and type(summary) is not dict:
         raise _bad("summary must be an object or null")
+    _check_depth(summary, "summary")
     defs = doc.get("metric_defs")
     if defs is not None and (type(defs) is not list or any(type(d) is not dict for d in defs)):
         raise _bad("metric_defs must be a list of objects or null")
+    _check_depth(defs, "metric_defs")
     heartbeat = doc.get("heartbeat_at")
-    if heartbeat is not None and not _is_number(heartbeat):
-        raise _bad("heartbeat_at must be a finite number or null")
+    _check_time(heartbeat, "heartbeat_at")
     return JournalBatch(
         journal_id=journal_id,
         header=header,

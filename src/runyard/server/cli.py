@@ -7,7 +7,6 @@ must not pay for FastAPI.
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.util
 import os
 import sys
@@ -228,9 +227,9 @@ def keys() -> None:
 
 
 def _fmt_time(ts: float | None) -> str:
-    if not ts:
-        return ""
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    from runyard._time import format_time
+
+    return format_time(ts)
 
 
 @keys.command("create")

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from runyard.limits import MAX_DEPTH
 from runyard.query import QueryError
 from runyard.server.responses import ORJSONResponse
 from runyard.store.base import (
@@ -133,6 +134,17 @@ def install_handlers(app: FastAPI) -> None:
             "a value cannot be stored (out of range, too long or containing a NUL character)",
         )
 
+    async def too_deep(request: Request, exc: Exception) -> Response:
+        # A safety net: the edges refuse documents past runyard.limits.MAX_DEPTH by name, so
+        # only some input nobody measured yet gets here; it is the request's fault either way.
+        log.info("recursion error on %s %s", request.method, request.url.path)
+        return error_response(
+            422,
+            "invalid",
+            f"the request holds a value nested too deeply to process; runyard keeps at most "
+            f"{MAX_DEPTH} levels of objects and arrays (runyard.limits.MAX_DEPTH)",
+        )
+
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.exception("internal error on %s %s", request.method, request.url.path)
         return error_response(500, "internal", f"internal server error: {type(exc).__name__}")
@@ -146,4 +158,5 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(sa.exc.IntegrityError, integrity_error)
     app.add_exception_handler(sa.exc.DataError, data_error)
     app.add_exception_handler(OverflowError, data_error)
+    app.add_exception_handler(RecursionError, too_deep)
     app.add_exception_handler(Exception, internal_error)

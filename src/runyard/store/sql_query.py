@@ -141,7 +141,11 @@ class _Compiler:
         """The document in the inner query: PostgreSQL reads the jsonb copies of config and
         summary (migration 0005)."""
         if self.pg:
-            return "CAST(runs.tags AS jsonb)" if name == "tags" else f"runs.{name}_jsonb"
+            if name == "tags":
+                # jsonb cannot hold U+0000: a tag stored with one (before the edges refused
+                # them) must not make every tags filter fail, so it reads as U+FFFD here.
+                return "CAST(replace(runs.tags, '\\u0000', '\\ufffd') AS jsonb)"
+            return f"runs.{name}_jsonb"
         return f"runs.{name}"
 
     def _pg_slot(self, d: str, ident: str, node: Callable[[], str]) -> str:

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from runyard._json import float_marker, sanitize
+from runyard._time import as_datetime
 from runyard.limits import MAX_DEPTH, MAX_KEY_LENGTH, MAX_KEYS_PER_ROW, MAX_STRING_BYTES
 
 INT64 = 2**63 - 1
@@ -350,5 +351,6 @@ def console_line(line: str, default_time: float) -> tuple[str, float, str]:
 
 def console_text(stream: str, ts: float, text: str) -> str:
     """A stored console line in W&B's ``output.log`` form."""
-    stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    when = as_datetime(ts, UTC) or datetime.fromtimestamp(0, UTC)
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%f")
     return f"{'ERROR ' if stream == 'stderr' else ''}{stamp} {text}"

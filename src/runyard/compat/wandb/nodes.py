@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
+from runyard._time import as_datetime
 from runyard.compat.wandb import convert
 from runyard.compat.wandb.context import Context
 from runyard.compat.wandb.graphql import Field
@@ -25,9 +26,8 @@ _STATES = {"pending": "pending", "stopped": "killed"}
 
 
 def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    when = None if ts is None else as_datetime(ts, UTC)  # None too for a ts no date can show
+    return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def entity_node(ctx: Context, name: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query
 
 from runyard._json import restore
+from runyard.limits import MAX_FILTER_DEPTH, too_deep
 from runyard.query import QueryError, parse_expression
 from runyard.server.auth import principal, require_entity
 from runyard.server.errors import invalid, not_found
@@ -79,9 +80,16 @@ def _filter_spec(filters: list[str]) -> dict[str, Any]:
             continue
         if text.startswith("{"):
             try:
-                spec = restore(orjson.loads(text))
+                raw = orjson.loads(text)
             except orjson.JSONDecodeError as exc:
                 raise invalid(f"filter is not valid JSON: {exc}") from None
+            # Each $and/$or level is an object and a list: twice the filter's own limit.
+            if too_deep(raw, 2 * MAX_FILTER_DEPTH + 2) is not None:
+                raise invalid(
+                    f"filter is nested more than {MAX_FILTER_DEPTH} levels deep "
+                    f"($and/$or/$not; runyard.limits.MAX_FILTER_DEPTH): write it flatter"
+                )
+            spec = restore(raw)
             if not isinstance(spec, dict):
                 raise invalid('a JSON filter must be an object, e.g. {"state": "finished"}')
             specs.append(spec)
