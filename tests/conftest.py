@@ -17,6 +17,22 @@ from runyard.store.sql import SQLStore
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_stray_store(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A ``.runyard`` folder above the tests' temporary folders (``/tmp/.runyard``, left by a
+    script run in ``/tmp``) would capture every run the tests start: say so instead of
+    failing in a hundred confusing ways."""
+    base = tmp_path_factory.getbasetemp().resolve()
+    for folder in base.parents:
+        if (folder / ".runyard").is_dir():
+            pytest.exit(
+                f"{folder / '.runyard'} would take the tests' runs (runyard finds the nearest "
+                f".runyard folder up from the working directory): remove it, or run pytest "
+                f"with --basetemp elsewhere",
+                returncode=4,
+            )
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Each test runs in its own folder with its own store and no RUNYARD_* variables."""
