@@ -187,10 +187,11 @@ def test_media_survive_kill_9_after_log_returned(root: Path) -> None:
         """
         import os, signal, sys, numpy as np, runyard
         from runyard.media import Image, _worker
-        _worker.encode_entry = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # never
+        import threading
+        _worker.encode_entry = lambda *a, **k: threading.Event().wait()  # never encodes
         run = runyard.init(project="media", id="killed")
         img = np.arange(48 * 32 * 3, dtype=np.uint8).reshape(32, 48, 3)
-        run.log({"img": Image(img)})
+        run.log({"img": Image(img), "h": np.sin(np.arange(100_000.0))})
         print("logged", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
         """
@@ -210,6 +211,8 @@ def test_media_survive_kill_9_after_log_returned(root: Path) -> None:
     (row,) = list(run.scan_history())
     want = np.arange(48 * 32 * 3, dtype=np.uint8).reshape(32, 48, 3)
     assert np.array_equal(run.load(row["img"], as_numpy=True), want)
+    counts, edges = np.histogram(np.sin(np.arange(100_000.0)), bins=32)  # binned by recovery
+    assert row["h"] == {"_type": "histogram", "values": counts.tolist(), "bins": edges.tolist()}
     assert not list((root / "journal").glob("*.spool"))
 
 
@@ -235,3 +238,64 @@ def test_torch_like_tensors_are_duck_typed(root: Path) -> None:
     (row,) = rows(root, run)
     back = Api(dir=root).run(run.path).load(row["t"], as_numpy=True)
     assert np.abs(back.astype(int) - IMG.astype(int)).max() <= 1
+
+
+def test_large_histograms_are_numpys_binned_off_the_training_thread(root: Path) -> None:
+    run = runyard.init(project="media")
+    big = RNG.normal(size=100_000)
+    f32 = (RNG.normal(size=50_000) * 3).astype(np.float32)
+    ints = RNG.integers(-5, 1000, 40_000)
+    on_edges = np.round(RNG.uniform(0, 10, 60_000), 1)  # many values exactly on bin edges
+    hist = Histogram(big, num_bins=100)
+    run.log({"h": hist, "f32": Histogram(f32), "auto": big, "ints": ints, "e": on_edges})
+    assert hist._counts is None  # log() spooled the values; the encoder thread bins them
+    with pytest.raises(MediaError, match=r"'bad'.*not all finite"):
+        bad = big.copy()
+        bad[77_777] = np.inf
+        run.log({"bad": Histogram(bad), "x": 1})
+    run.finish()
+    (row,) = rows(root, run)
+    for key, values, bins in [
+        ("h", big, 100),
+        ("f32", f32, 64),
+        ("auto", big, 32),
+        ("ints", ints, 32),
+        ("e", on_edges, 32),
+    ]:
+        counts, edges = np.histogram(values, bins=bins)
+        assert row[key]["values"] == counts.tolist(), key
+        assert row[key]["bins"] == edges.tolist(), key
+    assert Api(dir=root).run(run.path).summary["h"] == row["h"]
+    # Reading the bins of an unlogged histogram computes them (W&B's attributes).
+    counts, edges = np.histogram(big, bins=64)
+    assert Histogram(big).histogram == counts.tolist() and Histogram(big).bins == edges.tolist()
+
+
+def test_spool_segments_are_reused_and_stale_entries_never_read(tmp_path: Path) -> None:
+    """Segments are recycled (mapped, written over): read_spool returns exactly the entries
+    written since, whichever path (mapped copy or pwritev) each took."""
+    from runyard.media._spool import SpoolWriter, read_spool
+
+    seen: list = []
+    writer = SpoolWriter(tmp_path / "sp", seen.append, segment_bytes=1 << 16)
+    payloads: dict[int, bytes] = {}
+    live: set = set()
+    mapped = False
+    for i in range(60):
+        data = RNG.bytes(int(RNG.integers(1, 30_000)))
+        entry_id = writer.append({"enc": "file", "n": i}, [data[:7], data[7:]])
+        payloads[entry_id] = data
+        current = writer.current_segment
+        for entry in seen:  # the encoder's part: hand back every finished segment
+            if entry.segment != current and entry.id in live:
+                live.discard(entry.id)
+                writer.recycle(entry.segment)
+        live.add(entry_id)
+        mapped = mapped or writer._mm is not None
+        if i % 10 == 9:
+            writer._help()  # prefill and arm segments now (the helper thread's work)
+        got = {e.id: e for e in read_spool(tmp_path / "sp")}
+        assert set(got) == live  # none of the recycled segments' entries
+        assert all(got[k].read() == payloads[k] and got[k].header["n"] == k - 1 for k in live)
+    assert mapped and any(p.name.startswith("free-") for p in (tmp_path / "sp").iterdir())
+    writer.close()

@@ -9,6 +9,7 @@ references (a table's images).
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,9 @@ class Encoded:
     ext: str
     #: (name, blob key, size) of other run files this one names (a table's image cells).
     files: list[tuple[str, str, int]] = field(default_factory=list)
+    #: Fields that go into the reference itself instead of a file (a histogram's counts and
+    #: edges); ``data`` is unused then.
+    inline: dict[str, Any] | None = None
 
 
 Results = dict[int, dict[str, Any]]
@@ -85,6 +89,49 @@ def _video(header: dict[str, Any], payload: bytes, results: Results) -> Encoded:
     return Encoded(bytes(data), f".{fmt}")
 
 
+_local = threading.local()
+#: Values binned at a time by the histogram encoder, between two :func:`pause` points.
+HIST_CHUNK = 1 << 16
+
+
+def set_pause(pause: Callable[[], None] | None) -> None:
+    """The calling (encoder) thread's pause point: encoders call it between chunks of long
+    work, and it returns when the training thread is not in the middle of a ``log()``
+    (see ``MediaContext``)."""
+    _local.pause = pause
+
+
+def pause() -> None:
+    fn = getattr(_local, "pause", None)
+    if fn is not None:
+        fn()
+
+
+def _hist(header: dict[str, Any], payload: bytes, results: Results) -> Encoded:
+    """A histogram's counts and edges, exactly ``np.histogram(values, bins)``'s (the reference
+    stays inline). Binned in chunks with numpy's own range (its minimum and maximum), which
+    gives numpy's edges and, added up, its counts; between chunks the encoder lets a
+    ``log()`` on the training thread finish first (``np.histogram`` is many short numpy calls
+    that would otherwise keep taking the GIL from it)."""
+    import numpy as np
+
+    from runyard._json import sanitize
+
+    values = np.frombuffer(payload, dtype=np.dtype(header["dtype"]))
+    bins = int(header["bins"])
+    if values.size == 0:
+        empty, empty_edges = np.histogram(values, bins=bins)
+        return Encoded(b"", "", inline={"values": empty.tolist(), "bins": empty_edges.tolist()})
+    lo, hi = values.min(), values.max()
+    total: Any = None
+    edges: Any = None
+    for start in range(0, values.size, HIST_CHUNK):
+        pause()
+        counts, edges = np.histogram(values[start : start + HIST_CHUNK], bins=bins, range=(lo, hi))
+        total = counts if total is None else total + counts
+    return Encoded(b"", "", inline={"values": total.tolist(), "bins": sanitize(edges.tolist())})
+
+
 def _table(header: dict[str, Any], payload: bytes, results: Results) -> Encoded:
     """The table's JSON, its image cells resolved to run files ``media/images/<sha20>.png``."""
     doc = orjson.loads(payload)
@@ -119,6 +166,7 @@ ENCODERS: dict[str, Encoder] = {
     "wav": _wav,
     "video": _video,
     "table": _table,
+    "hist": _hist,
 }
 
 

@@ -130,6 +130,11 @@ class MediaResolver:
         result = self.results[int(entry_id)]
         if "error" in result:
             return {"_type": value.get("_type", "file"), "error": result["error"]}
+        inline = result.get("inline")
+        if inline is not None:  # a histogram binned off the training thread: no file
+            out = {k: v for k, v in value.items() if k not in (PENDING, ID, AS)}
+            out.update(inline)
+            return out
         path = media_path(key, step, result)
         files.append((path, result["key"], int(result["size"])))
         files.extend((n, k, int(s)) for n, k, s in result.get("files") or ())
