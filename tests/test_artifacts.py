@@ -27,9 +27,29 @@ from runyard.cli import main as cli
 from runyard.store.sql import SQLStore
 
 
-@pytest.fixture
-def arts(store: SQLStore, tmp_path: Path) -> Iterator[SQLArtifactStore]:
-    yield SQLArtifactStore(store, LocalBlobStore(tmp_path / "blobs"))
+@pytest.fixture(params=["sqlite", "postgresql", "sqlite+s3"])
+def arts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLArtifactStore]:
+    """The artifact store over SQLite and PostgreSQL with blobs in a directory, and over SQLite
+    with blobs in S3 (moto's server)."""
+    if request.param == "postgresql":
+        from tests import pg
+
+        with pg.fresh_schema() as url:
+            pg_store = SQLStore(url)
+            yield SQLArtifactStore(pg_store, LocalBlobStore(tmp_path / "blobs"))
+            pg_store.close()
+        return
+    store = SQLStore(f"sqlite:///{tmp_path / 'store.db'}")
+    if request.param == "sqlite+s3":
+        from runyard.blobs.s3 import S3BlobStore
+
+        client = request.getfixturevalue("s3").client()
+        bucket = f"a-{os.urandom(6).hex()}"
+        client.create_bucket(Bucket=bucket)
+        yield SQLArtifactStore(store, S3BlobStore(bucket, "blobs", client=client))
+    else:
+        yield SQLArtifactStore(store, LocalBlobStore(tmp_path / "blobs"))
+    store.close()
 
 
 def _log(arts: SQLArtifactStore, entity: str, name: str, files: dict[str, bytes], **kw: object):
