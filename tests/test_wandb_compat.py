@@ -115,7 +115,10 @@ try:
 except Exception as exc:
     print("REFUSED", exc)
 run = wandb.init(project="shared", entity="lab", id="teamrun1")
-run.log({"x": 1})
+run.define_metric("epoch")
+run.define_metric("x", step_metric="epoch", summary="max")
+for epoch, x in enumerate([1, 3, 2]):
+    run.log({"x": x, "epoch": epoch})
 run.finish()
 
 # 3. resume="allow" creates, resume="must" continues, "must" of nothing fails
@@ -316,7 +319,12 @@ def test_a_key_reaches_only_its_entities(door: Door, session: str) -> None:
     assert "may not access entity 'bob'" in session
     api = door.api()
     assert api.store.find_run("bob", "secret", "intruder1") is None
-    assert api.run("lab/shared/teamrun1").state == "finished"
+    team_run = api.run("lab/shared/teamrun1")
+    assert team_run.state == "finished"
+    # define_metric arrives as runyard's metric definitions (the dashboard's x axis, summaries)
+    assert team_run.summary["x"] == {"max": 3}
+    defs = {d["name"]: d for d in team_run.metric_definitions}
+    assert defs["x"]["step_metric"] == "epoch" and defs["x"]["summary"] == ["max"]
 
     # bob's own run, then alice pokes at it through each route of the door.
     bob_run = door.graphql(

@@ -177,3 +177,36 @@ def test_include_and_skip_directives() -> None:
         {"yes": True, "no": False},
     )
     assert out["data"]["project"] == {"name": "p"}
+
+
+def test_metric_definitions_from_the_clients_config_block() -> None:
+    encoded = [
+        {"1": "trainer/global_step", "6": [3], "7": []},
+        {"2": "*", "5": 1, "6": [1]},
+        {"1": "val/loss", "5": 1, "7": [1, 4], "8": 1},
+        {"1": "secret", "6": {"2": True}},
+    ]
+    assert convert.metric_defs_from_wandb(encoded) == [
+        {
+            "name": "trainer/global_step",
+            "step_metric": None,
+            "summary": [],
+            "goal": None,
+            "hidden": False,
+        },
+        {
+            "name": "*",
+            "step_metric": "trainer/global_step",
+            "summary": [],
+            "goal": None,
+            "hidden": False,
+        },
+        {
+            "name": "val/loss",
+            "step_metric": "trainer/global_step",
+            "summary": ["min", "best"],
+            "goal": "minimize",
+            "hidden": False,
+        },
+        {"name": "secret", "step_metric": None, "summary": [], "goal": None, "hidden": True},
+    ]

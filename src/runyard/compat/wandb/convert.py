@@ -354,3 +354,62 @@ def console_text(stream: str, ts: float, text: str) -> str:
     when = as_datetime(ts, UTC) or datetime.fromtimestamp(0, UTC)
     stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%f")
     return f"{'ERROR ' if stream == 'stderr' else ''}{stamp} {text}"
+
+
+# -- metric definitions ---------------------------------------------------------------------------
+
+#: MetricSummary's fields (wandb_internal.proto) by number
+_SUMMARY_FIELDS = {
+    "1": "min",
+    "2": "max",
+    "3": "mean",
+    "4": "best",
+    "5": "last",
+    "6": "none",
+    "8": "first",
+}
+
+
+def _flags(value: Any) -> set[str]:
+    """The set boolean fields of an encoded message: ``[1, 3]`` (numbers, how wandb-core
+    writes an all-bool message) or ``{"1": true}``."""
+    if isinstance(value, list):
+        return {str(v) for v in value}
+    if isinstance(value, dict):
+        return {str(k) for k, v in value.items() if v}
+    return set()
+
+
+def metric_defs_from_wandb(encoded: Any) -> list[dict[str, Any]] | None:
+    """runyard's metric definitions (``define_metric``) from the ``m`` list the client keeps in
+    its config's ``_wandb`` block (MetricRecords by proto field number; a step metric is a
+    one-based index into the list)."""
+    if not isinstance(encoded, list):
+        return None
+    names = [(m.get("1") or m.get("2")) if isinstance(m, dict) else None for m in encoded]
+    out: list[dict[str, Any]] = []
+    for m, name in zip(encoded, names, strict=True):
+        if not isinstance(m, dict) or not isinstance(name, str) or not name:
+            continue
+        step = None
+        index = m.get("5")
+        if isinstance(index, int) and 1 <= index <= len(names):
+            step = names[index - 1]
+        elif isinstance(m.get("4"), str) and m["4"]:
+            step = m["4"]
+        summary = _flags(m.get("7"))
+        aggs = [agg for number, agg in _SUMMARY_FIELDS.items() if number in summary]
+        goal = {1: "minimize", 2: "maximize"}.get(m.get("8"))  # type: ignore[arg-type]
+        if "best" in aggs and goal is None:
+            aggs.remove("best")
+        options = _flags(m.get("6"))
+        out.append(
+            {
+                "name": name,
+                "step_metric": step,
+                "summary": aggs,
+                "goal": goal,
+                "hidden": "2" in options,
+            }
+        )
+    return out

@@ -292,7 +292,8 @@ class RunWriter:
             seq += 1
             if inp.tags is not None:
                 records.append((seq, "tags", header["tags"]))
-        self._deliver(_journal(session, "c"), header, records, heartbeat_at=now)
+        defs = convert.metric_defs_from_wandb(internal.get("m")) if internal else None
+        self._deliver(_journal(session, "c"), header, records, metric_defs=defs, heartbeat_at=now)
         run = self.store.find_run(entity, project, run_id)
         assert run is not None
         return run, session
@@ -304,6 +305,7 @@ class RunWriter:
         records: Sequence[tuple[int, str, Any]],
         *,
         summary: dict[str, Any] | None = None,
+        metric_defs: list[dict[str, Any]] | None = None,
         heartbeat_at: float | None = None,
         sizes: Sequence[int] | None = None,
     ) -> None:
@@ -318,7 +320,13 @@ class RunWriter:
             quarantine_dir=None,
             journal_name=journal_id,
             warn=log.warning,
-        ).deliver(records, sizes=sizes, summary=summary, heartbeat_at=heartbeat_at)
+        ).deliver(
+            records,
+            sizes=sizes,
+            summary=summary,
+            metric_defs=metric_defs,
+            heartbeat_at=heartbeat_at,
+        )
 
     def _control_seq(self, session: str) -> int:
         applied = self.store.journal_progress(_journal(session, "c"))
@@ -360,8 +368,13 @@ class RunWriter:
             records.append((seq, "tags", [convert.clean_doc(t) for t in inp.tags]))
         if not records:
             return run
+        defs = convert.metric_defs_from_wandb(internal.get("m")) if internal else None
         self._deliver(
-            _journal(session, "c"), self._attach_header(run), records, heartbeat_at=time.time()
+            _journal(session, "c"),
+            self._attach_header(run),
+            records,
+            metric_defs=defs,
+            heartbeat_at=time.time(),
         )
         found = self.store.find_run(run.entity, run.project, run.run_id)
         assert found is not None
