@@ -82,6 +82,9 @@ def client(
             "WANDB_BASE_URL": url,
             "RUNYARD_STORE": url,
             "RUNYARD_SILENT": "true",
+            # runyard's finish() waits this long for its shipper (then leaves the rest to
+            # `runyard sync`): long enough here for every row to reach the server
+            "RUNYARD_FINISH_TIMEOUT": "1800",
             "RUNYARD_DIR": str(home / ".runyard"),
             "NO_PROXY": "127.0.0.1",
         }
