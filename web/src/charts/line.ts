@@ -33,6 +33,7 @@ export interface LineOptions {
   clipOutliers?: boolean;
   yName?: string;
   maxReadout?: number;
+  growing?: boolean;
 }
 
 /** W&B-style debiased exponential moving average; NaN and gaps are skipped. */
@@ -74,6 +75,7 @@ export function plotOptions(opts: LineOptions) {
     legend: opts.legend ?? "off",
     yName: opts.yName ?? opts.title,
     maxReadout: opts.maxReadout,
+    growing: opts.growing,
   };
 }
 
@@ -98,6 +100,13 @@ export class LineChart {
 
   draw(): void {
     this.plot.set(toPlotSeries(this.series, this.opts.smoothing ?? 0), plotOptions(this.opts));
+  }
+
+  /** The same series, longer (live): new segments drawn onto the chart where they fit. */
+  extend(series: LineSeries[], opts: LineOptions): void {
+    this.series = series;
+    this.opts = opts;
+    this.plot.extend(toPlotSeries(series, opts.smoothing ?? 0), plotOptions(opts));
   }
 
   destroy(): void {

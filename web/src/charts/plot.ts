@@ -45,6 +45,9 @@ export interface PlotOptions {
   maxReadout?: number;
   /** the label of the y values in the readout (a metric name) */
   yName?: string;
+  /** the data grows (running runs): keep room on the right so that new points are drawn
+   * onto the chart as they come (`extend`) instead of redrawing it */
+  growing?: boolean;
 }
 
 interface Frame {
@@ -106,6 +109,9 @@ export class Plot {
   private hover: { x: number; y: number } | null = null;
   private raf = 0;
   private lastWidth = 0;
+  /** points of each series already on the canvas (extend draws the rest) */
+  private drawnLen = new Map<string, number>();
+  private optsKey = "";
 
   constructor(
     private series: PlotSeries[],
@@ -147,6 +153,64 @@ export class Plot {
     if (opts) this.opts = opts;
     if (resetZoom) this.zoom = null;
     this.draw();
+  }
+
+  /** The same series with more points at their ends (live runs): the new segments are drawn
+   * onto the chart when they fit its axes; anything else redraws it. */
+  extend(series: PlotSeries[], opts?: PlotOptions): void {
+    const f = this.frame;
+    const key = JSON.stringify(opts ?? this.opts);
+    if (!f || this.zoom || key !== this.optsKey || series.length !== this.series.length || !this.el.isConnected) {
+      this.set(series, opts);
+      return;
+    }
+    const logX = !!this.opts.logX;
+    const logY = !!this.opts.logY;
+    const fits = (x: number, y: number) => {
+      if (!Number.isFinite(x) || !Number.isFinite(y)) return true; // gaps draw nothing
+      const tx = this.tx(x, logX);
+      const ty = this.tx(y, logY);
+      return tx >= f.x0 && tx <= f.x1 && ty >= f.y0 && ty <= f.y1;
+    };
+    for (let k = 0; k < series.length; k++) {
+      const s = series[k];
+      const prev = this.drawnLen.get(s.id);
+      if (s.id !== this.series[k].id || prev === undefined || s.xs.length < prev || s.lo || s.hi) {
+        this.set(series, opts);
+        return;
+      }
+      for (let i = prev; i < s.xs.length; i++) {
+        if (!fits(s.xs[i], s.ys[i]) || (s.raw && !fits(s.xs[i], s.raw[i]))) {
+          this.set(series, opts);
+          return;
+        }
+      }
+    }
+    // every new point fits: draw the new segments only
+    const dpr = window.devicePixelRatio || 1;
+    const ctx = this.base.getContext("2d")!;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(f.left, f.top, f.width, f.height);
+    ctx.clip();
+    const many = series.length > 60;
+    let points = 0;
+    for (const s of series) {
+      const prev = this.drawnLen.get(s.id)!;
+      points += s.xs.length;
+      if (s.xs.length === prev) continue;
+      const from = Math.max(0, prev - 1);
+      if (s.raw) this.line(ctx, s.xs, s.raw, fade(s.color, 0.22), 1, from);
+      this.line(ctx, s.xs, s.ys, many ? fade(s.color, 0.75) : s.color, many ? 1 : 1.5, from);
+      this.drawnLen.set(s.id, s.xs.length);
+    }
+    ctx.restore();
+    this.series = series;
+    this.el.dataset.points = String(points);
+    this.el.dataset.extended = String(Number(this.el.dataset.extended ?? "0") + 1);
+    if (!this.hover) this.showReadout(null);
+    else this.schedule();
   }
 
   get zoomRange(): [number, number] | null {
@@ -229,6 +293,7 @@ export class Plot {
       }
     }
     if (this.zoom) [xmin, xmax] = this.zoom;
+    else if (this.opts.growing && xmax > xmin && !logX) xmax += (xmax - xmin) * 0.1;
     const values: number[] = [];
     let ymin = Infinity;
     let ymax = -Infinity;
@@ -264,7 +329,7 @@ export class Plot {
       const d = Math.abs(ymin) * 0.1 || 0.5;
       [ymin, ymax] = logY ? [ymin / 2, ymax * 2] : [ymin - d, ymax + d];
     } else if (!logY) {
-      const pad = (ymax - ymin) * 0.04;
+      const pad = (ymax - ymin) * (this.opts.growing ? 0.08 : 0.04);
       [ymin, ymax] = [ymin - pad, ymax + pad];
     }
     return { x: [xmin, xmax], y: [ymin, ymax] };
@@ -382,6 +447,8 @@ export class Plot {
     for (const s of this.series) if (s.raw) this.line(ctx, s.xs, s.raw, fade(s.color, 0.22), 1);
     for (const s of this.series) this.line(ctx, s.xs, s.ys, many ? fade(s.color, 0.75) : s.color, many ? 1 : 1.5);
     ctx.restore();
+    this.drawnLen = new Map(this.series.map((s) => [s.id, s.xs.length]));
+    this.optsKey = JSON.stringify(this.opts);
     this.el.dataset.xticks = JSON.stringify(xTicks.map((t) => [t.value, t.label]));
     this.el.dataset.yticks = JSON.stringify(yTicks.map((t) => [t.value, t.label]));
     this.el.dataset.series = String(this.series.length);
@@ -395,27 +462,32 @@ export class Plot {
     if (!this.hover) this.showReadout(null);
   }
 
-  private line(ctx: CanvasRenderingContext2D, xs: ArrayLike<number>, ys: ArrayLike<number>, color: string, width: number): void {
+  private line(ctx: CanvasRenderingContext2D, xs: ArrayLike<number>, ys: ArrayLike<number>, color: string, width: number, from = 0): void {
+    const f = this.frame!;
     const logX = !!this.opts.logX;
     const logY = !!this.opts.logY;
+    // the projection inlined: (value - v0) * k + offset, on log10 values for log axes
+    const kx = f.width / (f.x1 - f.x0 || 1);
+    const ky = -f.height / (f.y1 - f.y0 || 1);
+    const ox = f.left - f.x0 * kx;
+    const oy = f.top + f.height - f.y0 * ky;
     ctx.strokeStyle = color;
     ctx.lineWidth = width;
-    ctx.lineJoin = "round";
     ctx.beginPath();
     let pen = false;
     let count = 0;
     let lastX = 0;
     let lastY = 0;
-    for (let i = 0; i < xs.length; i++) {
+    for (let i = from; i < xs.length; i++) {
       const x = xs[i];
       const y = ys[i];
-      if (!Number.isFinite(x) || !Number.isFinite(y) || (logX && x <= 0) || (logY && y <= 0)) {
+      if (!(x === x && y === y) || x === Infinity || x === -Infinity || y === Infinity || y === -Infinity || (logX && x <= 0) || (logY && y <= 0)) {
         if (pen && count === 1) ctx.lineTo(lastX + 0.5, lastY); // a lone point stays visible
         pen = false;
         continue;
       }
-      lastX = this.px(x);
-      lastY = this.py(y);
+      lastX = (logX ? Math.log10(x) : x) * kx + ox;
+      lastY = (logY ? Math.log10(y) : y) * ky + oy;
       if (pen) ctx.lineTo(lastX, lastY);
       else {
         ctx.moveTo(lastX, lastY);
@@ -424,7 +496,7 @@ export class Plot {
       pen = true;
       count++;
     }
-    if (pen && count === 1) ctx.lineTo(lastX + 1, lastY);
+    if (pen && count === 1 && from === 0) ctx.lineTo(lastX + 1, lastY);
     ctx.stroke();
   }
 

@@ -10,6 +10,10 @@ import { h } from "../util";
 import type { Points } from "../workspace/series";
 import type { PanelContext, PanelInstance, PanelKind, PanelSpec, SettingField, ShownRun, UpdateReason } from "./types";
 
+/** Drawing costs, read by bench/ui_load.py (window.runyardPerf). */
+export const perf = { draws: 0, drawMs: 0, lastDrawMs: 0 };
+(window as unknown as { runyardPerf?: typeof perf }).runyardPerf = perf;
+
 /** Points of one run's series in a chart of `n` runs: about 60,000 points per chart. */
 export function samplesFor(n: number): number {
   return Math.max(80, Math.min(1000, Math.floor(60_000 / Math.max(1, n))));
@@ -93,6 +97,7 @@ export class LinePanel implements PanelInstance {
       legend: (str(c, "legend", "off") as LineOptions["legend"]) ?? "off",
       clipOutliers: bool(c, "clip"),
       yName: this.key(),
+      growing: this.ctx.runs().some((r) => r.run.state === "running"),
     };
   }
 
@@ -144,7 +149,7 @@ export class LinePanel implements PanelInstance {
     return this.xs;
   }
 
-  private draw(shown: ShownRun[], data: Map<string, Points>, xs: string[]): void {
+  private draw(shown: ShownRun[], data: Map<string, Points>, xs: string[], extend = false): void {
     const series: LineSeries[] = [];
     const groups = this.ctx.groups();
     const band = str(this.spec.config, "band", "minmax");
@@ -176,17 +181,36 @@ export class LinePanel implements PanelInstance {
       return;
     }
     const opts = this.options(xs);
+    const t0 = performance.now();
     if (!this.chart) {
       this.chart = new LineChart(series, opts);
       this.el.replaceChildren(this.chart.el);
     }
-    this.chart.update(series, opts);
+    if (extend) this.chart.extend(series, opts);
+    else this.chart.update(series, opts);
     this.el.classList.add("drawn");
+    perf.lastDrawMs = performance.now() - t0;
+    perf.drawMs += perf.lastDrawMs;
+    perf.draws++;
   }
 
   live(changed: Set<string>): void {
     if (!changed.has(this.key())) return;
-    void this.update("runs");
+    const shown = this.ctx.runs();
+    // the cached series grew in place: when every run's points are still cached, draw the new
+    // ones onto the chart; else (a run to read again) update
+    const data = new Map<string, Points>();
+    const samples = samplesFor(shown.length);
+    for (const r of shown) {
+      const p = this.ctx.series.peek(this.key(), this.xFor(r.run), samples)?.get(r.run.run_id);
+      if (!p) {
+        void this.update("runs");
+        return;
+      }
+      data.set(r.run.run_id, p);
+    }
+    this.data = data;
+    this.draw(shown, data, this.xs, !this.ctx.groups());
   }
 
   destroy(): void {

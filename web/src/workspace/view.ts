@@ -780,6 +780,16 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
 
   // -- start ----------------------------------------------------------------------------------
   (async () => {
+    // everything the first screen needs at once: the saved document, the keys, the colour base
+    // and the runs (read again only if the saved document has another filter or sort)
+    const first = (() => {
+      try {
+        return loadRuns(entity, project, filterJson(), sort || null, RUN_CAP);
+      } catch {
+        return null; // a bad filter in the URL: reloadRuns says what is wrong
+      }
+    })();
+    first?.catch(() => undefined);
     const [saved, k, b] = await Promise.all([
       get<SavedWorkspace>(wsPath).catch(() => ({ scope: null, doc: null }) as SavedWorkspace),
       get<ProjectKeys>(`${projectPath(entity, project)}/keys`).catch(() => ({ config: [], summary: [], metrics: [] }) as ProjectKeys),
@@ -790,6 +800,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
     savedScope = saved.scope;
     keys = k;
     base = b;
+    const before = [filterText, search, sort];
     if (!urlHas.filter && doc.view.filter) filterText = doc.view.filter;
     if (!urlHas.search && doc.view.search) search = doc.view.search;
     if (!urlHas.group && doc.view.group) groupBy = doc.view.group;
@@ -799,7 +810,17 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
     searchInput.value = search;
     saveStatus.textContent = savedScope === "user" ? "your layout" : savedScope === "project" ? "the project's default" : "automatic layout";
     fillSelects();
-    await reloadRuns();
+    const same = before[0] === filterText && before[1] === search && before[2] === sort;
+    const got = same && first ? await first.catch(() => null) : null;
+    if (disposed) return;
+    if (got) {
+      runs = got.runs;
+      total = got.total;
+      invalidate();
+      drawSidebar();
+      const n = runs.filter((r) => r.state === "running").length;
+      liveEl.textContent = n ? `● ${n} running` : "";
+    } else await reloadRuns();
     if (disposed) return;
     autoLayout(doc, keys.metrics ?? [], sampleOf);
     renderSections();
