@@ -227,17 +227,18 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, Store):
         with self._migration_lock():
             if self.current_revision() == SCHEMA_REVISION:
                 return
-            from alembic import command
-            from alembic.config import Config as AlembicConfig
-
-            cfg = AlembicConfig()
-            cfg.set_main_option("script_location", str(_MIGRATIONS))
-            # Alembic logs each step at INFO; under Hydra (root logger at INFO) that would land
-            # in the user's job log. Migrations are runyard's business: keep them quiet.
+            # Alembic logs each step at INFO (and its plugins as it imports them); under Hydra
+            # (root logger at INFO) that would land in the user's job log. Migrations are
+            # runyard's business: keep them quiet, from before the import.
             alembic_logger = logging.getLogger("alembic")
             previous_level = alembic_logger.level
             alembic_logger.setLevel(logging.WARNING)
             try:
+                from alembic import command
+                from alembic.config import Config as AlembicConfig
+
+                cfg = AlembicConfig()
+                cfg.set_main_option("script_location", str(_MIGRATIONS))
                 with self.engine.begin() as conn:
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
