@@ -218,13 +218,44 @@ def test_override_forms() -> None:
         "++model.depth=1",
         '++tags.0="b"',
         "++db.port=0",
-        'db="postgres"',
-        '+experiment="fast"',
-        '+db/engine="slow"',
-        'hydra/launcher="basic"',
+        "db=postgres",  # option names bare: override_dirname folders get no quotes
+        "+experiment=fast",
+        "+db/engine=slow",
+        "hydra/launcher=basic",
         "++new.key=false",
     ]
     assert len(warnings) == 1 and warnings[0].startswith("new.key: not in the app's composed")
+
+
+def test_group_with_keys_inside_packages_and_multi_select() -> None:
+    """Hydra's tutorial sweep (a group and a key inside its option), a group with a package
+    (``db@backup``) and a multi-select group (``server/site=[...]``) in ``${args_hydra}``."""
+    info = HydraAppInfo(
+        choices={"db": "mysql", "db@source": "mysql"},
+        groups={"db", "server", "server/site"},
+        config={"db": {"timeout": 5}, "source": {"driver": "mysql"}},
+        group_options={"db": ["mysql", "postgresql", "true"], "server/site": ["fb", "amazon"]},
+    )
+    params = {
+        "db": "postgresql",
+        "db.timeout": 10,
+        "db@source": "postgresql",
+        "db@backup": "mysql",
+        "server/site": ["fb", "amazon"],
+    }
+    overrides, warnings = format_overrides(params, info)
+    assert overrides == [
+        "db=postgresql",
+        "++db.timeout=10",
+        "db@source=postgresql",
+        "+db@backup=mysql",
+        "+server/site=[fb,amazon]",
+    ]
+    assert warnings == []
+    # an option Hydra would read as something else than its name keeps its quotes
+    assert format_overrides({"db": "true"}, info)[0] == ['db="true"']
+    _, warnings = format_overrides({"server/site": ["fb", "yahoo"]}, info)
+    assert "not an option of the config group 'server/site'" in warnings[0]
 
 
 def test_group_null_and_bad_values() -> None:
@@ -242,7 +273,7 @@ def test_warnings_for_unknown_option_and_group_spelled_with_dots() -> None:
     assert "'db/engine'" in warnings[1]
 
 
-@pytest.mark.parametrize("name", ["bad key", "a..b", "é", "a=b", ".a", "db@pkg", "0.a", "x/y"])
+@pytest.mark.parametrize("name", ["bad key", "a..b", "é", "a=b", ".a", "nogroup@pkg", "0.a", "x/y"])
 def test_bad_override_keys(name: str) -> None:
     with pytest.raises(ValueError, match="cannot be a Hydra override key"):
         format_overrides({name: 1}, INFO)
@@ -255,7 +286,7 @@ def test_group_without_info_is_an_error() -> None:
 
 def test_group_with_package_from_choices() -> None:
     info = HydraAppInfo(choices={"db@backup": "mysql"}, groups={"db"}, config={})
-    assert format_overrides({"db@backup": "postgres"}, info)[0] == ['db@backup="postgres"']
+    assert format_overrides({"db@backup": "postgres"}, info)[0] == ["db@backup=postgres"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,7 +432,7 @@ def test_trial_overrides_arrive_exactly(app: Path) -> None:
         json_file_dir=app / "json",
         hydra=hydra,
     )
-    assert 'db="postgres"' in argv and '+experiment="fast"' in argv
+    assert "db=postgres" in argv and "+experiment=fast" in argv
     assert "++lr=1e-07" in argv and '++new.key="null"' in argv
     cfg = run_app(argv, app)
     assert cfg["name"] == TRICKY["name"]
@@ -432,12 +463,12 @@ def test_nested_group_added_by_another_option(app: Path, monkeypatch: pytest.Mon
     hydra = HydraOverrides(cwd=app, program="app.py", interpreter=sys.executable)
     # db/engine is not in the defaults list unless db=postgres puts it there.
     assert hydra.overrides({"db": "postgres", "db/engine": "slow"}) == [
-        'db="postgres"',
-        'db/engine="slow"',
+        "db=postgres",
+        "db/engine=slow",
     ]
     assert hydra.overrides({"db": "mysql", "db/engine": "slow"}) == [
-        'db="mysql"',
-        '+db/engine="slow"',
+        "db=mysql",
+        "+db/engine=slow",
     ]
     n = len(calls)
     hydra.overrides({"db": "postgres", "db/engine": "slow", "lr": 0.3})
@@ -452,7 +483,7 @@ def test_mandatory_group(app: Path) -> None:
     with pytest.raises(HydraProbeError, match="You must specify 'db'"):
         probe_hydra_app(argv, app)
     hydra = HydraOverrides(cwd=app)
-    assert hydra.overrides({"lr": 1, "db": "postgres"}, argv=argv) == ["++lr=1", 'db="postgres"']
+    assert hydra.overrides({"lr": 1, "db": "postgres"}, argv=argv) == ["++lr=1", "db=postgres"]
 
 
 def test_probe_failure_is_reported(app: Path) -> None:

@@ -256,7 +256,7 @@ def test_args_hydra_with_known_app(tmp_path: Path) -> None:
     hydra = HydraOverrides(info=info, on_warning=seen.append)
     params = {"db": "postgres", "experiment": "fast", "lr": 0.5, "typo": 1}
     argv = build(["${program}", "${args_hydra}"], params, tmp_path, hydra=hydra)
-    assert argv == ["train.py", 'db="postgres"', '+experiment="fast"', "++lr=0.5", "++typo=1"]
+    assert argv == ["train.py", "db=postgres", "+experiment=fast", "++lr=0.5", "++typo=1"]
     assert len(seen) == 1 and "typo" in seen[0]
     build(["${program}", "${args_hydra}"], params, tmp_path, hydra=hydra)
     assert len(seen) == 1  # each warning once per agent

@@ -341,3 +341,63 @@ def test_record_results_is_one_transaction(store: SQLStore) -> None:
     finally:
         del store.sweep_transaction
     assert {t.state for t in store.sweep_trials("sw1")} == {"pending"}
+
+
+def test_grid_hands_out_distinct_cells_from_a_cursor(store: SQLStore) -> None:
+    """Duplicates (1 and 1.0, a mapping with its keys in another order) run once; the next cell
+    comes from a cursor in the sweep's method state, and a sweep whose trials predate the cursor
+    (an older runyard) continues where they stopped."""
+    grid = {
+        "method": "grid",
+        "parameters": {
+            "a": {"values": [1, 1.0, 2]},
+            "b": {"values": [{"k": 1, "j": 2}, {"j": 2, "k": 1}, "x"]},
+        },
+    }
+    controller = _sweep(store, grid)
+    cells = []
+    while (decision := controller.next_run("ag")).kind == "run":
+        cells.append(decision.params)
+    assert cells == [
+        {"a": 1, "b": {"k": 1, "j": 2}},
+        {"a": 1, "b": "x"},
+        {"a": 2, "b": {"k": 1, "j": 2}},
+        {"a": 2, "b": "x"},
+    ]
+    sweep = store.get_sweep("sw1")
+    assert sweep is not None and sweep.method_state["grid"]["cursor"] == 4
+    older = _sweep(store, grid, sweep_id="sw2")
+    with store.sweep_transaction("sw2") as tx:  # two cells handed out before cursors existed
+        for i, params in enumerate(cells[:2]):
+            tx.add_trial(f"old{i}", f"old{i}", params, {}, "ag")
+    assert older.next_run("ag").params == cells[2]
+
+
+def test_requeue_runs_interrupted_trials_again(store: SQLStore) -> None:
+    """Crashed (never started, or its process died) and killed trials, and active trials of a
+    stopped agent, are handed out again with the same parameters; they no longer count towards
+    run_cap, are requeued once, and a finished grid reopens for them."""
+    controller = _sweep(
+        store, {"method": "grid", "run_cap": 3, "parameters": {"a": {"values": [1, 2, 3, 4]}}}
+    )
+    store.register_agent("ag1", "sw1", "h", 1)
+    first, second, third = (controller.next_run("ag1") for _ in range(3))
+    _finish(store, first.run_id or "", {"loss": 1.0})
+    store.register_agent("live", "sw1", "h", 2)
+    assert controller.next_run("live").kind == "done"  # run_cap 3 reached
+    controller.abandon("ag1")  # second: crashed (never started)
+    with store.sweep_transaction("sw1") as tx:
+        tx.set_trial_state(third.run_id or "", "running")
+    assert controller.requeue() == [second.run_id]  # third: its agent still runs it
+    store.agent_heartbeat("ag1", None, 1, state="killed")
+    assert controller.requeue() == [third.run_id]  # now its agent stopped: crashed, requeued
+    assert controller.requeue() == []  # never twice
+    sweep = store.get_sweep("sw1")
+    assert sweep is not None and sweep.state == "running"  # reopened
+    retries = [controller.next_run("live") for _ in range(3)]
+    assert [d.kind for d in retries] == ["run", "run", "done"]
+    assert [d.params for d in retries[:2]] == [{"a": 2}, {"a": 3}]
+    assert {d.run_id for d in retries[:2]}.isdisjoint({second.run_id, third.run_id})
+    states = {t.run_id: t.state for t in store.sweep_trials("sw1")}
+    assert states[second.run_id or ""] == states[third.run_id or ""] == "crashed"  # kept
+    assert len(states) == 5

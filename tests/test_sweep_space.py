@@ -15,6 +15,7 @@ from runyard.sweeps.space import (
     Parameter,
     SearchSpace,
     nest,
+    run_config,
     value_key,
 )
 
@@ -307,3 +308,48 @@ def test_nest() -> None:
         nest({"a.b": 2, "a": 1})
     with pytest.raises(ValueError, match="conflicts"):
         nest({"f": {"g": 0}, "f.h": 1})  # a dict value is not a group
+
+
+def test_grid_skips_duplicate_values_and_counts_distinct_cells() -> None:
+    """1 and 1.0, mappings with their keys in another order, NaN and NaN: one value each, so
+    grid_size() is the number of distinct cells and grid_cell(i) is the i-th of grid()."""
+    space = SearchSpace(
+        (
+            Parameter("a", "categorical", values=(1, 1.0, 2, True)),
+            Parameter("b", "categorical", values=({"x": 1, "y": 2}, {"y": 2, "x": 1}, "s")),
+            Parameter("c", "categorical", values=(math.nan, math.nan)),
+        )
+    )
+    assert space["a"].grid_values() == [1, 2, True] and space["b"].grid_size() == 2
+    cells = list(space.grid())
+    assert space.grid_size() == len(cells) == 6
+    keys = [tuple(value_key(v) for v in cell.values()) for cell in cells]
+    assert len(set(keys)) == 6  # no cell twice
+    for i, key in enumerate(keys):
+        assert tuple(value_key(v) for v in space.grid_cell(i).values()) == key
+    assert cells[0] == {"a": 1, "b": {"x": 1, "y": 2}, "c": cells[0]["c"]}
+    with pytest.raises(IndexError):
+        space.grid_cell(6)
+    big = SearchSpace(tuple(Parameter(n, "int_uniform", min=0, max=999) for n in "xyz"))
+    assert big.grid_cell(123_456_789) == {"x": 123, "y": 456, "z": 789}  # no iteration
+
+
+def test_a_hydra_group_may_be_swept_with_keys_inside_it() -> None:
+    """Hydra's tutorial sweep (db=mysql,postgresql db.timeout=5,10): with hydra_groups (a
+    command with ${args_hydra}), a choice of option names may be the prefix of other names;
+    the run config holds the keys, not the option name."""
+    db = Parameter("db", "categorical", values=("mysql", "postgresql"))
+    timeout = Parameter("db.timeout", "categorical", values=(5, 10))
+    space = SearchSpace((db, timeout), hydra_groups=True)
+    assert space.grid_size() == 4
+    with pytest.raises(ValueError, match=r"\$\{args_hydra\}"):
+        SearchSpace((db, timeout))
+    with pytest.raises(ValueError, match="option names"):
+        SearchSpace((Parameter("db", "categorical", values=(1, 2)), timeout), hydra_groups=True)
+    params = {"db": "mysql", "db.timeout": 5, "db@backup": "x", "server/site": ["fb"], "lr": 1}
+    assert run_config(params) == {
+        "db": {"timeout": 5},
+        "db@backup": "x",
+        "server/site": ["fb"],
+        "lr": 1,
+    }

@@ -295,7 +295,7 @@ def test_nested_group_names_in_sweep_yaml() -> None:
         "optimizer": {"lr": 0.1},
     }
     # without ${args_hydra} the name is passed as --db/engine=...: a warning says so
-    with pytest.warns(UserWarning, match="nested Hydra config group"):
+    with pytest.warns(UserWarning, match="is a Hydra config group"):
         plain = load_sweep_config({**doc, "command": None})
     assert any("db/engine" in w for w in plain.warnings)
     bad = {
@@ -326,5 +326,5 @@ def test_nested_group_overrides() -> None:
         config={"db": {"engine": {"name": "innodb"}}},
     )
     overrides, warnings = format_overrides({"db/engine": "myisam", "experiment/sub": "a"}, info)
-    assert overrides == ['db/engine="myisam"', '+experiment/sub="a"']
+    assert overrides == ["db/engine=myisam", "+experiment/sub=a"]
     assert warnings == []

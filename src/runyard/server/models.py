@@ -128,6 +128,12 @@ class AbandonIn(_In):
     failure: LongText | None = None
 
 
+class RequeueIn(_In):
+    run_ids: list[Ident] | None = Field(
+        None, max_length=10_000, description="Only these trials (default: every interrupted one)."
+    )
+
+
 class EntityIn(_In):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
     kind: Literal["user", "team"]
@@ -324,6 +330,10 @@ class DecisionOut(BaseModel):
 
 class CrashedOut(BaseModel):
     crashed: list[str] = Field(description="Run ids marked crashed.")
+
+
+class RequeuedOut(BaseModel):
+    requeued: list[str] = Field(description="Run ids of the trials queued to run again.")
 
 
 class SkippedOut(BaseModel):

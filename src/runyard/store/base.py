@@ -274,8 +274,16 @@ class SweepTransaction(abc.ABC):
     sweep: SweepRecord
 
     @abc.abstractmethod
-    def trials(self) -> list[TrialRecord]:
-        """Every run of the sweep, oldest first."""
+    def trials(
+        self, *, states: Sequence[str] | None = None, agent_id: str | None = None
+    ) -> list[TrialRecord]:
+        """Every run of the sweep, oldest first; only those in ``states`` and/or handed to
+        ``agent_id`` when given (the controller's common questions, answered without reading
+        every run of a large sweep)."""
+
+    def trial_count(self) -> int:
+        """How many runs the sweep has (a store should answer without reading them)."""
+        return len(self.trials())
 
     @abc.abstractmethod
     def agents(self) -> list[AgentRecord]:

@@ -49,6 +49,12 @@ class HTTPSweepControl(SweepControl):
         doc = self.store._json("POST", f"{self._base}/run_cap", body={"run_cap": run_cap})
         return self.store._sweep(doc)
 
+    def requeue(self, run_ids: Sequence[str] | None = None) -> list[str]:
+        # Safe to repeat: a trial already requeued is not queued again.
+        body = {"run_ids": None if run_ids is None else list(run_ids)}
+        doc = self.store._json("POST", f"{self._base}/requeue", body=body)
+        return [str(r) for r in doc.get("requeued") or []]
+
     def stop_decisions(self, run_id: str | None) -> str | None:
         if run_id is None:
             return None

@@ -63,7 +63,22 @@ class _SQLSweepTransaction(SweepTransaction):
         self.sweep = sweep
         self._project_id = project_id
 
-    def trials(self) -> list[TrialRecord]:
+    def trial_count(self) -> int:
+        count = self._conn.execute(
+            sa.select(sa.func.count())
+            .select_from(S.runs)
+            .where(S.runs.c.sweep_id == self.sweep.id, S.runs.c.project_id == self._project_id)
+        ).scalar()
+        return int(count or 0)
+
+    def trials(
+        self, *, states: Sequence[str] | None = None, agent_id: str | None = None
+    ) -> list[TrialRecord]:
+        where = [S.runs.c.sweep_id == self.sweep.id, S.runs.c.project_id == self._project_id]
+        if states is not None:
+            where.append(S.runs.c.state.in_(list(states)))
+        if agent_id is not None:
+            where.append(S.runs.c.agent_id == agent_id)
         rows = self._conn.execute(
             sa.select(
                 S.runs.c.pk,
@@ -77,7 +92,7 @@ class _SQLSweepTransaction(SweepTransaction):
                 S.runs.c.heartbeat_at,
                 S.runs.c.failure,
             )
-            .where(S.runs.c.sweep_id == self.sweep.id, S.runs.c.project_id == self._project_id)
+            .where(*where)
             .order_by(S.runs.c.pk)
         ).all()
         return [

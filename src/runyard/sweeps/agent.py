@@ -41,7 +41,7 @@ from runyard.store.base import Store, StoreError, SweepRecord
 from runyard.sweeps.command import DEFAULT_COMMAND, CommandError, build_command
 from runyard.sweeps.config import SweepConfig, load_sweep_config
 from runyard.sweeps.controller import Decision, objective
-from runyard.sweeps.hydra_args import HydraProbeError
+from runyard.sweeps.hydra_args import HydraProbeError, group_of
 from runyard.sweeps.space import nest
 
 _PR_SET_PDEATHSIG = 1
@@ -191,7 +191,7 @@ class Agent:
             if groups:
                 # A swept config group's value is an option name, not config content: Hydra
                 # composes the content, so only plain keys are put into the run's config.
-                plain = {k: v for k, v in decision.params.items() if k not in groups}
+                plain = {k: v for k, v in decision.params.items() if group_of(k) not in groups}
                 env["RUNYARD_SWEEP_PARAMS"] = json.dumps(sanitize(nest(plain)))
             exit_code, stop_reason = self._supervise(argv, env, decision.run_id)
         # If the child died before its records reached the store, apply its journal now, so

@@ -105,8 +105,13 @@ PARAMETER_KEYS: tuple[str, ...] = (
 )
 #: W&B's parameter-name pattern (schema.json ``propertyNames``), without empty dotted segments
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_0-9][A-Za-z0-9_-]*)*")
-#: a nested Hydra config group (``db/engine``): Hydra's ``ID ('/' ID)+``, top level only
-_GROUP_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:/[A-Za-z_][A-Za-z0-9_-]*)+")
+#: a nested Hydra config group (``db/engine``: Hydra's ``ID ('/' ID)+``) or a group with a
+#: package (``db@backup``, ``db/engine@backup.engine``), top level only
+_GROUP_PATH = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_-]*(?:/[A-Za-z_][A-Za-z0-9_-]*)+"
+    r"(?:@[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*)?"
+    r"|[A-Za-z_][A-Za-z0-9_-]*@[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*"
+)
 #: macros that expand to several arguments, so must be a whole command item
 _LIST_MACROS = ("args", "args_no_hyphens", "args_no_boolean_flags", "args_hydra")
 #: W&B's sweeps library writes this alias when it fills a categorical that has probabilities
@@ -451,14 +456,14 @@ class _Checker:
                 )
         if method == "grid" and entries:
             self.grid(entries)
-        groups = [p.name for p, _ in entries or [] if "/" in p.name]
+        groups = [p.name for p, _ in entries or [] if "/" in p.name or "@" in p.name]
         uses_hydra = isinstance(command, list) and any(
             "${args_hydra}" in str(item) for item in command
         )
         if groups and not uses_hydra and command is not False:
             self.warn(
                 f"parameters.{groups[0]}",
-                "a name with '/' is a nested Hydra config group, passed as a group override "
+                "a name with '/' or '@' is a Hydra config group, passed as a group override "
                 "only by ${args_hydra} (and the Hydra sweeper); this command passes it as "
                 f"--{groups[0]}=...",
             )
@@ -466,7 +471,7 @@ class _Checker:
         if self.problems or method is None or entries is None:
             return None
         try:
-            space = SearchSpace(tuple(p for p, _ in entries))
+            space = SearchSpace(tuple(p for p, _ in entries), hydra_groups=uses_hydra)
         except ValueError as exc:
             self.add("parameters", str(exc), "rename one of the parameters")
             return None
@@ -1054,8 +1059,8 @@ class _Checker:
                 self.warn(
                     f"{path}.values[{i}]",
                     f"{_fmt(item)} repeats values[{seen[key]}]; "
-                    "each copy is a separate choice (more likely to be sampled, run "
-                    "again by grid)",
+                    "each copy is a separate choice for random and bayes (more likely to be "
+                    "sampled); grid runs it once",
                 )
             else:
                 seen[key] = i

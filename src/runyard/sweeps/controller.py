@@ -29,7 +29,7 @@ from runyard.store.base import (
 )
 from runyard.sweeps.config import SweepConfig, load_sweep_config
 from runyard.sweeps.search import Trial, build_search
-from runyard.sweeps.space import nest
+from runyard.sweeps.space import run_config
 
 #: An agent whose heartbeat is older than this (seconds; ``RUNYARD_AGENT_TIMEOUT``) is dead;
 #: its active run is marked crashed.
@@ -44,6 +44,9 @@ def agent_timeout() -> float:
 
 
 FINAL_SWEEP_STATES = ("finished", "canceled")
+#: keys of the sweep's method state kept by the controller itself (see requeue)
+_REQUEUE = "requeue"
+_SUPERSEDED = "superseded"
 #: the states :meth:`SweepControl.record_results` may give a run
 RESULT_STATES = ("finished", "failed", "crashed", "killed", "stopped")
 #: at most this many results or agents in one call (one transaction, one request)
@@ -82,7 +85,7 @@ class Decision:
 
     @property
     def config(self) -> dict[str, Any]:
-        return nest(self.params)
+        return run_config(self.params)
 
 
 def objective(summary: dict[str, Any], metric: str, goal: str) -> float | None:
@@ -202,6 +205,18 @@ class SweepControl(abc.ABC):
         fewer runs than the new cap goes back to ``running``. Returns the sweep as stored."""
         raise StoreError(f"this store cannot change the run_cap of sweep {self.sweep_id!r}")
 
+    def requeue(self, run_ids: Sequence[str] | None = None) -> list[str]:
+        """Run interrupted trials again (a resumed Hydra sweep asks for this): each trial that
+        is ``crashed`` or ``killed``, or still ``pending``/``running`` under an agent that is
+        no longer ``running`` (it was stopped; the trial is marked ``crashed``), is queued, and
+        the next :meth:`next_run` calls hand out its parameters again, as new runs, before any
+        new suggestion. A requeued trial stays in the store as it is but no longer counts
+        towards ``run_cap`` or the search (its retry does), and is never requeued twice. A
+        ``finished`` sweep (say, a grid whose interrupted cells were its last) goes back to
+        ``running``. ``run_ids`` limits it to those trials (None: every interrupted trial).
+        Atomic; returns the run ids queued."""
+        raise StoreError(f"this store cannot requeue the trials of sweep {self.sweep_id!r}")
+
 
 class SweepController(SweepControl):
     """Controller operations on one sweep, run in this process (cheap to create; holds no
@@ -239,17 +254,24 @@ class SweepController(SweepControl):
             doc = copy.deepcopy(tx.sweep.config)
             doc["run_cap"] = run_cap
             load_sweep_config(doc)  # still valid (it was, and run_cap is)
-            n_runs = len(tx.trials())
+            superseded = (tx.sweep.method_state or {}).get(_SUPERSEDED) or ()
+            n_runs = tx.trial_count() - len(superseded)
             state = None
             if tx.sweep.state == "finished" and n_runs < run_cap:
                 state = "running"
             tx.update_sweep(config=doc, state=state)
         return self.sweep()
 
-    def trials(self, tx: SweepTransaction, config: SweepConfig) -> list[Trial]:
+    def trials(
+        self, tx: SweepTransaction, config: SweepConfig, superseded: set[str] | None = None
+    ) -> list[Trial]:
+        """The trials as the search sees them (those re-run by :meth:`requeue` left out: their
+        retry is the trial)."""
         metric = config.metric
         out = []
         for record in tx.trials():
+            if superseded and record.run_id in superseded:
+                continue
             value = None
             if metric is not None and record.state not in ("pending", "running"):
                 value = objective(record.summary, metric.name, metric.goal)
@@ -267,8 +289,8 @@ class SweepController(SweepControl):
             return
         for agent_id in dead:
             tx.set_agent_state(agent_id, "dead")
-        for record in tx.trials():
-            if record.agent_id in dead and record.state in ("pending", "running"):
+        for record in tx.trials(states=("pending", "running")):
+            if record.agent_id in dead:
                 tx.set_trial_state(
                     record.run_id,
                     "crashed",
@@ -285,21 +307,26 @@ class SweepController(SweepControl):
                 return Decision("done", f"the sweep is {sweep.state}")
             config = self.config(sweep)
             self._reap_dead_agents(tx, now)
-            records = tx.trials()
             if reclaim:
-                for record in records:
-                    if record.agent_id == agent_id and record.state == "pending":
-                        return Decision("run", "", record.run_id, record.name, record.params)
-            if config.run_cap is not None and len(records) >= config.run_cap:
+                for record in tx.trials(agent_id=agent_id, states=("pending",)):
+                    return Decision("run", "", record.run_id, record.name, record.params)
+            state = dict(sweep.method_state or {})
+            superseded = set(state.get(_SUPERSEDED) or ())
+            count = tx.trial_count()
+            queue = list(state.get(_REQUEUE) or ())
+            if queue:  # interrupted trials asked to run again: they replace, not add to, run_cap
+                retry = dict(queue.pop(0).get("params") or {})
+                state[_REQUEUE] = queue
+                return self._add(tx, agent_id, retry, count, state)
+            counted = count - len(superseded)
+            if config.run_cap is not None and counted >= config.run_cap:
                 tx.update_sweep(state="finished")
                 return Decision("done", f"run_cap {config.run_cap} reached")
             metric = config.metric
             if metric is not None and metric.target is not None:
-                for record in records:
+                for record in tx.trials(states=("finished",)):
                     value = objective(record.summary, metric.name, metric.goal)
-                    if record.state == "finished" and reached_target(
-                        value, metric.target, metric.goal
-                    ):
+                    if reached_target(value, metric.target, metric.goal):
                         tx.update_sweep(state="finished")
                         return Decision(
                             "done",
@@ -307,15 +334,66 @@ class SweepController(SweepControl):
                             f"{metric.name} = {value} ({metric.goal} to {metric.target})",
                         )
             search = build_search(config.method, metric.goal if metric else "minimize")
-            params = search.suggest(config.parameters, self.trials(tx, config), sweep.seed)
+            params, method_state = search.suggest_next(
+                config.parameters,
+                lambda: self.trials(tx, config, superseded),
+                counted,
+                sweep.seed,
+                dict(state.get(search.name) or {}),
+            )
             if params is None:
                 tx.update_sweep(state="finished")
                 return Decision("done", "every grid cell has been run")
-            run_id = new_run_id()
-            name = new_run_name(len(records) + 1)
-            tx.add_trial(run_id, name, params, nest(params), agent_id)
-            tx.update_sweep(run_count=len(records) + 1)
-            return Decision("run", "", run_id, name, params)
+            if method_state:
+                state[search.name] = method_state
+            return self._add(tx, agent_id, params, count, state)
+
+    def _add(
+        self,
+        tx: SweepTransaction,
+        agent_id: str,
+        params: dict[str, Any],
+        count: int,
+        state: dict[str, Any],
+    ) -> Decision:
+        run_id = new_run_id()
+        name = new_run_name(count + 1)
+        tx.add_trial(run_id, name, params, run_config(params), agent_id)
+        changed = state != (tx.sweep.method_state or {})
+        tx.update_sweep(run_count=count + 1, method_state=state if changed else None)
+        return Decision("run", "", run_id, name, params)
+
+    def requeue(self, run_ids: Sequence[str] | None = None) -> list[str]:
+        with self.store.sweep_transaction(self.sweep_id) as tx:
+            state = dict(tx.sweep.method_state or {})
+            superseded = set(state.get(_SUPERSEDED) or ())
+            queue = list(state.get(_REQUEUE) or ())
+            stopped = {a.id for a in tx.agents() if a.state != "running"}
+            wanted = None if run_ids is None else set(run_ids)
+            chosen = []
+            for record in tx.trials(states=("crashed", "killed", "pending", "running")):
+                if record.run_id in superseded:
+                    continue
+                if wanted is not None and record.run_id not in wanted:
+                    continue
+                if record.state in ("pending", "running"):
+                    if record.agent_id not in stopped:
+                        continue  # its agent may still run it
+                    tx.set_trial_state(
+                        record.run_id,
+                        "crashed",
+                        failure=f"its sweeper or agent ({record.agent_id}) stopped before the "
+                        "trial finished",
+                    )
+                chosen.append(record.run_id)
+                superseded.add(record.run_id)
+                queue.append({"run_id": record.run_id, "params": record.params})
+            if chosen:
+                state[_SUPERSEDED] = sorted(superseded)
+                state[_REQUEUE] = queue
+                reopen = "running" if tx.sweep.state == "finished" else None
+                tx.update_sweep(method_state=state, state=reopen)
+            return chosen
 
     def stop_decisions(self, run_id: str | None) -> str | None:
         """Why ``run_id`` should stop now (early termination, or a canceled sweep), or None."""

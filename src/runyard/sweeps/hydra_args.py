@@ -44,6 +44,7 @@ __all__ = [
     "HydraProbeError",
     "format_overrides",
     "format_value",
+    "group_of",
     "probe_hydra_app",
 ]
 
@@ -151,13 +152,16 @@ def _format_key(key: Any) -> str:
     return "".join(out)
 
 
-def format_value(value: Any) -> str:
+def format_value(value: Any, *, interpolate: bool = False) -> str:
     """Encode ``value`` in Hydra's override grammar so that the app receives exactly ``value``.
 
     ``None`` → ``null``; bools → ``true``/``false``; ints as digits; floats by ``repr`` (no
     precision lost; ``inf``, ``-inf``, ``nan`` as Hydra spells them); strings double-quoted with
     Hydra's escapes and ``${`` escaped for OmegaConf (so ``"1e-3"``, ``"null"``, ``"a,b"`` stay
     strings and ``"${x}"`` is not interpolated); lists ``[a,b]`` and dicts ``{k:v}`` recursively.
+
+    With ``interpolate``, ``${...}`` in strings is left for OmegaConf to resolve in the job (what
+    Hydra's own sweepers do with a swept ``'${lr}'``) instead of being escaped.
 
     Raises ValueError for what Hydra cannot receive: the string ``"???"`` (OmegaConf's missing
     value), dict keys Hydra would not read back as the same string, other types.
@@ -181,11 +185,13 @@ def format_value(value: Any) -> str:
                 "the string '???' cannot be passed to a Hydra app: OmegaConf reads it as a "
                 "missing value"
             )
-        return _quote(_escape_interpolations(value))
+        return _quote(value if interpolate else _escape_interpolations(value))
     if isinstance(value, list):
-        return "[" + ",".join(format_value(v) for v in value) + "]"
+        return "[" + ",".join(format_value(v, interpolate=interpolate) for v in value) + "]"
     if isinstance(value, Mapping):
-        items = (f"{_format_key(k)}:{format_value(v)}" for k, v in value.items())
+        items = (
+            f"{_format_key(k)}:{format_value(v, interpolate=interpolate)}" for k, v in value.items()
+        )
         return "{" + ",".join(items) + "}"
     raise ValueError(f"cannot pass a {type(value).__name__} to Hydra: {value!r}")
 
@@ -225,21 +231,44 @@ def _has_key(config: Any, dotted: str) -> bool:
     return True
 
 
+# An option name Hydra reads back unquoted as the same string (no grammar keyword).
+_BARE_OPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_\-./]*")
+_KEYWORDS = frozenset({"true", "false", "null", "nan", "inf"})
+
+
+def group_of(name: str) -> str:
+    """The config group a parameter names: ``db@backup`` -> ``db``."""
+    return name.split("@", 1)[0]
+
+
 def _group_option(name: str, value: Any) -> str:
+    """A config group's option for an override: bare where Hydra reads it back as the same
+    name (``+experiment=aplite``, so ``override_dirname`` has no quotes), a list for a
+    multi-select group (``server/site=[fb,google]``)."""
     value = plain_value(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_group_option(name, v) for v in value) + "]"
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError(
             f"{name!r} is a Hydra config group: its sweep values must be option names "
-            f"(strings), got {value!r}"
+            f"(strings, or lists of them for a multi-select group), got {value!r}"
         )
-    return format_value(str(value))
+    text = str(value)
+    if _BARE_OPTION.fullmatch(text) and text.lower() not in _KEYWORDS:
+        return text
+    return format_value(text)
+
+
+def _option_names(value: Any) -> list[str]:
+    value = plain_value(value)
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 def _plan(params: Mapping[str, Any], info: HydraAppInfo | None) -> tuple[list[_Item], list[str]]:
     items: list[_Item] = []
     warnings: list[str] = []
     for name, value in params.items():
-        if info is not None and (name in info.choices or name in info.groups):
+        if info is not None and (name in info.choices or group_of(name) in info.groups):
             present = name in info.choices
             if plain_value(value) is None:
                 if present:
@@ -251,8 +280,8 @@ def _plan(params: Mapping[str, Any], info: HydraAppInfo | None) -> tuple[list[_I
                     )
                 continue
             text = _group_option(name, value)
-            options = info.group_options.get(name)
-            if options and str(plain_value(value)) not in options:
+            options = info.group_options.get(group_of(name))
+            if options and any(o not in options for o in _option_names(value)):
                 warnings.append(
                     f"{name}={value}: {value!r} is not an option of the config group "
                     f"{name!r} (options: {', '.join(options)})"

@@ -326,6 +326,16 @@ class Parameter:
         return _FAMILY.get(self.distribution) not in ("normal", "log_normal")
 
     @property
+    def option_choice(self) -> bool:
+        """Whether every value is a config group option name (or a list of them): what a
+        Hydra config group may be swept over."""
+        if self.distribution == "constant":
+            return _option_names(self.value)
+        if self.distribution == "categorical":
+            return all(_option_names(v) for v in self.values or ())
+        return False
+
+    @property
     def gridable(self) -> bool:
         """Whether the parameter has a finite set of values (grid search can enumerate it)."""
         return self.distribution in GRID_DISTRIBUTIONS
@@ -382,20 +392,48 @@ class Parameter:
     # -- grid -------------------------------------------------------------------------------
 
     def grid_size(self) -> int:
-        """How many values :meth:`grid_values` lists (without listing them)."""
+        """How many values :meth:`grid_values` lists (without listing them): for a categorical,
+        its distinct values (``1`` and ``1.0``, or two mappings with their keys in another
+        order, are one value)."""
         if self.distribution == "constant":
             return 1
         if self.distribution == "categorical":
-            assert self.values is not None
-            return len(self.values)
+            return len(self._distinct)
         self._require_grid()
         k_lo, k_hi = self._k_range
         return k_hi - k_lo + 1
 
+    def grid_value(self, index: int) -> Any:
+        """The ``index``-th value of :meth:`grid_values` (a copy), without listing them."""
+        if self.distribution == "constant":
+            return copy.deepcopy(self.value)
+        if self.distribution == "categorical":
+            assert self.values is not None
+            return copy.deepcopy(self.values[self._distinct[index]])
+        self._require_grid()
+        k_lo, k_hi = self._k_range
+        if not 0 <= index <= k_hi - k_lo:
+            raise IndexError(f"parameter {self.name!r} has no grid value {index}")
+        return self._quantum(k_lo + index)
+
+    @cached_property
+    def _distinct(self) -> tuple[int, ...]:
+        """Indices of the first occurrence of each distinct value (by :func:`value_key`)."""
+        seen: set[Any] = set()
+        keep: list[int] = []
+        for i, v in enumerate(self.values or ()):
+            key = value_key(v)
+            if key not in seen:
+                seen.add(key)
+                keep.append(i)
+        return tuple(keep)
+
     def grid_values(self) -> list[Any]:
         """Every value of the parameter, in order, for grid search.
 
-        Constants give ``[value]``, categoricals their ``values``, ``int_uniform`` every integer
+        Constants give ``[value]``, categoricals their distinct ``values`` (the first of
+        values that are the same by :func:`value_key`: ``1`` and ``1.0``, mappings with their
+        keys in another order, NaN and NaN), ``int_uniform`` every integer
         from ``min`` to ``max``, bounded quantized distributions every multiple of ``q`` that
         sampling can produce, from ``round(min / q) * q`` to ``round(max / q) * q``, both ends
         included (W&B drops the upper end for ``q_uniform``; runyard does not). Continuous and
@@ -405,7 +443,7 @@ class Parameter:
             return [copy.deepcopy(self.value)]
         if self.distribution == "categorical":
             assert self.values is not None
-            return [copy.deepcopy(v) for v in self.values]
+            return [copy.deepcopy(self.values[i]) for i in self._distinct]
         n = self.grid_size()
         if n > MAX_GRID_VALUES:
             raise GridError(
@@ -682,29 +720,54 @@ def _lookup(params: Mapping[str, Any], name: str) -> Any:
     return node
 
 
+def _option_names(value: Any) -> bool:
+    """A config group option (a name) or several (a multi-select group's list)."""
+    if isinstance(value, list | tuple):
+        return bool(value) and all(isinstance(v, str) for v in value)
+    return isinstance(value, str)
+
+
 @dataclass(frozen=True)
 class SearchSpace:
-    """The ordered parameters of a sweep (document order; nested blocks depth-first)."""
+    """The ordered parameters of a sweep (document order; nested blocks depth-first).
+
+    A name cannot be both a value and the prefix of other names (``a`` and ``a.b``), except
+    with ``hydra_groups`` (a command with ``${args_hydra}``, or the Hydra sweeper): there ``db``
+    may be a config group, chosen among its options, with ``db.timeout`` a key inside the
+    chosen option (Hydra's tutorial sweep ``db=mysql,postgresql db.timeout=5,10``).
+    """
 
     parameters: tuple[Parameter, ...] = field(default=())
+    hydra_groups: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.parameters, tuple):
             object.__setattr__(self, "parameters", tuple(self.parameters))
-        seen: set[str] = set()
+        seen: dict[str, Parameter] = {}
         for p in self.parameters:
             if p.name in seen:
                 raise ValueError(f"duplicate parameter {p.name!r}")
-            seen.add(p.name)
+            seen[p.name] = p
         for name in seen:
             parts = name.split(".")
             for i in range(1, len(parts)):
                 prefix = ".".join(parts[:i])
-                if prefix in seen:
+                if prefix not in seen:
+                    continue
+                if self.hydra_groups and seen[prefix].option_choice:
+                    continue
+                if self.hydra_groups:
                     raise ValueError(
-                        f"parameter {prefix!r} conflicts with {name!r}: a name cannot be both "
-                        f"a value and a group of parameters"
+                        f"parameter {prefix!r} conflicts with {name!r}: a name that is also "
+                        "the prefix of other names must be a Hydra config group, chosen among "
+                        f"option names (strings); {prefix!r} is a {seen[prefix].distribution} "
+                        "of other values"
                     )
+                raise ValueError(
+                    f"parameter {prefix!r} conflicts with {name!r}: a name cannot be both "
+                    "a value and a group of parameters (a Hydra config group and keys inside "
+                    "it, like db and db.timeout, need a command with ${args_hydra})"
+                )
 
     def __len__(self) -> int:
         return len(self.parameters)
@@ -759,8 +822,11 @@ class SearchSpace:
     def grid(self) -> Iterator[dict[str, Any]]:
         """Every combination of the parameters' grid values, flat, in a deterministic order.
 
-        The cartesian product in parameter order, the last parameter varying fastest. Raises
-        :class:`GridError` (before yielding anything) if a parameter has no finite values.
+        The cartesian product in parameter order (the document's order, not sorted by name as
+        W&B's grid is), the last parameter varying fastest; each parameter's values in their
+        order, duplicates left out (see :meth:`Parameter.grid_values`), so no cell repeats.
+        Raises :class:`GridError` (before yielding anything) if a parameter has no finite
+        values.
         """
         columns = [p.grid_values() for p in self.parameters]
         names = self.names
@@ -770,6 +836,30 @@ class SearchSpace:
     def grid_size(self) -> int:
         """How many points :meth:`grid` yields (raises :class:`GridError` like it)."""
         return math.prod(p.grid_size() for p in self.parameters)
+
+    def grid_cell(self, index: int) -> dict[str, Any]:
+        """The ``index``-th cell of :meth:`grid`, computed directly (no iteration)."""
+        if not 0 <= index < self.grid_size():
+            raise IndexError(f"the grid has no cell {index}")
+        values: list[Any] = []
+        for p in reversed(self.parameters):
+            index, i = divmod(index, p.grid_size())
+            values.append(p.grid_value(i))
+        return dict(zip(self.names, reversed(values), strict=True))
+
+
+def run_config(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The run config of a trial's parameters: :func:`nest`, without the names that are also
+    the prefix of other names (a Hydra config group ``db`` swept with keys inside it,
+    ``db.timeout``: the group's value is an option name, and the keys are the config), and with
+    group paths (``db/engine``, ``db@backup``) kept as single keys."""
+    names = list(params)
+    prefixes = {".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 1)}
+    kept = {k: v for k, v in params.items() if k not in prefixes or "/" in k or "@" in k}
+    whole = {k: v for k, v in kept.items() if "/" in k or "@" in k}
+    out = nest({k: v for k, v in kept.items() if k not in whole})
+    out.update(whole)
+    return out
 
 
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -808,5 +898,6 @@ __all__ = [
     "Parameter",
     "SearchSpace",
     "nest",
+    "run_config",
     "value_key",
 ]

@@ -24,6 +24,8 @@ from runyard.server.models import (
     DecisionOut,
     OkOut,
     ReapIn,
+    RequeuedOut,
+    RequeueIn,
     RunCapIn,
     SkippedOut,
     StopOut,
@@ -315,3 +317,16 @@ def abandon(
     find_sweep(store, who, sweep_id)
     crashed = store.controller(sweep_id).abandon(agent_id, body.failure)
     return json_response({"crashed": crashed})
+
+
+@router.post(
+    "/sweeps/{sweep_id}/requeue",
+    response_class=ORJSONResponse,
+    responses=doc(RequeuedOut, 401, 403, 404, 422),
+)
+def requeue(sweep_id: SweepId, body: RequeueIn, store: StoreDep, who: Who) -> ORJSONResponse:
+    """Queue interrupted trials (crashed, killed, or active under a stopped agent) to run
+    again, in one transaction; the run ids queued."""
+    find_sweep(store, who, sweep_id)
+    requeued = store.controller(sweep_id).requeue(body.run_ids)
+    return json_response({"requeued": requeued})

@@ -11,12 +11,18 @@ single long-lived optimiser would. Methods must be thread-safe (they are statele
 ``trials`` contains every run the sweep has handed out, oldest first: finished ones with their
 objective value, failed/crashed ones with ``value=None``, and *pending* ones (handed out, not
 finished) which a method should not duplicate.
+
+The controller calls :meth:`SearchMethod.suggest_next`, which may also take and return a small
+*state* that the sweep keeps for the method (``method_state``, e.g. the grid's cursor): still
+a pure function, of (space, trials, seed, state), so whichever process holds the lock gets the
+same answer. It reads the trials only if it needs them (a sweep of 10^5 runs is expensive to
+read on every call).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,3 +54,17 @@ class SearchMethod(abc.ABC):
         self, space: SearchSpace, trials: Sequence[Trial], seed: int
     ) -> dict[str, Any] | None:
         """The next parameters (flat dotted names), or ``None`` when the method is exhausted."""
+
+    def suggest_next(
+        self,
+        space: SearchSpace,
+        trials: Callable[[], Sequence[Trial]],
+        count: int,
+        seed: int,
+        state: dict[str, Any],
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """What the controller calls: the next parameters and the state to keep for the next
+        call. ``trials()`` reads the trials (call it only when needed), ``count`` is their
+        number, ``state`` what the previous call returned (``{}`` at first). By default:
+        :meth:`suggest` over every trial, no state."""
+        return self.suggest(space, trials(), seed), state

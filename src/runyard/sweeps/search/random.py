@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,3 +22,14 @@ class RandomSearch(SearchMethod):
     ) -> dict[str, Any] | None:
         rng = np.random.default_rng([seed, len(trials)])
         return space.sample(rng)
+
+    def suggest_next(
+        self,
+        space: SearchSpace,
+        trials: Callable[[], Sequence[Trial]],
+        count: int,
+        seed: int,
+        state: dict[str, Any],
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        rng = np.random.default_rng([seed, count])
+        return space.sample(rng), state
