@@ -114,8 +114,10 @@ def test_callback_records_each_submitit_job(tmp_path: Path, root: Path, code: st
 # -- the sweeper ---------------------------------------------------------------------------------
 
 
-def _sweep(app: App, *overrides: str) -> str:
-    return app.run(*_submitit(app.root / "submitit"), "hydra.sweeper.max_batch_size=2", *overrides)
+def _sweep(app: App, *overrides: str, ok: bool = True) -> str:
+    return app.run(
+        *_submitit(app.root / "submitit"), "hydra.sweeper.max_batch_size=2", *overrides, ok=ok
+    )
 
 
 @pytest.mark.slow
@@ -176,6 +178,7 @@ def test_sweeper_grid_with_failing_and_open_trials_through_submitit(tmp_path: Pa
         "leave_open=false,true",
         "track=true",
         "fail_x=0.2",
+        ok=False,
     )
     sweep = app.sweep()
     trials = app.trials(sweep.id)

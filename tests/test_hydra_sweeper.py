@@ -115,7 +115,7 @@ hydra:
       x: interval(0, 1)
       optimizer.lr: tag(log, interval(1e-4, 1e-1))
       +experiment: choice(fast, slow)
-      optimizer.layers: range(1, 4)
+      +optimizer.layers: range(1, 4)  # not in config.yaml: added on purpose
 """,
     "train.py": TRAIN,
 }
@@ -229,8 +229,9 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
         ("a='x',\"y z\",null", {"values": ["x", "y z", None]}),
         ("a=choice([1,2],{k:1})", {"values": [[1, 2], {"k": 1}]}),
         ("a=range(1,4)", {"distribution": "int_uniform", "min": 1, "max": 3}),
-        ("a=range(1,10,3)", {"values": [1, 4, 7]}),
-        ("a=range(0,1,0.25)", {"values": [0.0, 0.25, 0.5, 0.75]}),
+        # a range of multiples of its step keeps its order for bayes: q_uniform (item 10)
+        ("a=range(0,1,0.25)", {"distribution": "q_uniform", "min": 0.0, "max": 0.75, "q": 0.25}),
+        ("a=range(0,10,2)", {"distribution": "q_uniform", "min": 0, "max": 8, "q": 2}),
         ("a=interval(0,1)", {"distribution": "uniform", "min": 0.0, "max": 1.0}),
         ("a=int(interval(2,8))", {"distribution": "int_uniform", "min": 2, "max": 8}),
         (
@@ -248,6 +249,12 @@ def test_grammar_mapping(override: str, spec: dict[str, Any]) -> None:
     assert spec_from_override(parsed) == (spec, [])
 
 
+def test_unaligned_range_stays_values_with_a_note() -> None:
+    parsed = OverridesParser.create().parse_override("a=range(1,10,3)")
+    spec, notes = spec_from_override(parsed)
+    assert spec == {"values": [1, 4, 7]} and "unordered" in notes[0]
+
+
 def test_search_space_split_and_names() -> None:
     parser = OverridesParser.create()
     spec = parse_search_space(
@@ -262,9 +269,13 @@ def test_search_space_split_and_names() -> None:
     assert spec.slots == [("param", "optimizer.lr"), ("param", "experiment"), ("fixed", "seed=3")]
     notes = parse_search_space(parser, ["a=shuffle(1,2)"]).notes
     assert "shuffle() is ignored" in notes[0]
-    for bad in ["db@backup=a,b", "hydra.job.name=a,b", "hydra/launcher=basic,joblib"]:
+    for bad in ["hydra.job.name=a,b", "hydra/launcher=basic,joblib", "~db=a,b"]:
         with pytest.raises(RunyardSweeperError):
             parse_search_space(parser, [bad])
+    # a group with a package is named group@package; + / ++ on a key say it is added
+    packaged = parse_search_space(parser, ["db@backup=a,b", "+new.key=1,2", "++other=3,4"])
+    assert list(packaged.parameters) == ["db@backup", "new.key", "other"]
+    assert packaged.added == {"new.key": "+", "other": "++"}
     # a nested config group is named by its path (the sweeper picks db/engine= or +db/engine=)
     nested = parse_search_space(parser, ["db/engine=a,b", "+experiment/sub=x"])
     assert nested.parameters == {"db/engine": {"values": ["a", "b"]}}
@@ -289,10 +300,10 @@ def test_grid_over_groups_present_and_absent_keys(app: App) -> None:
         "db=mysql,postgres",
         "experiment=fast,slow",
         "optimizer.lr=0.001,0.01",
-        "optimizer.mom=choice(0.9)",
+        "+optimizer.mom=choice(0.9)",  # a key added on purpose: no typo warning
         "y=-0.5",
     )
-    assert "optimizer.mom: not in the app's composed config" in out
+    assert "optimizer.mom" not in out.split("Launching")[0]
     sweep = app.sweep()
     trials = app.trials(sweep.id)
     assert len(trials) == 8 and {t.state for t in trials} == {"finished"}
@@ -451,33 +462,55 @@ def test_bayes_improves_on_its_first_trials(app: App) -> None:
     assert min(values) < 0.1 + 0.01  # near the optimum (0.3, -0.5) plus lr
 
 
-@pytest.mark.slow
-def test_interrupted_sweep_resumes_without_repeating(app: App) -> None:
-    grid = ("hydra.sweeper.method=grid", "x=0.1,0.2,0.3,0.4,0.5,0.6", "track=true")
-    proc = app.start(*grid, "block_job=3")
+def _interrupt(app: App, proc: subprocess.Popen[str], sig: int) -> None:
     try:
         app.wait_for("blocked", proc)
-        os.killpg(proc.pid, signal.SIGKILL)
+        (app.results / "blocked").unlink()
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=60)
     finally:
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.mark.slow
+def test_interrupted_sweep_resumes_and_reruns_interrupted_trials(app: App) -> None:
+    """Ctrl-C, resume, kill -9, resume: the trial each interruption hit runs again (item 6);
+    no finished cell is repeated, and a resume with nothing left to run still writes
+    optimization_results.yaml."""
+    grid = ("hydra.sweeper.method=grid", "x=0.1,0.2,0.3,0.4,0.5,0.6", "track=true")
+    _interrupt(app, app.start(*grid, "block_job=2"), signal.SIGINT)  # in job 2 (x=0.3)
     sweep = app.sweep()
     before = app.trials(sweep.id)
-    assert [t.state for t in before[:3]] == ["finished"] * 3 and len(before) == 4
+    assert [t.state for t in before[:2]] == ["finished"] * 2 and len(before) == 3
+    # resumed, then killed in job 4: the retry of x=0.3 was job 3, x=0.4 is job 4
+    _interrupt(app, app.start(*grid, f"hydra.sweeper.sweep_id={sweep.path}", "block_job=4"), 9)
     out = app.run(*grid, f"hydra.sweeper.sweep_id={sweep.path}")
-    assert "resuming sweep" in out
+    assert "resuming sweep" in out and "1 interrupted trial(s) run again" in out
     trials = app.trials(sweep.id)
-    xs = [t.params["x"] for t in trials]
-    assert sorted(xs) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # every cell once: none repeated
-    states = {t.params["x"]: t.state for t in trials}
-    assert states.pop(0.4) == "crashed"  # in flight when the process died
-    assert set(states.values()) == {"finished"}
+    finished = sorted(t.params["x"] for t in trials if t.state == "finished")
+    assert finished == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # every cell, none twice
+    interrupted = sorted(t.params["x"] for t in trials if t.state != "finished")
+    assert interrupted == [0.3, 0.4]  # kept in the store as they ended
     # the finished trials of the first process kept their results
-    assert [t.summary for t in trials[:3]] == [t.summary for t in before[:3]]
-    # resuming a finished sweep runs nothing
-    out = app.run(f"hydra.sweeper.sweep_id={sweep.id}", *grid)
-    assert len(app.trials(sweep.id)) == 6 and "sweep over" in out
+    assert [t.summary for t in trials[:2]] == [t.summary for t in before[:2]]
+    # resuming a finished sweep runs nothing, and still writes the results file
+    out = app.run(f"hydra.sweeper.sweep_id={sweep.id}", *grid, "hydra.sweep.dir=multirun/again")
+    assert len(app.trials(sweep.id)) == len(trials) and "sweep over" in out
+    results = yaml.safe_load((app.root / "multirun/again/optimization_results.yaml").read_text())
+    assert results["states"] == {"finished": 6, **_states(trials, finished=False)}
+    assert results["best_params"] == {"x": 0.3}
+
+
+def _states(trials: list[TrialRecord], finished: bool) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for trial in trials:
+        if (trial.state == "finished") == finished:
+            out[trial.state] = out.get(trial.state, 0) + 1
+    return out
 
 
 def agent_joins_a_blocked_sweep(app: App) -> tuple[list[Any], list[Any], dict[str, Any]]:
@@ -539,7 +572,9 @@ def test_unknown_group_option_fails_before_any_trial(app: App) -> None:
 
 @pytest.mark.slow
 def test_a_failing_job_fails_its_trial_and_the_sweep_goes_on(app: App) -> None:
-    app.run("hydra.sweeper.method=grid", "x=0.1,0.2,0.3", "fail_x=0.2")
+    # the other trials run, and the sweep exits non-zero, as Hydra's basic sweeper does
+    out = app.run("hydra.sweeper.method=grid", "x=0.1,0.2,0.3", "fail_x=0.2", ok=False)
+    assert "1 of 3 trials of this sweep session failed" in out and "cursed" in out
     trials = app.trials(app.sweep().id)
     states = {t.params["x"]: t.state for t in trials}
     assert states == {0.1: "finished", 0.2: "failed", 0.3: "finished"}

@@ -35,7 +35,8 @@ class RunyardSweeperConf:
     """``hydra/sweeper=runyard`` (every option is documented in docs/hydra-sweeper.md)."""
 
     _target_: str = "hydra_plugins.runyard_sweeper.runyard_sweeper.RunyardSweeper"
-    #: grid | random | bayes (default: sweep_config's method, else bayes)
+    #: grid | random | bayes (default: sweep_config's method, else grid when every parameter
+    #: has a finite set of values, else bayes)
     method: str | None = None
     #: trials in the sweep (its run_cap); default: sweep_config's run_cap, else the whole grid
     #: for grid and 20 for random/bayes
@@ -50,7 +51,9 @@ class RunyardSweeperConf:
     #: `+hydra.sweeper.early_terminate.min_iter=3` merge into it)
     early_terminate: dict[str, Any] = field(default_factory=dict)
     #: search space in Hydra's sweep grammar: {key or group: "choice(...)" / "interval(...)" ...}
-    params: dict[str, str] | None = None
+    #: (typed Any: a None Dict node makes `hydra.sweeper.params={lr:'0.1,0.2'}` crash in
+    #: OmegaConf, and an empty Dict node in Hydra's struct config refuses new keys)
+    params: Any = None
     #: a sweep.yaml whose parameters/method/metric/... the sweep starts from
     sweep_config: str | None = None
     #: resume this sweep ([entity/project/]id) instead of creating one

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import sys
 from collections.abc import Callable
@@ -14,11 +15,12 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from runyard.integrations.hydra._app import App
+from runyard.integrations.hydra._app import App, has_key, key_paths
 from runyard.integrations.hydra._errors import RunyardSweeperError
 from runyard.integrations.hydra._outcomes import DEFAULT_METRIC, OBJECTIVES
 from runyard.integrations.hydra._space import SearchSpec, flat_parameters
-from runyard.sweeps.config import SweepConfig
+from runyard.sweeps.config import SweepConfig, SweepConfigError, load_sweep_config
+from runyard.sweeps.space import Parameter
 
 log = logging.getLogger("runyard.integrations.hydra.sweeper")
 
@@ -26,6 +28,7 @@ __all__ = [
     "DEFAULT_TRIALS",
     "Options",
     "check_groups",
+    "check_keys",
     "load_sweep_yaml",
     "program_path",
     "sweep_document",
@@ -152,7 +155,7 @@ def sweep_document(
     metric.update({k: v for k, v in options.metric.items() if v is not None})
     metric.setdefault("name", DEFAULT_METRIC)
     metric.setdefault("goal", "minimize")
-    method = options.method or raw.get("method") or "bayes"
+    method = options.method or raw.get("method") or _default_method(parameters)
     run_cap = options.n_trials if options.n_trials is not None else raw.get("run_cap")
     if run_cap is None and method != "grid":
         run_cap = DEFAULT_TRIALS
@@ -191,24 +194,94 @@ def sweep_document(
     return doc
 
 
+def _default_method(parameters: dict[str, dict[str, Any]]) -> str:
+    """Without a method: ``grid`` when every parameter has a finite set of values (what
+    Hydra's basic sweeper runs), else ``bayes``. Says which in the log."""
+    try:
+        probe = load_sweep_config(
+            {
+                "method": "grid",
+                "parameters": parameters,
+                "command": ["${args_hydra}"],
+            }
+        )
+        cells = probe.parameters.grid_size()
+    except (SweepConfigError, ValueError):
+        log.info(
+            "runyard sweeper: no method given; some parameter is not a finite set of values, "
+            "so the sweep is bayes (set hydra.sweeper.method)"
+        )
+        return "bayes"
+    log.info(
+        "runyard sweeper: no method given and every parameter is a finite set of values: a "
+        "grid sweep of %d cells, as Hydra's basic sweeper runs (set hydra.sweeper.method=random "
+        "or bayes to search instead)",
+        cells,
+    )
+    return "grid"
+
+
+def _choice_values(param: Parameter) -> list[Any]:
+    if param.distribution == "constant":
+        return [param.value]
+    return list(param.values or [])
+
+
 def check_groups(config: SweepConfig, app: App) -> None:
     """Option names of swept config groups must exist: say so before any trial runs."""
     for param in config.parameters:
         if not app.is_group(param.name):
             continue
-        if param.distribution == "constant":
-            values = [param.value]
-        elif param.distribution == "categorical":
-            values = list(param.values or [])
-        else:
+        if param.distribution not in ("constant", "categorical"):
             raise RunyardSweeperError(
                 f"{param.name} is a config group: sweep it over option names "
                 f"(choice(...) or values: [...]), not a {param.distribution} distribution"
             )
+        names: list[Any] = []
+        for value in _choice_values(param):
+            names += value if isinstance(value, list | tuple) else [value]  # multi-select
         options = app.options(param.name)
-        unknown = [v for v in values if v is not None and str(v) not in options]
+        unknown = [v for v in names if v is not None and str(v) not in options]
         if options and unknown:
             raise RunyardSweeperError(
                 f"{param.name}: {', '.join(map(str, unknown))} not an option of the config "
                 f"group {param.name!r} (options: {', '.join(options)})"
             )
+
+
+def check_keys(config: SweepConfig, app: App, from_file: set[str]) -> None:
+    """Every swept plain key must be a key of the app's config (composed with each option of
+    the swept config groups), unless it was written ``+key``/``++key``: a typo fails here,
+    before any trial runs, as Hydra's own sweepers fail (naming the closest existing key)."""
+    plain = [p for p in config.parameters if not app.is_group(p.name) and p.name not in app.added]
+    if not plain:
+        return
+    groups = [p for p in config.parameters if app.is_group(p.name)]
+    base = {p.name: _choice_values(p)[0] for p in groups if _choice_values(p)}
+    assignments = [base] + [
+        {**base, p.name: value} for p in groups for value in _choice_values(p)[1:]
+    ]
+    configs = app.composed(assignments)
+    paths = set().union(*(key_paths(c) for c in configs)) if configs else set()
+    problems = []
+    for param in plain:
+        if any(has_key(c, param.name) for c in configs):
+            continue
+        close = difflib.get_close_matches(param.name, sorted(paths), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        as_group = param.name.replace(".", "/")
+        if as_group in app.groups:
+            hint = f" ({as_group} is a config group: sweep it by that name)"
+        how = (
+            f"sweep it as +{param.name}=... in hydra.sweeper.params or on the command line"
+            if param.name in from_file
+            else f"write +{param.name}=... (++{param.name}=... adds or overrides)"
+        )
+        problems.append(
+            f"{param.name}: not a key of the app's config{hint}. To add a key that is not in "
+            f"the config on purpose, {how}"
+        )
+    if problems:
+        raise RunyardSweeperError(
+            "a swept key is not in the app's config; no trial was run:\n" + "\n".join(problems)
+        )

@@ -45,7 +45,9 @@ def spec_from_override(override: Override) -> tuple[dict[str, Any], list[str]]:
     ``a,b,c`` / ``choice(a,b,c)`` / ``glob(*)``    ``values: [a, b, c]``
     ``range(1,5)`` (integers, step 1)             ``int_uniform`` 1..4 (Python's range: the
                                                   end is excluded)
-    ``range(0,1,0.25)``, other steps              ``values`` of the range
+    ``range(0,1,0.25)``, ``range(0,10,2)``        ``q_uniform`` (``q`` = the step), when the
+                                                  values are multiples of the step
+    ``range(1,10,3)``, other ranges               ``values`` of the range
     ``interval(a,b)``                             ``uniform`` on [a, b]
     ``int(interval(a,b))``                        ``int_uniform`` a..b (both included)
     ``tag(log, interval(a,b))``                   ``log_uniform_values``
@@ -93,6 +95,15 @@ def spec_from_override(override: Override) -> tuple[dict[str, Any], list[str]]:
         ints = all(type(x) is int for x in (value.start, value.stop, value.step))
         if ints and value.step == 1 and len(values) > 1:
             return {"distribution": "int_uniform", "min": values[0], "max": values[-1]}, notes
+        quantized = _range_as_q_uniform(values, value.step, ints)
+        if quantized is not None:
+            return quantized, notes
+        if len(values) > 1 and all(type(v) in (int, float) for v in values):
+            notes.append(
+                f"{key}: {override.input_line}: its values are not multiples of the step, so "
+                "Bayesian search treats them as unordered choices (start at a multiple of "
+                "the step to keep their order)"
+            )
         return {"values": values}, notes
     if override.value_type in (
         ValueType.CHOICE_SWEEP,
@@ -109,6 +120,32 @@ def spec_from_override(override: Override) -> tuple[dict[str, Any], list[str]]:
     raise RunyardSweeperError(f"{override.input_line}: not a sweep override")
 
 
+def _range_as_q_uniform(values: list[Any], step: Any, ints: bool) -> dict[str, Any] | None:
+    """``range(a, b, step)`` as ``q_uniform`` (ordered, so Bayesian search knows that 0.5 is
+    between 0.25 and 0.75) when its values are exactly the multiples of ``step`` from ``a``:
+    the values ``q_uniform`` produces. None otherwise."""
+    if len(values) < 2 or isinstance(step, bool) or not isinstance(step, int | float):
+        return None
+    if step <= 0:
+        return None
+    q: int | float = int(step) if ints else float(step)
+    spec: dict[str, Any] = {"distribution": "q_uniform", "min": values[0], "max": values[-1]}
+    spec["q"] = q
+    try:
+        from runyard.sweeps.space import Parameter
+
+        grid = Parameter(
+            name="range", distribution="q_uniform", min=values[0], max=values[-1], q=q
+        ).grid_values()
+    except ValueError:
+        return None
+    same = len(grid) == len(values) and all(
+        abs(float(g) - float(v)) <= 1e-9 * max(1.0, abs(float(v)))
+        for g, v in zip(grid, values, strict=True)
+    )
+    return spec if same else None
+
+
 @dataclass
 class SearchSpec:
     """What the sweep overrides and ``hydra.sweeper.params`` ask for."""
@@ -118,6 +155,8 @@ class SearchSpec:
     #: the job's overrides in order: ``("fixed", text)`` or ``("param", name)``
     slots: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: swept names written with ``+`` or ``++`` (a key added on purpose) -> that prefix
+    added: dict[str, str] = field(default_factory=dict)
 
     @property
     def fixed(self) -> list[str]:
@@ -132,10 +171,7 @@ def _param_name(override: Override) -> str:
             f"{line}: Hydra's own config (hydra.*, hydra/...) cannot be swept by runyard"
         )
     if override.package is not None:
-        raise RunyardSweeperError(
-            f"{line}: config groups with a package (group@package) cannot be swept: a "
-            "runyard sweep parameter is named by the config group alone"
-        )
+        name = f"{name}@{override.package}"
     if override.is_delete():
         raise RunyardSweeperError(f"{line}: a deletion (~key) cannot be swept")
     return name
@@ -146,8 +182,10 @@ def parse_search_space(parser: OverridesParser, lines: Sequence[str]) -> SearchS
     line's overrides) into fixed overrides and swept parameters.
 
     A key given twice keeps its first position and its last value (the command line wins over
-    ``params``). The ``+``/``++`` prefix written on a swept key is not needed and is ignored:
-    the sweeper chooses the form per trial from the composed config.
+    ``params``). A config group is named by its path (``db``, ``db/engine``) and its package
+    if it has one (``db@backup``); the ``+`` written on a group is not needed (the sweeper
+    chooses the form per trial). On a plain key, ``+``/``++`` says that the key is added on
+    purpose (``added``); without one, the key must exist in the app's config.
     """
     by_key: dict[str, Override] = {}
     for override in parser.parse_overrides(list(lines)):
@@ -161,6 +199,10 @@ def parse_search_space(parser: OverridesParser, lines: Sequence[str]) -> SearchS
             spec.slots.append(("fixed", override.input_line or ""))
             continue
         name = _param_name(override)
+        if override.is_force_add():
+            spec.added[name] = "++"
+        elif override.is_add():
+            spec.added[name] = "+"
         param, notes = spec_from_override(override)
         spec.parameters[name] = param
         spec.notes.extend(notes)

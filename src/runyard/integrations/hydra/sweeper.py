@@ -66,14 +66,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from runyard._json import sanitize
 from runyard.integrations.hydra._agent import Heartbeat, agent_dead, job_env
-from runyard.integrations.hydra._app import App, hydra_message
+from runyard.integrations.hydra._app import App, ReusingConfigLoader, has_key, hydra_message
 from runyard.integrations.hydra._document import (
     Options,
     check_groups,
+    check_keys,
     program_path,
     sweep_document,
 )
@@ -135,6 +136,9 @@ SETTLE_ROUNDS = 5
 
 _T = TypeVar("_T")
 
+#: the variables set per job (the others are the same for every job of the sweep)
+_TRIAL_ENV = ("RUNYARD_RUN_ID", "RUNYARD_SWEEP_PARAMS")
+
 
 class RunyardSweeperImpl:
     """The work behind ``hydra_plugins.runyard_sweeper.runyard_sweeper.RunyardSweeper``."""
@@ -145,18 +149,25 @@ class RunyardSweeperImpl:
         self.config: DictConfig | None = None
         self.launcher: Launcher | None = None
         self.task_function: TaskFunction | None = None
+        self.reusing: ReusingConfigLoader | None = None
         self._warned: set[str] = set()
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
         from hydra.core.plugins import Plugins
+        from hydra.types import HydraContext
 
         self.hydra_context = hydra_context
         self.config = config
         self.task_function = task_function
+        # The launcher gets the job configs the sweeper composed (once per trial) to check them.
+        self.reusing = ReusingConfigLoader(hydra_context.config_loader)
+        launcher_context = HydraContext(
+            config_loader=self.reusing, callbacks=hydra_context.callbacks
+        )
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config
+            hydra_context=launcher_context, task_function=task_function, config=config
         )
 
     # -- entry point ------------------------------------------------------------------------------
@@ -178,7 +189,7 @@ class RunyardSweeperImpl:
             raise RunyardSweeperError(f"hydra.sweeper: {hydra_message(exc)}") from None
         for note in spec.notes:
             self._warn(note)
-        app = App(self.hydra_context.config_loader, self.config, spec.fixed, self._warn)
+        app = App(self.hydra_context.config_loader, self.config, spec.fixed, self._warn, spec.added)
 
         if (
             not spec.parameters
@@ -201,7 +212,7 @@ class RunyardSweeperImpl:
             alembic.setLevel(level)
         store = api.store
         if self.options.sweep_id:
-            record, config = self._resume(store, spec)
+            record, config = self._resume(store, spec, app)
         else:
             record, config = self._create(store, spec, app)
         log.info(
@@ -233,6 +244,7 @@ class RunyardSweeperImpl:
         for warning in config.warnings:
             self._warn(warning)
         check_groups(config, app)
+        check_keys(config, app, from_file=set(config.parameters.names) - set(spec.parameters))
         project = doc.get("project") or os.environ.get("RUNYARD_PROJECT") or "uncategorized"
         entity = doc.get("entity") or os.environ.get("RUNYARD_ENTITY") or username()
         record = store.create_sweep(
@@ -247,7 +259,7 @@ class RunyardSweeperImpl:
         )
         return record, config
 
-    def _resume(self, store: Store, spec: SearchSpec) -> tuple[SweepRecord, SweepConfig]:
+    def _resume(self, store: Store, spec: SearchSpec, app: App) -> tuple[SweepRecord, SweepConfig]:
         assert self.options.sweep_id is not None
         sweep_id = self.options.sweep_id.strip("/").rsplit("/", 1)[-1]
         record = store.get_sweep(sweep_id)
@@ -283,7 +295,17 @@ class RunyardSweeperImpl:
                 f"resuming sweep {record.id}: the fixed overrides differ from the ones it was "
                 f"started with ({' '.join(stored_fixed) or 'none'}); the ones given now are used"
             )
-        self._reap(store.controller(record.id))
+        self._keys_to_add(config, app)
+        controller = store.controller(record.id)
+        self._reap(controller)
+        retried = self._patient("requeue interrupted trials", controller.requeue)
+        if retried:
+            log.info(
+                "runyard sweeper: %d interrupted trial(s) run again: %s",
+                len(retried),
+                ", ".join(retried),
+            )
+            record = self._patient("read the sweep", controller.sweep)
         done = [
             t
             for t in self._patient("read the sweep's runs", lambda: store.sweep_trials(record.id))
@@ -296,6 +318,20 @@ class RunyardSweeperImpl:
             len(done),
         )
         return record, config
+
+    @staticmethod
+    def _keys_to_add(config: SweepConfig, app: App) -> None:
+        """A resumed sweep's keys were checked when it was created: those that are not in the
+        app's config were added on purpose (``+key``), and get ``++key`` unless the command
+        line says ``+``."""
+        groups = [p for p in config.parameters if app.is_group(p.name)]
+        base = {p.name: (p.values or (p.value,))[0] for p in groups}
+        configs = app.composed([base])
+        for param in config.parameters:
+            if app.is_group(param.name) or param.name in app.added:
+                continue
+            if configs and not any(has_key(c, param.name) for c in configs):
+                app.added[param.name] = "++"
 
     def _raise_run_cap(
         self, store: Store, record: SweepRecord, config: SweepConfig, n_trials: int
@@ -380,7 +416,7 @@ class RunyardSweeperImpl:
         batch_size = self._batch_size()
         returns: list[Sequence[JobReturn]] = []
         job_idx = len(store.sweep_trials(record.id))
-        env = job_env(record, root, store_url)
+        self._pass_env({**job_env(record, root, store_url), **dict.fromkeys(_TRIAL_ENV, "")})
         state = "failed"
         session: list[str] = []
         failures: list[str] = []
@@ -395,7 +431,7 @@ class RunyardSweeperImpl:
                 for decision in batch:
                     assert decision.run_id is not None
                     try:
-                        jobs.append(self._job_overrides(app, spec, decision, env))
+                        jobs.append(self._job_overrides(app, spec, decision))
                         launched.append(decision)
                     except TrialError as exc:
                         message = f"trial {decision.run_id} ({params_text(decision)}): {exc}"
@@ -427,18 +463,48 @@ class RunyardSweeperImpl:
             raise
         finally:
             heartbeat.stop()
+            if self.reusing is not None:
+                self.reusing.clear()
             self._abandon(controller, agent_id)
             try:
                 store.agent_heartbeat(agent_id, None, heartbeat.done, state=state)
             except StoreError as exc:
                 log.warning("runyard sweeper: could not record the agent's end: %s", exc)
+            # Also when nothing ran (a resumed sweep that was over) or the sweep was stopped.
+            try:
+                write_results(store, controller, record, config, app, sweep_dir)
+            except Exception as exc:  # never hide the error that ended the sweep
+                log.warning("runyard sweeper: could not write the results: %s", exc)
         log_best(controller, config, sweep_dir)
-        if session and len(failures) == len(session):
+        if failures:
+            # Hydra's basic sweeper exits non-zero when a job fails: so does this one, once the
+            # sweep is over (the other trials ran, and their results are recorded).
+            every = (
+                "every trial"
+                if len(failures) == len(session)
+                else (f"{len(failures)} of {len(session)} trials")
+            )
             raise RunyardSweeperError(
-                f"every trial of this sweep session failed ({len(session)}); the first: "
-                + failures[0]
+                f"{every} of this sweep session failed; the first: {failures[0]}"
             )
         return returns
+
+    def _pass_env(self, env: Mapping[str, str]) -> None:
+        """The ``RUNYARD_*`` variables every job of the sweep gets, as Hydra overrides of the
+        master config (``hydra.overrides.hydra``, which Hydra applies to each job it composes):
+        not repeated on every job line, not in ``overrides.yaml`` or ``override_dirname``. The
+        per-trial ones (:data:`_TRIAL_ENV`) are created empty, and each job sets them."""
+        assert self.config is not None
+        texts = [f"++hydra.job.env_set.{k}={format_value(v)}" for k, v in env.items()]
+        node = self.config.hydra.overrides.hydra
+        readonly = OmegaConf.is_readonly(node)
+        OmegaConf.set_readonly(node, False)
+        try:
+            with open_dict(self.config):
+                for text in texts:
+                    node.append(text)
+        finally:
+            OmegaConf.set_readonly(node, readonly)
 
     def _next_batch(
         self,
@@ -472,40 +538,27 @@ class RunyardSweeperImpl:
                 time.sleep(POLL_INTERVAL)
         return batch
 
-    def _job_overrides(
-        self, app: App, spec: SearchSpec, decision: Decision, env: Mapping[str, str]
-    ) -> list[str]:
+    def _job_overrides(self, app: App, spec: SearchSpec, decision: Decision) -> list[str]:
         """The trial's job overrides (fixed ones and parameters in the command line's order,
-        then the env_set assignment), validated by composing them."""
-        assert decision.run_id is not None
-        by_name = app.overrides(decision.params)
-        overrides: list[str] = []
-        placed: set[str] = set()
-        for kind, text in spec.slots:
-            if kind == "fixed":
-                overrides.append(text)
-            elif text in decision.params:
-                placed.add(text)
-                if text in by_name:
-                    overrides.append(by_name[text])
-        overrides += [by_name[n] for n in decision.params if n not in placed and n in by_name]
+        then its ``RUNYARD_RUN_ID``/``RUNYARD_SWEEP_PARAMS``), checked by composing the job's
+        config, which the launcher then reuses (composed once)."""
+        assert decision.run_id is not None and self.reusing is not None
         plain = {k: v for k, v in decision.params.items() if not app.is_group(k)}
-        values = {
-            **env,
-            "RUNYARD_RUN_ID": decision.run_id,
-            "RUNYARD_SWEEP_PARAMS": json.dumps(sanitize(nest(plain))),
-        }
-        job = [
-            *overrides,
-            *(f"++hydra.job.env_set.{k}={format_value(v)}" for k, v in values.items()),
-        ]
-        try:
-            assert self.config is not None and self.hydra_context is not None
-            self.hydra_context.config_loader.load_sweep_config(self.config, list(job))
-        except Exception as exc:
-            raise TrialError(
-                f"Hydra cannot compose the config with {' '.join(overrides)}: {hydra_message(exc)}"
-            ) from None
+
+        def env(params: Mapping[str, Any]) -> list[str]:
+            values = {
+                "RUNYARD_RUN_ID": decision.run_id,
+                "RUNYARD_SWEEP_PARAMS": json.dumps(sanitize(nest(params))),
+            }
+            # No "++": the master config has the keys (_pass_env), and Hydra leaves overrides
+            # that start with "hydra." off the job lines it logs.
+            return [f"hydra.job.env_set.{k}={format_value(v)}" for k, v in values.items()]
+
+        job, cfg = app.job(spec.slots, decision.params, env(plain))
+        resolved = _resolved(cfg, plain)
+        if resolved != plain:  # interpolations: the run's config gets what the job sees
+            job, cfg = app.job(spec.slots, decision.params, env(resolved))
+        self.reusing.keep(job, cfg)
         return job
 
     # -- results ------------------------------------------------------------------------------
@@ -640,3 +693,31 @@ class RunyardSweeperImpl:
         if message not in self._warned:
             self._warned.add(message)
             log.warning("runyard sweeper: %s", message)
+
+
+def _resolved(cfg: DictConfig, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Each plain key's value as the job sees it (``${...}`` resolved, as Hydra resolves a
+    swept ``'${lr}'``); a value that does not resolve is kept as given."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if not _has_interpolation(value):
+            out[name] = value
+            continue
+        try:
+            node = OmegaConf.select(cfg, name, throw_on_resolution_failure=True)
+            if OmegaConf.is_config(node):
+                node = OmegaConf.to_container(node, resolve=True)
+            out[name] = node
+        except Exception:
+            out[name] = value
+    return out
+
+
+def _has_interpolation(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, list | tuple):
+        return any(_has_interpolation(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_has_interpolation(v) for v in value.values())
+    return False
