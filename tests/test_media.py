@@ -16,6 +16,8 @@ import pytest
 import runyard
 from runyard.api import Api
 from runyard.media import Audio, Histogram, Html, Image, MediaError, Table, Video
+from runyard.store.base import JournalBatch
+from runyard.store.sql import SQLStore
 
 
 @pytest.fixture
@@ -33,7 +35,9 @@ RNG = np.random.default_rng(0)
 IMG = RNG.integers(0, 256, (32, 48, 3), dtype=np.uint8)
 
 
-def test_images_histograms_tables_round_trip(root: Path) -> None:
+def test_images_histograms_tables_round_trip(root: Path, store_url: str | None) -> None:
+    """Through the SDK into the embedded SQLite store and into PostgreSQL (run_files, KIND_JSON
+    references in history and summary)."""
     run = runyard.init(project="media")
     chw = np.ascontiguousarray(IMG.transpose(2, 0, 1))
     run.log(
@@ -48,6 +52,7 @@ def test_images_histograms_tables_round_trip(root: Path) -> None:
     )
     run.log({"img": Image(IMG)})  # the same pixels again: one blob, a new name
     run.finish()
+    assert Api(dir=root).store_url.startswith("postgresql") == (store_url is not None)
     api_run = Api(dir=root).run(run.path)
     first, second = rows(root, run)
     ref = first["img"]
@@ -74,13 +79,14 @@ def test_images_histograms_tables_round_trip(root: Path) -> None:
     assert api_run.summary["img"] == second["img"]
     names = {f.name for f in api_run.files()}
     assert ref["path"] in names and second["img"]["path"] in names and cell["path"] in names
-    blobs = list((root / "blobs" / "sha256").rglob("*"))
-    assert sum(1 for b in blobs if b.name == ref["sha256"]) == 1  # stored once
+    if store_url is None:
+        blobs = list((root / "blobs" / "sha256").rglob("*"))
+        assert sum(1 for b in blobs if b.name == ref["sha256"]) == 1  # stored once
     out = api_run.file(ref["path"]).download(root / "dl")
     assert hashlib.sha256(out.read_bytes()).hexdigest() == ref["sha256"]
 
 
-def test_value_rules_follow_wandb(root: Path) -> None:
+def test_value_rules_follow_wandb(root: Path, store_url: str | None) -> None:
     run = runyard.init(project="media")
     big = RNG.normal(size=1000)
     run.log(
@@ -102,7 +108,46 @@ def test_value_rules_follow_wandb(root: Path) -> None:
     assert row["auto"]["_type"] == "histogram" and len(row["auto"]["values"]) == 32
     assert row["auto"]["values"] == np.histogram(big, bins=32)[0].tolist()
     assert row["huge"] == float(2**70) and row["neg"] == -float(2**80)  # W&B: the nearest float
-    assert Api(dir=root).run(run.path).summary["huge"] == float(2**70)
+    summary = Api(dir=root).run(run.path).summary
+    assert summary["huge"] == float(2**70) and summary["tuple"] == [1, 2]
+    assert summary["list"][:4] == [1, 2.5, "x", None] and summary["auto"] == row["auto"]
+
+
+def test_run_files_and_json_values_in_the_sql_store(store: SQLStore, tmp_path: Path) -> None:
+    """The store level, on SQLite and PostgreSQL: run files (put, replace, link by hash within
+    an entity only, list, open) and KIND_JSON values (lists, references) in rows and summary."""
+    ref = {"_type": "image-file", "sha256": "ab" * 32, "size": 3, "path": "media/images/x.png"}
+    for entity, run_id in (("a", "r1"), ("a", "r2"), ("b", "r3")):
+        header = {"entity": entity, "project": "p", "run_id": run_id}
+        row = {"_step": 0, "_runtime": 0.0, "_timestamp": 1.0, "l": [1, [2.5, "x"], None]}
+        row["img"] = ref
+        summary = {"img": ref, "l": row["l"]}
+        store.apply(
+            JournalBatch(f"j-{run_id}", header, [(1, "run", header), (2, "row", row)], summary)
+        )
+    (src := tmp_path / "w.bin").write_bytes(b"weights" * 1000)
+    first = store.put_file("a", "p", "r1", "ckpt/w.bin", src)
+    assert first.size == 7000 and first.sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
+    key = f"sha256:{first.sha256}"
+    again = store.put_file("a", "p", "r1", "ckpt/w.bin", b"replaced")  # replace by name
+    assert again.size == 8
+    store.put_file("a", "p", "r1", "keep.bin", src)
+    linked = store.link_file("a", "p", "r2", "copy.bin", key)  # same entity: linked
+    assert linked is not None and linked.sha256 == first.sha256
+    assert store.link_file("b", "p", "r3", "stolen.bin", key) is None  # other entity: never
+    assert store.link_file("a", "p", "r2", "x.bin", "sha256:" + "0" * 64) is None
+    assert [f.name for f in store.list_files("a", "p", "r1")] == ["ckpt/w.bin", "keep.bin"]
+    assert [f.name for f in store.list_files("b", "p", "r3")] == []
+    record, stream = store.open_file("a", "p", "r2", "copy.bin")
+    with stream:
+        assert stream.read() == src.read_bytes() and record.size == 7000
+    with pytest.raises(FileNotFoundError):
+        store.open_file("b", "p", "r3", "stolen.bin")
+    run = store.find_run("a", "p", "r1")
+    assert run is not None
+    (row,) = store.history(run.pk)
+    assert row["l"] == [1, [2.5, "x"], None] and row["img"] == ref
+    assert run.summary["img"] == ref and run.summary["l"] == [1, [2.5, "x"], None]
 
 
 def test_audio_video_html(root: Path) -> None:

@@ -442,7 +442,7 @@ def _sync_files(api: Any, run_path: str) -> str:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         name = path.relative_to(folder).as_posix()
         if have.get(name) != path.stat().st_size:
-            api.store.put_file(entity, project, run_id, name, path.read_bytes())
+            api.store.put_file(entity, project, run_id, name, path)  # streamed from the file
             sent += 1
     return f", {sent} file(s) uploaded" if sent else ""
 

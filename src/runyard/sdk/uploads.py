@@ -70,7 +70,7 @@ class FileUploads:
                     self._cond.wait(0.1)
                 continue
             try:
-                self._open_store().put_file(*self._where, name, path.read_bytes())
+                self._open_store().put_file(*self._where, name, path)  # streamed from the file
             except Exception as exc:
                 self.last_error = exc
                 with self._cond:
