@@ -417,3 +417,19 @@ def test_a_client_killed_mid_upload_leaves_no_version_and_the_next_log_resumes(
     assert appended == [2 << 20, 3 << 20, 4 << 20]  # resumed after the two stored parts
     out = Path(logged.download(tmp_path / "out"))
     assert (out / "big.bin").read_bytes() == data and (out / "small.txt").read_text() == "small"
+
+
+def test_gc_keeps_a_blob_a_run_file_also_names(tmp_path: Path) -> None:
+    """Run files and media share the store's blob store: deleting the only artifact version with
+    some content must not delete the bytes a run file still names."""
+    (tmp_path / "w.bin").write_bytes(b"shared by a run file")
+    with runyard.init(project="p") as run:
+        art = Artifact("m", "model")
+        art.add_file(tmp_path / "w.bin")
+        logged = run.log_artifact(art)
+    store = run._open_store()
+    store.put_file(run.entity, "p", run.id, "copy.bin", b"shared by a run file")
+    arts = artifact_store_for(store)
+    assert arts.delete(logged._record, force=True) == 0
+    assert arts.gc().deleted_blobs == 0
+    assert store.read_file(run.entity, "p", run.id, "copy.bin") == b"shared by a run file"

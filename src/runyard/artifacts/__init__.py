@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from typing import Any
 
 from runyard.artifacts.artifact import Artifact
@@ -36,27 +35,10 @@ __all__ = [
     "RunRef",
     "VersionRecord",
     "artifact_store_for",
-    "default_blobs_location",
 ]
 
 _STORES: dict[tuple[int, int], ArtifactStore] = {}
 _LOCK = threading.Lock()
-
-
-def default_blobs_location(store_url: str) -> str:
-    """Where an SQL store keeps artifact blobs: ``RUNYARD_BLOBS`` (a directory or
-    ``s3://bucket/prefix``), else ``<folder of the SQLite file>/blobs``, else
-    ``~/.runyard/blobs``."""
-    explicit = os.environ.get("RUNYARD_BLOBS")
-    if explicit:
-        return explicit
-    if store_url.startswith("sqlite"):
-        import sqlalchemy as sa
-
-        db = sa.engine.make_url(store_url).database
-        if db and db != ":memory:":
-            return str(Path(db).resolve().parent / "blobs")
-    return str(Path.home() / ".runyard" / "blobs")
 
 
 def artifact_store_for(store: Any, blobs: Any = None) -> ArtifactStore:
@@ -75,10 +57,8 @@ def artifact_store_for(store: Any, blobs: Any = None) -> ArtifactStore:
             made = HTTPArtifactStore(store)
         else:
             from runyard.artifacts.sql import SQLArtifactStore
-            from runyard.blobs import open_blob_store
 
-            made = SQLArtifactStore(
-                store, blobs or open_blob_store(default_blobs_location(store.url))
-            )
+            # the store's own blob store (run files and media live there too)
+            made = SQLArtifactStore(store, blobs or store.blobs)
         _STORES[key] = made
         return made

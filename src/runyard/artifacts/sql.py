@@ -48,9 +48,9 @@ from runyard.store.sql import SQLStore
 _CHUNK = 1 << 20
 
 #: Other tables that name blob keys of the same blob store, as ``(table, column)``: GC keeps
-#: every key one of them names. A room that stores keys in the artifacts' blob store adds its
-#: own here.
-EXTRA_BLOB_REFERENCES: list[tuple[str, str]] = []
+#: every key one of them names (run files and media share the store's blob store). A room that
+#: stores keys in the same blob store adds its own here.
+EXTRA_BLOB_REFERENCES: list[tuple[str, str]] = [("run_files", "blob_key")]
 
 
 def md5_b64(h: Any) -> str:

@@ -89,11 +89,10 @@ class UsageIn(BaseModel):
 
 def open_artifacts(store: Any, location: str | None, presign: bool) -> Any:
     """The server's artifact store (blobs at ``location``, default beside the store)."""
-    from runyard.artifacts import default_blobs_location
     from runyard.artifacts.sql import SQLArtifactStore
     from runyard.blobs import open_blob_store
 
-    blobs = open_blob_store(location or default_blobs_location(store.url))
+    blobs = open_blob_store(location) if location else store.blobs
     return SQLArtifactStore(store, blobs, presign=presign)
 
 
