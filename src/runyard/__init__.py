@@ -31,6 +31,7 @@ summary: Summary | None = None
 
 if TYPE_CHECKING:
     from runyard.api import Api
+    from runyard.sweeps.python import agent, sweep
 
 
 def log_artifact(artifact_or_path: Any, *args: Any, **kwargs: Any) -> Any:
@@ -60,6 +61,10 @@ def __getattr__(name: str) -> Any:
         from runyard.api import Api
 
         return Api
+    if name in ("sweep", "agent"):  # W&B's Python-defined sweeps (runyard.sweeps.python)
+        from runyard.sweeps import python
+
+        return getattr(python, name)
     if name in _MEDIA:
         import runyard.media
 
@@ -78,6 +83,7 @@ __all__ = [
     "Settings",
     "StopRun",
     "Summary",
+    "agent",
     "alert",
     "config",
     "define_metric",
@@ -87,6 +93,7 @@ __all__ = [
     "log_artifact",
     "run",
     "summary",
+    "sweep",
     "use_artifact",
     *_MEDIA,
 ]

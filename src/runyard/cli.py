@@ -450,15 +450,78 @@ def _sync_files(api: Any, run_path: str) -> str:
 # -- sweeps ------------------------------------------------------------------------------------
 
 
-class _SweepGroup(click.Group):
-    """``runyard sweep FILE`` creates a sweep; ``runyard sweep ls|show`` are subcommands."""
+#: ``runyard sweep`` options that take a value (W&B's ``wandb sweep`` ones included), for
+#: telling a sweep.yaml or sweep id apart from an option's value
+_SWEEP_VALUE_OPTIONS = frozenset(
+    {
+        "--project", "-p", "--entity", "-e", "--name", "--seed", "--run-cap", "--program",
+        "--store", "--dir", "--update", "--settings", "--launch_config", "-c", "--queue", "-q",
+        "--project_queue", "-pq",
+    }
+)  # fmt: skip
+_SWEEP_STATE_FLAGS = ("--pause", "--resume", "--stop", "--cancel")
 
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            return "create", self.commands["create"], args
-        return super().resolve_command(ctx, args)
+
+class _SweepGroup(click.Group):
+    """``runyard sweep FILE`` creates a sweep; ``runyard sweep ls|show`` are subcommands.
+
+    W&B's argument order works too: options before the file (``runyard sweep --project P
+    --entity E sweep.yaml``), and the state flags before or after the sweep id (``runyard
+    sweep --stop ID`` and ``runyard sweep ID --stop``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._wandb_order(list(args)))
+
+    def _wandb_order(self, args: list[str]) -> list[str]:
+        if not args or args[0] in self.commands or args[0] in ("-h", "--help"):
+            return args
+        positional: list[int] = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                positional += range(i + 1, len(args))
+                break
+            if arg.startswith("-"):
+                if "=" not in arg and (arg in _SWEEP_VALUE_OPTIONS or arg in _SWEEP_STATE_FLAGS):
+                    if arg in _SWEEP_STATE_FLAGS and (
+                        i + 1 >= len(args) or args[i + 1].startswith("-")
+                    ):
+                        i += 1  # a W&B-style flag: the id is the positional argument
+                        continue
+                    i += 2
+                    continue
+                i += 1
+                continue
+            positional.append(i)
+            i += 1
+        flags = [
+            j
+            for j, a in enumerate(args)
+            if a in _SWEEP_STATE_FLAGS and (j + 1 >= len(args) or args[j + 1].startswith("-"))
+        ]
+        if flags and len(positional) == 1:  # `runyard sweep ID --stop` / `--stop` then the id
+            ref = args[positional[0]]
+            rest = [a for j, a in enumerate(args) if j != positional[0]]
+            flag_at = rest.index(args[flags[0]])
+            return [*rest[: flag_at + 1], ref, *rest[flag_at + 1 :]]
+        if positional and args[positional[0]] not in self.commands:
+            return ["create", *args]
+        return args
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        create = self.commands["create"]
+        with formatter.section("Create a sweep (runyard sweep [OPTIONS] SWEEP_YAML)"):
+            records = [
+                p.get_help_record(ctx)
+                for p in create.get_params(ctx)
+                if isinstance(p, click.Option) and "--help" not in p.opts
+            ]
+            formatter.write_dl([r for r in records if r is not None])
+        with formatter.section("Manage a sweep (runyard sweep --stop ID, or ID --stop)"):
+            records = [p.get_help_record(ctx) for p in self.get_params(ctx)]
+            formatter.write_dl([r for r in records if r is not None])
+        self.format_commands(ctx, formatter)
 
 
 def _open_sweep(api: Any, ref: str) -> Any:
@@ -519,6 +582,7 @@ def sweep(
 @click.option("--project", "-p", envvar="RUNYARD_PROJECT", help="Project (default: from the file).")
 @click.option("--entity", "-e", envvar="RUNYARD_ENTITY", help="Entity (default: from the file).")
 @click.option("--name", help="Sweep name (default: from the file).")
+@click.option("--program", help="The sweep's program (over the file's).")
 @click.option("--seed", type=int, default=None, help="Seed of the search (default: random).")
 @click.option(
     "--run-cap",
@@ -527,6 +591,17 @@ def sweep(
     help="The sweep's run_cap (over the file's); `runyard sweep ID --run-cap N` changes an "
     "existing sweep's (a finished sweep below the new cap runs again).",
 )
+@click.option(
+    "--controller",
+    is_flag=True,
+    help="W&B's local controller: runyard needs none (its agents choose the runs); accepted.",
+)
+@click.option("--verbose", is_flag=True, help="Print the validated sweep config.")
+@click.option("--update", metavar="ID", help="W&B's config update: not supported (says why).")
+@click.option("--settings", hidden=True)
+@click.option("--launch_config", "-c", "launch_config", hidden=True)
+@click.option("--queue", "-q", hidden=True)
+@click.option("--project_queue", "-pq", "project_queue", hidden=True)
 @store_option
 @dir_option
 def sweep_create(
@@ -534,48 +609,75 @@ def sweep_create(
     project: str | None,
     entity: str | None,
     name: str | None,
+    program: str | None,
     seed: int | None,
     run_cap: int | None,
+    controller: bool,
+    verbose: bool,
+    update: str | None,
+    settings: str | None,
+    launch_config: str | None,
+    queue: str | None,
+    project_queue: str | None,
     store: str | None,
     directory: str | None,
 ) -> None:
     """Validate CONFIG_FILE and create the sweep; prints the agent command."""
     import os.path
-    import secrets
 
-    from runyard.sdk.metadata import username
-    from runyard.sdk.names import new_run_id
-    from runyard.sweeps.config import SweepConfigError, load_sweep_config
+    from runyard.sweeps.config import SweepConfigError
+    from runyard.sweeps.create import create_sweep
 
+    if launch_config or queue or project_queue:
+        raise RunyardCLIError(
+            "--launch_config/--queue/--project_queue are W&B Launch options; runyard runs "
+            "sweeps with agents instead: create the sweep, then start `runyard agent ID` on "
+            "each machine"
+        )
+    if update is not None:
+        raise RunyardCLIError(
+            f"--update: runyard does not change the search space of an existing sweep (its "
+            f"runs were chosen from it); create a new sweep from {config_file}, or change the "
+            f"run_cap with `runyard sweep {update} --run-cap N`"
+        )
+    if settings is not None:
+        raise RunyardCLIError("--settings (W&B's hidden sweep settings) is not supported")
     if run_cap is not None and not os.path.isfile(config_file):
         _set_run_cap(_api(store, directory), config_file, run_cap)
         return
+    overrides: dict[str, Any] = {}
+    if run_cap is not None:
+        overrides["run_cap"] = run_cap
+    if program is not None:
+        overrides["program"] = program
+    api = _api(store, directory)
     try:
-        config = load_sweep_config(config_file)
-        if run_cap is not None:
-            config = load_sweep_config({**config.raw, "run_cap": run_cap})
+        record, config = create_sweep(
+            api.store,
+            config_file,
+            project=project,
+            entity=entity,
+            name=name,
+            overrides=overrides,
+            seed=seed,
+        )
     except SweepConfigError as exc:
         raise RunyardCLIError(f"{config_file} is not a valid sweep config:\n{exc}") from None
     except OSError as exc:
         raise RunyardCLIError(f"cannot read {config_file}: {exc.strerror}") from None
     for warning in config.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}")
-    api = _api(store, directory)
-    sweep_id = new_run_id()
-    record = api.store.create_sweep(
-        sweep_id=sweep_id,
-        entity=entity or config.entity or username(),
-        project=project or config.project or "uncategorized",
-        name=name or config.name,
-        description=config.description,
-        method=config.method,
-        config=config.raw,
-        seed=seed if seed is not None else secrets.randbelow(2**31),
-    )
     size = ""
     if config.method == "grid":
         size = f", {config.parameters.grid_size()} grid cells"
+    if verbose:
+        console.print_json(json.dumps(_json_safe(config.raw), default=_json_default))
     console.print(f"created sweep [bold]{record.path}[/] ({config.method}{size})")
+    if controller:
+        console.print(
+            "--controller: nothing to run here; runyard has no separate controller (each "
+            "agent chooses its runs, atomically, in the store)"
+        )
     console.print("run an agent on each machine with:")
     console.print(f"  runyard agent {record.path}", highlight=False)
 
@@ -635,7 +737,7 @@ def sweep_show(
     api = _api(store, directory)
     record = _open_sweep(api, sweep_ref)
     controller = api.store.controller(record.id)
-    config = load_sweep_config(record.config)
+    config = load_sweep_config(record.config, require_program=False)
     best = controller.best(limit=top)
     trials = api.store.sweep_trials(record.id)
     metric = config.metric.name if config.metric else None
@@ -686,7 +788,20 @@ def sweep_show(
 
 @main.command("agent")
 @click.argument("sweep_ref")
+@click.option(
+    "--project", "-p", help="The sweep's project, for a bare SWEEP_REF id (checked if given)."
+)
+@click.option(
+    "--entity", "-e", help="The sweep's entity, for a bare SWEEP_REF id (checked if given)."
+)
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N runs.")
+@click.option(
+    "--forward-signals",
+    "-f",
+    is_flag=True,
+    help="W&B's flag: runyard always passes an interruption on to the run (SIGTERM, then "
+    "SIGKILL after 15 s); accepted.",
+)
 @click.option(
     "--heartbeat-interval",
     type=click.FloatRange(min=0.05),
@@ -698,7 +813,10 @@ def sweep_show(
 @dir_option
 def agent(
     sweep_ref: str,
+    project: str | None,
+    entity: str | None,
     count: int | None,
+    forward_signals: bool,
     heartbeat_interval: float,
     store: str | None,
     directory: str | None,
@@ -708,6 +826,15 @@ def agent(
 
     api = _api(store, directory)
     record = _open_sweep(api, sweep_ref)
+    for flag, given, actual in (
+        ("--project", project, record.project),
+        ("--entity", entity, record.entity),
+    ):
+        if given is not None and given != actual:
+            raise RunyardCLIError(
+                f"{flag} {given}: sweep {record.id} is in {record.entity}/{record.project}; "
+                f"run `runyard agent {record.path}`"
+            )
     try:
         Agent(
             api.store,

@@ -104,7 +104,7 @@ class Agent:
         self.store_url = store_url
         self.console = console or Console(stderr=True)
         self.controller = store.controller(sweep.id)
-        self.config: SweepConfig = load_sweep_config(sweep.config)
+        self.config: SweepConfig = load_sweep_config(sweep.config, require_program=False)
         self.id = f"{hostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.done = 0
         self.best: tuple[float, str] | None = None
@@ -117,6 +117,13 @@ class Agent:
 
     def run(self) -> int:
         """Work until the sweep ends or ``count`` runs are done; returns the number of runs."""
+        command = self.config.command or DEFAULT_COMMAND
+        if not self.config.program and any("${program}" in part for part in command):
+            raise AgentError(
+                f"sweep {self.sweep.id} has no program, and its command runs ${{program}}: it "
+                f"was made for runyard.agent({self.sweep.id!r}, function=...), which runs a "
+                "Python function per trial; use that, or create a sweep with a program"
+            )
         self._patient(
             "register",
             lambda: self.store.register_agent(self.id, self.sweep.id, hostname(), os.getpid()),

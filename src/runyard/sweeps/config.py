@@ -241,8 +241,14 @@ def _parse(text: str, label: str, is_json: bool) -> tuple[Any, list[str]]:
     return doc, loader.duplicates
 
 
-def load_sweep_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> SweepConfig:
+def load_sweep_config(
+    source: str | os.PathLike[str] | Mapping[str, Any], *, require_program: bool = True
+) -> SweepConfig:
     """Read and validate a sweep config: a YAML/JSON file path, or the document as a dict.
+
+    ``require_program=False`` accepts a sweep without ``program`` although its command needs
+    one: a sweep whose trials a Python function runs (``runyard.agent(id, function=...)``),
+    as W&B's notebook sweeps have no program.
 
     Raises :class:`SweepConfigError` listing every problem (syntax errors with their line),
     and OSError if the file cannot be read. Warnings (deprecated distributions, ignored keys)
@@ -274,7 +280,7 @@ def load_sweep_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> Swe
                 f"{type(doc).__name__}. Fix: write `key: value` lines at the top level"
             ]
         )
-    checker = _Checker()
+    checker = _Checker(require_program)
     checker.problems.extend(duplicates)
     config = checker.check(dict(doc))
     if checker.problems or config is None:
@@ -376,7 +382,8 @@ def _uses_program(command: Sequence[str]) -> bool:
 
 
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, require_program: bool = True) -> None:
+        self.require_program = require_program
         self.problems: list[str] = []
         self.warnings: list[str] = []
 
@@ -440,7 +447,12 @@ class _Checker:
                 "(or maximize), or remove early_terminate",
             )
         program_invalid = doc.get("program") is not None and strings["program"] is None
-        if command is not False and strings["program"] is None and not program_invalid:
+        if (
+            self.require_program
+            and command is not False
+            and strings["program"] is None
+            and not program_invalid
+        ):
             if command is None:
                 self.add(
                     "program",

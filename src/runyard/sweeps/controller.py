@@ -239,7 +239,7 @@ class SweepController(SweepControl):
         ``run_cap`` can be raised), not on every call: agents call several times a second."""
         doc = (sweep or self.sweep()).config
         if self._config is None or doc != self._config_doc:
-            self._config = load_sweep_config(doc)
+            self._config = load_sweep_config(doc, require_program=False)
             self._config_doc = copy.deepcopy(doc)
         return self._config
 
@@ -253,7 +253,7 @@ class SweepController(SweepControl):
         with self.store.sweep_transaction(self.sweep_id) as tx:
             doc = copy.deepcopy(tx.sweep.config)
             doc["run_cap"] = run_cap
-            load_sweep_config(doc)  # still valid (it was, and run_cap is)
+            load_sweep_config(doc, require_program=False)  # still valid (as it was)
             superseded = (tx.sweep.method_state or {}).get(_SUPERSEDED) or ()
             n_runs = tx.trial_count() - len(superseded)
             state = None

@@ -268,7 +268,7 @@ class RunyardSweeperImpl:
                 f"hydra.sweeper.sweep_id={self.options.sweep_id}: no such sweep in the store "
                 "(check RUNYARD_BASE_URL / RUNYARD_STORE / RUNYARD_DIR)"
             )
-        config = load_sweep_config(record.config)
+        config = load_sweep_config(record.config, require_program=False)
         stored = flat_parameters(record.config.get("parameters") or {})
         if spec.parameters and any(stored.get(k) != v for k, v in spec.parameters.items()):
             self._warn(
@@ -363,7 +363,7 @@ class RunyardSweeperImpl:
             n_trials,
             "; the finished sweep runs again" if reopened else "",
         )
-        return updated, load_sweep_config(updated.config)
+        return updated, load_sweep_config(updated.config, require_program=False)
 
     def _reap(self, controller: SweepControl) -> None:
         """Agents of the sweep whose process is gone: mark them dead and their pending/running

@@ -66,7 +66,9 @@ def create_sweep(body: SweepIn, store: StoreDep, who: Who) -> ORJSONResponse:
     """Validate the sweep config and store the sweep (state ``running``)."""
     raw = restore(body.config)
     try:
-        config = load_sweep_config(raw)
+        # A sweep for runyard.agent(id, function=...) has no program: the client checks
+        # what its command needs (runyard sweep FILE requires one).
+        config = load_sweep_config(raw, require_program=False)
     except SweepConfigError as exc:
         raise invalid(f"the sweep config is not valid:\n{exc}") from None
     if body.method is not None and body.method != config.method:
