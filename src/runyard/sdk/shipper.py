@@ -29,7 +29,7 @@ from runyard._gil import quick_switching
 from runyard._json import dumps
 from runyard.sdk.delivery import Delivery, RunRejectedError
 from runyard.sdk.journal import JournalWriter, Record, parse_line
-from runyard.store.base import RunConflictError, Store
+from runyard.store.base import RunConflictError, Store, StoreDamagedError
 
 #: Journal growth per flush interval above which the training thread counts as logging in a
 #: tight loop (about 3,000 small rows a second): the store is opened after that burst.
@@ -211,9 +211,10 @@ class Shipper:
                 backoff = min(max(backoff * 2, 0.5), 10.0)
                 if stopping:
                     # finish() is waiting: keep trying until its deadline, then leave the rest
-                    # to `runyard sync` (the journal has it).
+                    # to `runyard sync` (the journal has it). A damaged database file does not
+                    # mend itself meanwhile: no point in holding the program's exit for it.
                     left = self._deadline - time.monotonic()
-                    if left <= 0:
+                    if left <= 0 or isinstance(exc, StoreDamagedError):
                         return
                     backoff = min(backoff, 2.0, left)
                 continue

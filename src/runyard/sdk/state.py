@@ -19,6 +19,7 @@ forkserver, joblib/loky or Hydra launchers. Hooks installed once per process:
 from __future__ import annotations
 
 import atexit
+import errno
 import os
 import signal
 import sys
@@ -208,7 +209,10 @@ def _start(
     root: Path | None = None
     start = ResumeStart()
     if settings.mode != "disabled":
-        root = resolve_root(settings.root_dir)
+        try:
+            root = resolve_root(settings.root_dir)
+        except OSError as exc:
+            raise _folder_error(exc, settings.root_dir) from None
         if settings.store is None:
             # RUNYARD_STORE and RUNYARD_BASE_URL are in settings already; this adds the server
             # `runyard login` made the default, else the embedded store.
@@ -269,16 +273,19 @@ def _start(
         "journal_id": uuid.uuid4().hex,
         "meta": meta,
     }
-    run = Run(
-        settings=settings,
-        root=root,
-        header=header,
-        config=run_config,
-        start_step=start.start_step,
-        runtime_offset=start.runtime_offset,
-        initial_summary=start.initial_summary,
-        resume_start=start if explicit_id and settings.mode == "online" else None,
-    )
+    try:
+        run = Run(
+            settings=settings,
+            root=root,
+            header=header,
+            config=run_config,
+            start_step=start.start_step,
+            runtime_offset=start.runtime_offset,
+            initial_summary=start.initial_summary,
+            resume_start=start if explicit_id and settings.mode == "online" else None,
+        )
+    except OSError as exc:
+        raise _folder_error(exc, root) from None
     global _current
     with _lock:
         _active.append(run)
@@ -443,6 +450,33 @@ def _check_texts(settings: Settings, tags: Sequence[Any]) -> None:
 
 def _env_tags(raw: str | None) -> list[str]:
     return [t.strip() for t in raw.split(",") if t.strip()] if raw else []
+
+
+class RunFolderError(OSError):
+    """The run's folder (``RUNYARD_DIR``, ``init(dir=...)``) cannot be written: the run cannot
+    keep a journal there. ``str()`` is the message with the fix."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+#: The errors that mean "this folder cannot be written" (not a full disk: see sdk/journal.py).
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _folder_error(exc: OSError, root: Any) -> OSError:
+    """``exc`` as one runyard message when it says the run's folder cannot be written."""
+    if exc.errno not in _NOT_WRITABLE:
+        return exc
+    where = exc.filename or root
+    return RunFolderError(
+        exc.errno,
+        f"runyard.init: cannot write in {where} ({os.strerror(exc.errno or 0)}). The run keeps "
+        f"its journal there (every logged record, until the store has it), so it cannot start "
+        f"with {root or 'this folder'} as its folder. Choose a writable folder with "
+        f"RUNYARD_DIR=/path/to/.runyard or runyard.init(dir=...), or make this one writable "
+        f"(mode='disabled' runs without tracking anything)",
+    )
 
 
 def _seconds(value: float | None, default: float) -> float:

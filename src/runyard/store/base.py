@@ -354,6 +354,12 @@ class StoreUnavailableError(StoreError):
     database restarting, locked or on a full disk); retrying the same call later may work."""
 
 
+class StoreDamagedError(StoreUnavailableError):
+    """The database file is damaged (SQLite: "database disk image is malformed", "file is not a
+    database"). Nothing can be read or written until someone repairs or replaces it; writers
+    keep their journals meanwhile, as for any store that cannot write now."""
+
+
 class BatchRejectedError(StoreError):
     """The store will never apply this batch as it is: one of its records (or its size, or its
     summary) is something the store cannot hold. Sending it again fails the same way; the

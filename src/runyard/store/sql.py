@@ -40,6 +40,7 @@ from runyard.store.base import (
     RunRecord,
     Series,
     Store,
+    StoreDamagedError,
     StoreError,
     StoreUnavailableError,
     WorkspaceRecord,
@@ -184,6 +185,13 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, Store):
                 dbapi_conn.create_function(
                     sql_query.REGEXP_FUNCTION, 2, sql_query.sqlite_regexp, deterministic=True
                 )
+
+            @event.listens_for(engine, "handle_error")
+            def _on_error(context: Any) -> None:
+                # A damaged file is one runyard message with the fix, not the driver's words.
+                damaged = _damaged_sqlite(url, context.original_exception)
+                if damaged is not None:
+                    raise damaged
 
             @event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
@@ -1379,6 +1387,33 @@ _QUARANTINE_KEPT = 100
 #: SQLite errors (``OperationalError``) that pass: anything else it calls operational is
 #: about the statement or the schema.
 _SQLITE_PASSING = ("locked", "busy", "disk", "full", "unable to open", "readonly", "i/o")
+
+
+#: What SQLite says about a file it cannot read as a database.
+_SQLITE_DAMAGED = (
+    "database disk image is malformed",
+    "file is not a database",
+    "malformed database schema",
+)
+
+
+def _damaged_sqlite(url: str, exc: BaseException) -> StoreDamagedError | None:
+    """The runyard error for an SQLite file that is damaged, or None for any other error."""
+    text = str(exc)
+    if type(exc).__name__ not in ("DatabaseError", "OperationalError") or not any(
+        phrase in text for phrase in _SQLITE_DAMAGED
+    ):
+        return None
+    db = sa.engine.make_url(url).database or url
+    folder = Path(db).parent
+    return StoreDamagedError(
+        f"the store {db} is damaged (SQLite: {text}); runyard can neither read nor write it. "
+        f"Nothing logged is lost: each run's journal stays in {folder / 'journal'} until a "
+        f"store has taken it. Stop the processes using the store and keep a copy of the file, "
+        f"then repair it (`sqlite3 {db} .recover | sqlite3 {db}.recovered`, then move "
+        f"{db}.recovered to {db}) or move it aside to start an empty store; `runyard sync "
+        f"--dir {folder}` then applies the journals still there"
+    )
 
 
 class _StagedCaches:
