@@ -153,3 +153,31 @@ def s3() -> Iterator[Any]:
 
     with s3_server() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One ``runyard server`` (SQLite, no auth) for the tests that only add their own runs (by
+    distinct ids and projects) or refuse input; a test that freezes it (SIGSTOP) thaws it
+    before it ends."""
+    from tests.serverproc import running_server
+
+    folder = tmp_path_factory.mktemp("shared-server")
+    with running_server(f"sqlite:///{folder / 'server.db'}") as proc:
+        yield proc
+
+
+def killed_child(target: Any, *args: Any) -> int:
+    """Run ``target(*args)`` in a forked child (this interpreter, nothing to import again) that
+    then dies by SIGKILL, as a preempted job would; returns the child's exit code."""
+    import multiprocessing
+    import signal
+
+    def body() -> None:
+        target(*args)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    child = multiprocessing.get_context("fork").Process(target=body)
+    child.start()
+    child.join(120)
+    return child.exitcode if child.exitcode is not None else 0

@@ -25,14 +25,23 @@ REPO = Path(__file__).resolve().parent.parent
 
 TRAINER = r"""
 import json, os, sys, time
-t0 = time.perf_counter()
 import runyard
+t0 = time.perf_counter()  # init() itself, not the import
 steps, pace_every = int(sys.argv[1]), int(sys.argv[2])
-run = runyard.init(project="faults", id=os.environ["FAULT_RUN_ID"])
+run = runyard.init(
+    project="faults", id=os.environ["FAULT_RUN_ID"], resume=os.environ.get("FAULT_RESUME")
+)
 init_s = time.perf_counter() - t0
 worst = 0.0
 out = sys.stdout
+pauses = {int(s) for s in os.environ.get("FAULT_PAUSE_AT", "").split(",") if s}
 for i in range(steps):
+    if i in pauses:  # the driver injects a fault here, then lets the training go on
+        out.write(f"paused {i}\n")
+        out.flush()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(f"go{i}") and time.monotonic() < deadline:
+            time.sleep(0.002)
     t = time.perf_counter()
     run.log({"i": i, "loss": 1.0 / (i + 1)})
     d = time.perf_counter() - t
@@ -221,3 +230,152 @@ def postgresql_restart(
         return _timed(
             _counts(f"PostgreSQL restarted mid-ingest ({where})", steps, steps_in, state), out
         )
+
+
+# -- the server stops or dies around init() (issue 16 item 1) ----------------------------------
+
+#: Steps of the run's earlier session, stored before the fault (the training resumes after them).
+EARLIER = 100
+
+
+def _store_earlier_session(store_url: str, run_id: str) -> None:
+    """An earlier session of ``run_id`` with :data:`EARLIER` steps, written into the store."""
+    from runyard.store.base import JournalBatch
+    from runyard.store.sql import SQLStore
+
+    header = {
+        "entity": "faults",
+        "project": "faults",
+        "run_id": run_id,
+        "start_time": time.time() - 60,
+    }
+    rows = [
+        (seq, "row", {"_step": seq - 2, "_runtime": 0.1, "_timestamp": time.time(), "before": 1})
+        for seq in range(2, EARLIER + 2)
+    ]
+    store = SQLStore(store_url)
+    try:
+        finish = (EARLIER + 2, "finish", {"state": "finished", "time": time.time()})
+        store.apply(
+            JournalBatch(f"earlier-{run_id}", header, [(1, "run", header), *rows, finish], {}, [])
+        )
+    finally:
+        store.close()
+
+
+def _placed(store_url: str, run_id: str) -> tuple[list[int], str, bool, dict[str, Any]]:
+    """The stored ``i`` values, the run's state, whether every one sits at step EARLIER + i,
+    and the stored resume decision."""
+    from runyard.store.sql import SQLStore
+
+    store = SQLStore(store_url)
+    try:
+        runs = [r for r in store.list_runs(_query()) if r.run_id == run_id]
+        if not runs:
+            return [], "missing", False, {}
+        rows = [row for row in store.history(runs[0].pk) if "i" in row]
+        placed = all(int(row["_step"]) == EARLIER + int(row["i"]) for row in rows)
+        earlier = [row for row in store.history(runs[0].pk) if "before" in row]
+        placed = placed and [int(r["_step"]) for r in earlier] == list(range(EARLIER))
+        return [int(r["i"]) for r in rows], runs[0].state, placed, runs[0].meta.get("resume") or {}
+    finally:
+        store.close()
+
+
+@dataclass
+class ServerFaultResult(FaultResult):
+    #: every step after the earlier session's, in order (what W&B would have recorded)
+    placed: bool = False
+    decided_by: str = ""
+
+
+def _server_fault(
+    workdir: Path,
+    server: Any,
+    run_id: str,
+    label: str,
+    steps: int,
+    actions: dict[int, Any],
+    before: Any,
+) -> ServerFaultResult:
+    """Run the trainer (``resume='allow'``) against ``server``; ``before()`` injects the first
+    fault before it starts, ``actions[step]()`` runs while it waits at ``step``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    _store_earlier_session(server.store_url, run_id)
+    before()
+    env = {
+        "FAULT_RUN_ID": run_id,
+        "FAULT_RESUME": "allow",
+        "FAULT_PAUSE_AT": ",".join(str(s) for s in sorted(actions)),
+        "RUNYARD_BASE_URL": server.url,
+        "RUNYARD_ENTITY": "faults",
+        "RUNYARD_FLUSH_INTERVAL": "0.05",
+    }
+    proc = start_trainer(workdir, steps, 0, env)
+    assert proc.stdout is not None
+    try:
+        for step in sorted(actions):
+            if read_until(proc.stdout, "paused", step) != step:
+                raise AssertionError(f"the trainer did not reach step {step}: {proc.stderr}")
+            actions[step]()
+            (workdir / f"go{step}").touch()
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    if proc.returncode != 0:
+        raise AssertionError(f"the trainer failed ({proc.returncode}):\n{err}")
+    values, state, placed, decision = _placed(server.store_url, run_id)
+    result = _timed(_counts(label, steps, values, state), out)
+    return ServerFaultResult(
+        **result.row(), placed=placed, decided_by=str(decision.get("decided_by", ""))
+    )
+
+
+def server_stopped_at_init_and_while_logging(
+    workdir: Path, server: Any, steps: int = 3_000
+) -> ServerFaultResult:
+    """The server frozen (SIGSTOP: connections accepted, nothing answered) while the run starts
+    with ``init(id=..., resume='allow')`` and logs a third of its steps, thawed for a third,
+    frozen again for the last third, thawed before ``finish()``."""
+    third = steps // 3
+    actions = {
+        third: lambda: server._signal(signal.SIGCONT),
+        2 * third: lambda: server._signal(signal.SIGSTOP),
+        steps - 1: lambda: server._signal(signal.SIGCONT),
+    }
+    try:
+        return _server_fault(
+            workdir,
+            server,
+            "stopped1",
+            "server SIGSTOP during init() and logging",
+            steps,
+            actions,
+            lambda: server._signal(signal.SIGSTOP),
+        )
+    finally:
+        server._signal(signal.SIGCONT)
+
+
+def server_killed_at_init_and_restarted(
+    workdir: Path, server: Any, steps: int = 3_000, *, again: bool = False
+) -> ServerFaultResult:
+    """The server killed (-9) before the run's ``init(id=..., resume='allow')`` (connections
+    refused) and restarted half way through the steps; with ``again``, killed once more while
+    logging and restarted before ``finish()``."""
+    half = steps // 2
+    actions: dict[int, Any] = {half: server.start}
+    if again:
+        actions = {steps // 3: server.start, 2 * steps // 3: server.kill, steps - 1: server.start}
+    return _server_fault(
+        workdir,
+        server,
+        "killed1",
+        "server kill -9 before init(), restarted"
+        + ("; kill -9 + restart while logging" if again else " while logging"),
+        steps,
+        actions,
+        server.kill,
+    )

@@ -59,14 +59,19 @@ def test_eight_processes_twenty_thousand_steps_each(
         assert run.summary["step_copy"] == steps - 1
 
 
-DEAD_JOURNALS = """
-import os, signal, runyard
-for n in range(int(os.environ["N_DEAD"])):
-    run = runyard.init(project="dead", id=f"d{n}", reinit="create_new")
-    for i in range(3):
-        run.log({"i": i})
-os.kill(os.getpid(), signal.SIGKILL)
-"""
+def _dead_runs(count: int) -> None:
+    """``count`` runs of three rows each, left running (the caller's child is then killed)."""
+    import runyard
+
+    for n in range(count):
+        run = runyard.init(
+            project="dead",
+            id=f"d{n}",
+            reinit="create_new",
+            settings=runyard.Settings(flush_interval=60),
+        )
+        for i in range(3):
+            run.log({"i": i})
 
 
 def _start_and_finish(n: int) -> None:
@@ -84,15 +89,12 @@ def test_concurrent_inits_and_apis_recover_dead_journals_once(tmp_path: Path, ro
     import multiprocessing
     import os
 
-    from tests.conftest import run_python
+    from tests.conftest import killed_child
 
-    proc = run_python(
-        DEAD_JOURNALS, tmp_path, env={"N_DEAD": "30", "RUNYARD_FLUSH_INTERVAL": "60"}, check=False
-    )
-    assert proc.returncode == -9, proc.stderr
-    assert len(list((root / "journal").glob("*.journal"))) == 30
     os.environ["RUNYARD_DIR"] = str(root)  # the children find the same folder
     try:
+        assert killed_child(_dead_runs, 20) == -9
+        assert len(list((root / "journal").glob("*.journal"))) == 20
         context = multiprocessing.get_context("fork")
         children = [context.Process(target=_start_and_finish, args=(n,)) for n in range(8)]
         for child in children:
@@ -103,7 +105,7 @@ def test_concurrent_inits_and_apis_recover_dead_journals_once(tmp_path: Path, ro
         del os.environ["RUNYARD_DIR"]
     assert [c.exitcode for c in children] == [0] * 8
     dead = {r.id: r for r in api(root).runs("dead")}
-    assert sorted(dead) == sorted(f"d{n}" for n in range(30))
+    assert sorted(dead) == sorted(f"d{n}" for n in range(20))
     for run in dead.values():
         assert run.state == "crashed"
         assert [r["i"] for r in run.scan_history()] == [0, 1, 2], run.id

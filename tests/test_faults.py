@@ -15,6 +15,7 @@ import pytest
 
 from runyard.sdk.journal import read_journal
 from tests import faultkit
+from tests.serverproc import ServerProc
 
 
 @pytest.mark.slow
@@ -65,3 +66,25 @@ def test_a_journal_truncated_mid_record_recovers_every_whole_record(root: Path) 
     assert stored is not None
     assert [row["i"] for row in store.history(stored.pk)] == list(range(99))
     assert orjson.loads(data[data.rindex(b"[101,") : data.rindex(b"\n")])[2]["i"] == 99
+
+
+def _check_server_fault(result: faultkit.ServerFaultResult) -> None:
+    assert result.state == "finished", result
+    assert result.missing == 0 and result.duplicates == 0, result
+    assert result.stored == result.acknowledged, result
+    # started without the server's answer, placed after the earlier session once it answered
+    assert result.placed and result.decided_by == "store after start", result
+
+
+@pytest.mark.slow
+def test_server_stopped_during_init_and_logging(shared_server: ServerProc, tmp_path: Path) -> None:
+    _check_server_fault(faultkit.server_stopped_at_init_and_while_logging(tmp_path, shared_server))
+
+
+@pytest.mark.slow
+def test_server_killed_during_init_and_restarted_on_postgresql(tmp_path: Path) -> None:
+    from tests import pg
+    from tests.serverproc import running_server
+
+    with pg.fresh_schema() as url, running_server(url) as server:
+        _check_server_fault(faultkit.server_killed_at_init_and_restarted(tmp_path, server))

@@ -10,7 +10,6 @@ bounded time, and fails with one clear message.
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,8 +22,8 @@ import runyard
 from runyard.sdk.resume import ResumeTimeoutError
 from runyard.store import open_store
 from runyard.store.base import RunQuery, RunRecord, Store
-from tests.conftest import run_python
-from tests.serverproc import ServerProc, free_port, running_server
+from tests.conftest import killed_child
+from tests.serverproc import ServerProc
 
 CLI = [sys.executable, "-m", "runyard"]
 #: init() must return well within this while the server does not answer; a blocking init()
@@ -32,11 +31,9 @@ CLI = [sys.executable, "-m", "runyard"]
 NOT_BLOCKED = 5.0
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
-    folder = tmp_path_factory.mktemp("server")
-    with running_server(f"sqlite:///{folder / 'server.db'}") as proc:
-        yield proc
+@pytest.fixture
+def server(shared_server: ServerProc) -> ServerProc:
+    return shared_server
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +67,13 @@ def _first_session(run_id: str, n: int = 3, config: dict[str, object] | None = N
     with runyard.init(project="p", id=run_id, config=config or {"a": 1}) as run:
         for i in range(n):
             run.log({"v": i})
+
+
+def _log_session(run_id: str, values: range, settings: runyard.Settings | None = None) -> None:
+    """A session of ``run_id`` logging ``values`` (then the caller's child is killed)."""
+    run = runyard.init(project="p", id=run_id, resume="allow", settings=settings)
+    for value in values:
+        run.log({"v": value})
 
 
 def _timed_init(**kwargs: object) -> runyard.Run:
@@ -116,27 +120,6 @@ def test_explicit_steps_logged_meanwhile_keep_their_values(server: ServerProc) -
     assert _rows(store, stored) == [*((i, i) for i in range(5)), (7, 107), (8, 108), (9, 109)]
 
 
-def test_new_id_while_the_server_refuses_connections(tmp_path: Path) -> None:
-    """Nothing listens at init; the server comes up on that port later; the run is stored."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    run = _timed_init(id="refused1", resume="allow", settings=runyard.Settings(store=url))
-    for i in range(3):
-        run.log({"v": i})
-    args = [*CLI, "server", "--store", f"sqlite:///{tmp_path / 'late.db'}", "--port", str(port)]
-    late = ServerProc(store_url=f"sqlite:///{tmp_path / 'late.db'}", port=port, args=args, env={})
-    late.env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RUNYARD_")}
-    late.start()
-    try:
-        run.finish()
-        store = open_store(late.store_url)
-        (stored,) = store.list_runs(RunQuery(run_ids=["refused1"]))
-        assert _rows(store, stored) == [(0, 0), (1, 1), (2, 2)]
-        assert stored.meta["resume"]["decision"] == "new"
-    finally:
-        late.close()
-
-
 def test_resume_must_waits_a_bounded_time_then_names_the_server_and_the_fix(
     server: ServerProc,
 ) -> None:
@@ -158,24 +141,9 @@ def test_a_local_journal_decides_while_the_server_is_stopped(
     """A session killed before its rows were shipped left a journal: the next session
     resumes after it without the server, and the server gets each row once."""
     _first_session("local1")
-    proc = run_python(
-        """
-        import os, signal, runyard
-        run = runyard.init(project="p", id="local1", resume="allow")
-        for i in range(3, 6):
-            runyard.log({"v": i})
-        os.kill(os.getpid(), signal.SIGKILL)
-        """,
-        tmp_path,
-        env={
-            "RUNYARD_BASE_URL": server.url,
-            "RUNYARD_DIR": str(tmp_path / ".runyard"),
-            "RUNYARD_FLUSH_INTERVAL": "60",
-            "RUNYARD_INIT_TIMEOUT": "60",  # the server answers this session: not provisional
-        },
-        check=False,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    # the server answers this session (not provisional); nothing is shipped before the kill
+    settings = runyard.Settings(init_timeout=60, flush_interval=60)
+    assert killed_child(_log_session, "local1", range(3, 6), settings) == -signal.SIGKILL
     with stopped(server):
         with pytest.raises(ValueError, match=r"already exists .*journal"):
             runyard.init(project="p", id="local1")  # no resume=: refused, as the store would
@@ -213,27 +181,13 @@ def test_a_session_killed_before_the_server_answered_is_placed_by_recovery(
     _first_session("dead1", n=4)
     root = tmp_path / ".runyard"
     with stopped(server):
-        proc = run_python(
-            """
-            import os, signal, runyard
-            run = runyard.init(project="p", id="dead1", resume="allow")
-            assert run.step == 0
-            for i in range(3):
-                runyard.log({"v": 20 + i})
-            os.kill(os.getpid(), signal.SIGKILL)
-            """,
-            tmp_path,
-            env={"RUNYARD_BASE_URL": server.url, "RUNYARD_DIR": str(root)},
-            check=False,
-        )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    out = subprocess.run(
-        [*CLI, "sync", "--dir", str(root), "--store", server.url],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "1 run(s) synced" in out.stdout, out
+        assert killed_child(_log_session, "dead1", range(20, 23)) == -signal.SIGKILL
+    from click.testing import CliRunner
+
+    from runyard.cli import main
+
+    out = CliRunner().invoke(main, ["sync", "--dir", str(root), "--store", server.url])
+    assert out.exit_code == 0 and "1 run(s) synced" in out.output, out.output
     store, stored = _run(server, "dead1")
     assert _rows(store, stored) == [(0, 0), (1, 1), (2, 2), (3, 3), (4, 20), (5, 21), (6, 22)]
     assert stored.state == "crashed"

@@ -4,9 +4,7 @@ enter, by name: in the SDK with a named error before anything is journaled, at t
 
 from __future__ import annotations
 
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from runyard.query import QueryError, compile_filter, parse_expression
 from runyard.sdk.config import ConfigError
 from runyard.store.base import JournalBatch, RunQuery
 from runyard.store.sql import SQLStore
-from tests.serverproc import ServerProc, running_server
+from tests.serverproc import ServerProc
 
 CLI = [sys.executable, "-m", "runyard"]
 
@@ -102,11 +100,19 @@ def test_filters_nested_too_deep_are_query_errors() -> None:
 # -- the server's edge ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
-    folder = tmp_path_factory.mktemp("limits")
-    with running_server(f"sqlite:///{folder / 'server.db'}") as proc:
-        yield proc
+@pytest.fixture
+def server(shared_server: ServerProc) -> ServerProc:
+    return shared_server
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    """``runyard ARGS`` in this process: exit code and output (stdout and stderr)."""
+    from click.testing import CliRunner
+
+    from runyard.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
 
 
 def _header(run_id: str, **extra: Any) -> dict[str, Any]:
@@ -228,14 +234,9 @@ def test_deep_filters_over_http_are_422_and_the_cli_says_so(server: ServerProc) 
         body = '{"$not": ' + body + "}"
     response = httpx.get(f"{server.api}/runs", params={"filter": body}, timeout=30)
     assert response.status_code == 422 and "nested more than" in response.text
-    out = subprocess.run(
-        [*CLI, "runs", "ls", "--store", server.url, "-f", "(" * 600 + "name = x" + ")" * 600],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr[-2000:]
-    assert "nested more than 64 levels" in out.stderr + out.stdout
+    code, out = _cli("runs", "ls", "--store", server.url, "-f", "(" * 600 + "name = x" + ")" * 600)
+    assert code != 0 and "Traceback" not in out, out[-2000:]
+    assert "nested more than 64 levels" in " ".join(out.split())
 
 
 def test_bad_data_stored_before_the_edges_refused_it_cannot_break_listing(
@@ -250,14 +251,9 @@ def test_bad_data_stored_before_the_edges_refused_it_cannot_break_listing(
     for params in ({"project": "legacy"}, {"filter": 'tags in ["ok"]'}, {}):
         response = httpx.get(f"{server.api}/runs", params=params, timeout=30)
         assert response.status_code == 200, (params, response.text[:300])
-    out = subprocess.run(
-        [*CLI, "runs", "ls", "--store", server.url, "legacy"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-2000:]
-    assert "legacy1" in out.stdout and "not a date" in out.stdout
+    code, out = _cli("runs", "ls", "--store", server.url, "legacy")
+    assert code == 0 and "Traceback" not in out, out[-2000:]
+    assert "legacy1" in out and "not a date" in out
 
 
 def test_a_stored_nul_tag_does_not_break_tag_filters_on_postgresql() -> None:
