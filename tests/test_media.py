@@ -344,3 +344,174 @@ def test_spool_segments_are_reused_and_stale_entries_never_read(tmp_path: Path) 
         assert all(got[k].read() == payloads[k] and got[k].header["n"] == k - 1 for k in live)
     assert mapped and any(p.name.startswith("free-") for p in (tmp_path / "sp").iterdir())
     writer.close()
+
+
+def test_masks_and_boxes_are_stored_as_wandb_stores_them(root: Path) -> None:
+    mask = np.zeros((32, 48), np.uint8)
+    mask[8:16, 10:20] = 2
+    mask[20:, :] = 1
+    box_data = [
+        {
+            "position": {"minX": 0.1, "maxX": 0.4, "minY": 0.2, "maxY": 0.5},
+            "class_id": 2,
+            "box_caption": "car",
+            "scores": {"acc": np.float32(0.5)},
+        },
+        {
+            "position": {"middle": [20, 10], "width": 8, "height": 4},
+            "domain": "pixel",
+            "class_id": 1,
+        },
+    ]
+    boxes = {"predictions": {"box_data": box_data, "class_labels": {1: "person", 2: "car"}}}
+    masks = {
+        "truth": {"mask_data": mask, "class_labels": {0: "bg", 1: "road", 2: "car"}},
+        "pred": {"mask_data": np.ascontiguousarray(mask[::-1])},
+    }
+    run = runyard.init(project="media")
+    run.log(
+        {
+            "seg": Image(IMG, masks=masks, boxes=boxes),
+            "batch": [Image(IMG, masks={"truth": masks["truth"]}), Image(IMG)],
+            "t": Table(columns=["im"], data=[[Image(IMG, masks={"truth": masks["truth"]})]]),
+        }
+    )
+    run.finish()
+    api_run = Api(dir=root).run(run.path)
+    (row,) = rows(root, run)
+    names = {f.name for f in api_run.files()}
+    truth = row["seg"]["masks"]["truth"]
+    assert truth["_type"] == "mask" and truth["class_labels"] == {
+        "0": "bg",
+        "1": "road",
+        "2": "car",
+    }
+    assert truth["path"] == f"media/images/mask/seg_0_{truth['sha256'][:20]}.mask.png"
+    assert truth["path"] in names and np.array_equal(api_run.load(truth, as_numpy=True), mask)
+    pred = row["seg"]["masks"]["pred"]  # W&B's default labels: class_<id> of each id present
+    assert pred["class_labels"] == {"0": "class_0", "1": "class_1", "2": "class_2"}
+    box_ref = row["seg"]["boxes"]["predictions"]
+    assert set(box_ref) == {"_type", "sha256", "size", "path"} and box_ref["_type"] == "boxes2D"
+    assert box_ref["path"] == f"media/metadata/boxes2D/seg_0_{box_ref['sha256'][:20]}.boxes2D.json"
+    doc = api_run.load(box_ref)
+    assert doc["class_labels"] == {"1": "person", "2": "car"}
+    first, second = doc["box_data"]
+    assert first["position"] == {"minX": 0.1, "maxX": 0.4, "minY": 0.2, "maxY": 0.5}
+    assert (first["class_id"], first["box_caption"], first["scores"]) == (2, "car", {"acc": 0.5})
+    assert second["position"] == {"middle": [20.0, 10.0], "width": 8.0, "height": 4.0}
+    assert second["domain"] == "pixel" and box_ref["path"] in names
+    batch = row["batch"]
+    assert batch["all_masks"][1] is None and batch["all_masks"][0]["truth"]["path"] in names
+    cell = api_run.load(row["t"])["im"][0]  # a table's image cell keeps its mask, as a file
+    assert cell["masks"]["truth"]["path"] in names
+    assert np.array_equal(api_run.load(cell["masks"]["truth"], as_numpy=True), mask)
+
+
+def test_videos_as_gif_and_mp4(root: Path) -> None:
+    import imageio.v3 as iio
+    from PIL import Image as PILImage
+
+    colors = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]], np.uint8)
+    frames = np.stack([np.broadcast_to(c, (30, 40, 3)) for c in colors]).transpose(0, 3, 1, 2)
+    ramp = np.linspace(0, 255, 33 * 31, dtype=np.uint8).reshape(31, 33)
+    odd = np.stack([np.stack([ramp] * 3) for _ in range(6)])  # 6 x 3 x 31 x 33
+    run = runyard.init(project="media")
+    run.log(
+        {
+            "gif": Video(np.ascontiguousarray(frames), fps=5, caption="solid"),
+            "mp4": Video(odd, fps=10, format="mp4"),
+        }
+    )
+    run.finish()
+    api_run = Api(dir=root).run(run.path)
+    (row,) = rows(root, run)
+    gif = row["gif"]
+    assert gif["path"].endswith(".gif") and gif["caption"] == "solid"
+    with PILImage.open(api_run.open_file(gif["path"])) as im:
+        assert im.n_frames == 4 and im.info["duration"] == 200
+        for i in range(4):
+            im.seek(i)
+            assert np.array_equal(np.asarray(im.convert("RGB")), frames[i].transpose(1, 2, 0))
+    mp4 = row["mp4"]
+    data = api_run.load(mp4)
+    assert mp4["path"].endswith(".mp4") and data[4:8] == b"ftyp"
+    back = iio.imread(data, extension=".mp4", index=None)
+    assert back.shape == (6, mp4["height"], mp4["width"], 3)
+    assert (mp4["width"], mp4["height"]) == (34, 32)  # H.264 (yuv420p) needs even sizes: padded
+    assert np.abs(back[0, :31, :33, 0].astype(int) - ramp).mean() < 8
+
+
+def test_plotly_and_matplotlib_figures(root: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+
+    line, ax = plt.subplots(figsize=(3, 2), dpi=50)
+    ax.plot([1, 2, 3], [3, 1, 2])
+    shown, ax2 = plt.subplots(figsize=(3, 2), dpi=50)
+    ax2.imshow(IMG)
+    polar = plt.figure(figsize=(3, 2), dpi=50)
+    polar.add_subplot(projection="polar").plot([0, 1], [1, 2])  # plotly cannot convert it
+    run = runyard.init(project="media")
+    run.log(
+        {
+            "plotly": go.Figure(go.Scatter(x=[1, 2, 3], y=[4, 1, 2])),
+            "line": line,
+            "shown": shown,
+            "polar": polar,
+            "as_image": Image(line),
+        }
+    )
+    run.finish()
+    api_run = Api(dir=root).run(run.path)
+    (row,) = rows(root, run)
+    fig = row["plotly"]
+    assert fig["_type"] == "plotly-file" and fig["path"].endswith(".plotly.json")
+    doc = api_run.load(fig)
+    assert doc["data"][0]["x"] == [1, 2, 3] and doc["data"][0]["type"] == "scatter"
+    # A matplotlib figure plotly converts is a plotly chart (W&B's rule) ...
+    assert row["line"]["_type"] == "plotly-file"
+    assert api_run.load(row["line"])["data"][0]["y"] == [3, 1, 2]
+    # ... one it cannot convert is a PNG of the figure (W&B raises) ...
+    assert row["polar"]["_type"] == "image-file" and row["polar"]["width"] == 150
+    # ... and one showing images is an image (W&B's rule), never converted.
+    assert row["shown"]["_type"] == "image-file"
+    assert (row["shown"]["width"], row["shown"]["height"]) == (150, 100)
+    assert api_run.load(row["as_image"], as_numpy=True).shape == (100, 150, 4)
+    plt.close("all")
+
+
+def test_tables_from_dataframes_with_image_cells_logged_again_with_more_rows(root: Path) -> None:
+    import pandas as pd
+
+    df = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "score": [0.5, np.nan],
+            "label": ["a", "b"],
+            "img": [Image(IMG), Image(IMG[::-1])],
+        }
+    )
+    run = runyard.init(project="media")
+    run.log({"df": df, "table": Table(dataframe=df)})
+    grown = Table(columns=["step", "img"])
+    for step in range(3):
+        grown.add_data(step, Image(IMG[step:]))
+        run.log({"grown": grown})
+    run.finish()
+    api_run = Api(dir=root).run(run.path)
+    first, *later = rows(root, run)
+    for key in ("df", "table"):
+        ref = first[key]
+        assert ref["_type"] == "table-file" and (ref["ncols"], ref["nrows"]) == (4, 2)
+        back = api_run.load(ref)
+        assert list(back.columns) == ["id", "score", "label", "img"]
+        assert back["id"].tolist() == [1, 2] and back["label"].tolist() == ["a", "b"]
+        assert back["score"][0] == 0.5 and np.isnan(back["score"][1])
+        assert np.array_equal(api_run.load(back["img"][1], as_numpy=True), IMG[::-1])
+    sizes = [len(api_run.load(r["grown"])) for r in later]
+    assert sizes == [1, 2, 3]
+    last = api_run.load(api_run.summary["grown"])
+    assert np.array_equal(api_run.load(last["img"][2], as_numpy=True), IMG[2:])

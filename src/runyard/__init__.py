@@ -16,7 +16,7 @@ from runyard.sdk.alert import AlertLevel
 from runyard.sdk.config import Config, ConfigError
 from runyard.sdk.run import Run, RunFinishedError
 from runyard.sdk.settings import Settings
-from runyard.sdk.state import alert, define_metric, finish, init, log
+from runyard.sdk.state import alert, define_metric, finish, init, log, unwatch, watch
 from runyard.sdk.stop import StopRun
 from runyard.sdk.summary import Summary
 
@@ -94,6 +94,8 @@ __all__ = [
     "run",
     "summary",
     "sweep",
+    "unwatch",
     "use_artifact",
+    "watch",
     *_MEDIA,
 ]

@@ -85,7 +85,12 @@ def _video(header: dict[str, Any], payload: bytes, results: Results) -> Encoded:
         return Encoded(out.getvalue(), ".gif")
     iio = require("imageio.v3", "imageio imageio-ffmpeg", "runyard.Video (mp4/webm)")
     rgb = frames if c == 3 else np.repeat(frames[..., :1], 3, axis=3)
-    data = iio.imwrite("<bytes>", rgb, extension=f".{fmt}", fps=fps, codec=header.get("codec"))
+    options: dict[str, Any] = {"fps": fps}
+    if fmt == "mp4":
+        # H.264 in yuv420p (what browsers play); sizes are even already (padded by log()), so
+        # imageio must not rescale them to its default multiple of 16.
+        options.update(codec="libx264", pixelformat="yuv420p", macro_block_size=2)
+    data = iio.imwrite("<bytes>", rgb, extension=f".{fmt}", **options)
     return Encoded(bytes(data), f".{fmt}")
 
 
@@ -142,7 +147,7 @@ def _table(header: dict[str, Any], payload: bytes, results: Results) -> Encoded:
             entry_id = value.get(ID)
             if entry_id is not None:
                 result = results.get(int(entry_id))
-                out = {k: v for k, v in value.items() if k not in (ID, PENDING)}
+                out = {k: cell(v) for k, v in value.items() if k not in (ID, PENDING)}
                 if result is None or "error" in result:
                     out["error"] = (result or {}).get("error", "not encoded")
                     return out

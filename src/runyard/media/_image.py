@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from runyard.media._base import Media
 from runyard.media._deps import require
 from runyard.media._encode import ID
@@ -218,12 +220,16 @@ class Image(Media):
             for name, (mask_header, mask_payload, labels) in masks.items():
                 mask_id = ctx.spool(mask_header, mask_payload)
                 ids.append(mask_id)
-                mref: dict[str, Any] = {"_type": "mask", ID: mask_id}
-                if labels is not None:
-                    mref["class_labels"] = labels
-                ref["masks"][name] = mref
+                ref["masks"][name] = {"_type": "mask", ID: mask_id, "class_labels": labels}
         if boxes:
-            ref["boxes"] = boxes
+            ref["boxes"] = {}
+            for name, doc in boxes.items():
+                box_json = orjson.dumps(doc)
+                box_id = ctx.spool(
+                    {"enc": "file", "sub": "metadata/boxes2D", "ext": ".boxes2D.json"}, [box_json]
+                )
+                ids.append(box_id)
+                ref["boxes"][name] = {"_type": "boxes2D", ID: box_id}
         ref[ID] = entry
         return ref, ids
 
@@ -286,6 +292,10 @@ def _figure_pixels(fig: Any) -> Any:
     if hasattr(fig, "gcf"):
         fig = fig.gcf()
     canvas = fig.canvas
+    if not hasattr(canvas, "buffer_rgba"):  # a non-raster backend (or one a converter left)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba()).copy()
 
@@ -315,6 +325,8 @@ def _mask(key: str, name: str, spec: Any) -> tuple[dict[str, Any], list[Any], An
     labels = spec.get("class_labels")
     if labels is not None:
         labels = {str(int(k)): str(v) for k, v in dict(labels).items()}
+    else:  # W&B's default: a name for each class id present
+        labels = {str(int(c)): f"class_{int(c)}" for c in np.unique(a)}
     header = {
         "enc": "png",
         "sub": "images/mask",
@@ -357,6 +369,9 @@ def _boxes(key: str, name: str, spec: Any) -> dict[str, Any]:
     labels = spec.get("class_labels")
     if labels is not None:
         result["class_labels"] = {str(int(k)): str(v) for k, v in dict(labels).items()}
+    else:  # W&B's default: a name for each class id used
+        ids = sorted({item["class_id"] for item in out})
+        result["class_labels"] = {str(c): f"class_{c}" for c in ids}
     return result
 
 

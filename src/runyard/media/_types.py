@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -305,7 +306,12 @@ class Video(Media):
                 raise self._fail(key, "the video contains NaN or inf", "replace them first")
             if a.nbytes > MAX_FILE_BYTES:
                 raise self._fail(key, f"the video has {a.nbytes} bytes", "log at most 1 GiB")
-            a = np.ascontiguousarray(np.clip(a, 0, 255).astype(np.uint8, copy=False))
+            a = np.clip(a, 0, 255).astype(np.uint8, copy=False)
+            if self._format == "mp4" and (a.shape[2] % 2 or a.shape[3] % 2):
+                # H.264 (yuv420p) needs even sizes: repeat the last row/column once
+                pad = ((0, 0), (0, 0), (0, a.shape[2] % 2), (0, a.shape[3] % 2))
+                a = np.pad(a, pad, mode="edge")
+            a = np.ascontiguousarray(a)
             header = {
                 "enc": "video",
                 "sub": "videos",
@@ -389,14 +395,20 @@ class Plotly(Media):
 
     @classmethod
     def make_plot_media(cls, val: Any) -> Media:
-        """W&B's rule: plotly figures as they are; matplotlib figures converted to plotly when
-        plotly can do it, else an image of the figure."""
+        """W&B's rule: plotly figures as they are; a matplotlib figure (or ``pyplot``) that
+        shows images (``imshow``) becomes an ``Image``; another is converted to plotly when
+        plotly is installed and can convert it (``plotly.tools.mpl_to_plotly``), else it is an
+        ``Image`` of the drawn figure (W&B raises there)."""
         if type(val).__module__.startswith("matplotlib"):
             fig = val.gcf() if hasattr(val, "gcf") else val
+            if any(len(getattr(ax, "images", ())) > 0 for ax in getattr(fig, "axes", ())):
+                return Image(fig)
             try:
                 from plotly import tools  # type: ignore[import-not-found, unused-ignore]
 
-                return cls(tools.mpl_to_plotly(fig))
+                with warnings.catch_warnings():  # plotly's converter's own deprecations
+                    warnings.simplefilter("ignore")
+                    return cls(tools.mpl_to_plotly(fig))
             except Exception:
                 return Image(fig)
         return cls(val)

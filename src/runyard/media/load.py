@@ -32,8 +32,10 @@ def load_reference(
 
     if kind == "images/separated":
         return [_image(read(name), as_numpy) for name in ref["filenames"]]
-    if kind == "image-file":
+    if kind in ("image-file", "mask"):
         return _image(read(ref["path"]), as_numpy)
+    if kind == "boxes2D":
+        return orjson.loads(read(ref["path"]))
     if kind == "table-file":
         pd = require("pandas", "pandas", "loading a Table")
         doc = restore(orjson.loads(read(ref["path"])))

@@ -94,6 +94,7 @@ class Run:
         self.state = "running"
         self.journal_path: Path | None = None
         self._uploads: Any = None  # sdk/uploads.FileUploads, once save() uploads to a server
+        self._watcher: Any = None  # integrations/torch_watch.TorchWatcher, once watch() is used
         #: a sweep's stop decision (sdk/stop.py); _stop_pending: log() raises StopRun next
         self._stop: StopPoller | None = None
         self._stop_pending = False
@@ -489,6 +490,29 @@ class Run:
                 self._append("define", definition.to_dict())
         return definition
 
+    def watch(
+        self,
+        models: Any,
+        criterion: Any = None,
+        log: str | None = "gradients",
+        log_freq: int = 1000,
+        idx: int | None = None,
+        log_graph: bool = False,
+    ) -> None:
+        """Log histograms of a torch module's gradients and/or parameters every ``log_freq``
+        batches (W&B's ``watch``; see runyard/integrations/torch_watch.py and docs/media.md).
+        ``models``: a ``torch.nn.Module`` or a list of them."""
+        from runyard.integrations.torch_watch import TorchWatcher
+
+        if self._watcher is None:
+            self._watcher = TorchWatcher(self)
+        self._watcher.watch(models, criterion, log, log_freq, idx, log_graph)
+
+    def unwatch(self, models: Any = None) -> None:
+        """Remove the hooks ``watch`` put on ``models`` (default: on every watched model)."""
+        if self._watcher is not None:
+            self._watcher.unwatch(models)
+
     def alert(
         self,
         title: str,
@@ -554,6 +578,8 @@ class Run:
             git_thread.join(timeout=5.0)  # a short run still gets its git metadata
         if self._system is not None and os.getpid() == self._owner_pid:
             self._system.stop(timeout=1.0)
+        if self._watcher is not None:
+            self._watcher.unwatch()  # torch hooks never log into a finished run
         media_done = True
         if self._media is not None and self._media.active and os.getpid() == self._owner_pid:
             # Encode what log() spooled before the finish record (the rest: runyard sync).

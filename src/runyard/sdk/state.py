@@ -528,6 +528,16 @@ def alert(title: str, text: str, level: Any = None, wait_duration: Any = None) -
     _require_run("alert").alert(title, text, level=level, wait_duration=wait_duration)
 
 
+def watch(models: Any, *args: Any, **kwargs: Any) -> None:
+    """Watch torch modules with the current run (see :meth:`Run.watch`)."""
+    _require_run("watch").watch(models, *args, **kwargs)
+
+
+def unwatch(models: Any = None) -> None:
+    """Remove the current run's torch hooks (see :meth:`Run.unwatch`)."""
+    _require_run("unwatch").unwatch(models)
+
+
 def define_metric(name: str, **kwargs: Any) -> Any:
     """Define a metric of the current run (see :meth:`Run.define_metric`)."""
     return _require_run("define_metric").define_metric(name, **kwargs)
