@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit bench clean postgres-binaries web chromium
+.PHONY: demo test lint typecheck unit bench bench-hydra clean postgres-binaries web chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,15 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
 	touch $@
+
+# hydra-optuna-sweeper needs optuna<3 (the other benches use optuna 5): a venv of its own.
+BENCH_HYDRA_VENV := .venv-bench-hydra
+$(BENCH_HYDRA_VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(BENCH_HYDRA_VENV)
+	$(BENCH_HYDRA_VENV)/bin/pip install --quiet -e '.[bench-hydra]'
+	touch $@
+bench-hydra: $(BENCH_HYDRA_VENV)/.installed
+	$(BENCH_HYDRA_VENV)/bin/python bench/hydra_sweep.py
 
 demo: $(STAMP) web
 	cd examples/hydra_quickstart && ../../$(BIN)/python demo.py
