@@ -107,10 +107,14 @@ def client(
     return float(log_s), float(finish_s), float(finished_at)
 
 
-def wait_queryable(api: str, path: str, steps: int, keys: int, deadline_s: float = 600) -> float:
-    """Seconds until the run's last step is stored and one key's series has every step."""
+def wait_queryable(
+    api: str, path: str, steps: int, keys: int, deadline_s: float = 600
+) -> tuple[float, float]:
+    """``(t, d)``: a query started at time ``t`` (the first one that did) found the run's last
+    step stored and one key's series with every step; ``d`` is how long that query took."""
     end = time.time() + deadline_s
     while time.time() < end:
+        started = time.time()
         run = httpx.get(f"{api}/runs/{path}", timeout=30)
         if run.status_code == 200 and run.json().get("last_step") == steps - 1:
             series = httpx.get(
@@ -119,7 +123,7 @@ def wait_queryable(api: str, path: str, steps: int, keys: int, deadline_s: float
                 timeout=60,
             ).json()
             if series.get("total") == steps:
-                return time.time()
+                return started, time.time() - started
         time.sleep(0.05)
     raise RuntimeError(f"run {path} never had all {steps} steps")
 
@@ -179,7 +183,8 @@ def main() -> None:
 
             cpu0 = server_cpu(server.pid)
             log_s, fin_s, finished_at = client(script, home, "online", f"door{r}", args, url)
-            ready_at = wait_queryable(api, f"root/bench/door{r}", args.steps, args.keys)
+            ready_at, query_s = wait_queryable(api, f"root/bench/door{r}", args.steps, args.keys)
+            rows["query"].append(query_s)
             rows["door_cpu"].append((server_cpu(server.pid) - cpu0) / points)
             rows["online_finish"].append(fin_s)
             rows["online_log"].append(log_s)

@@ -168,7 +168,14 @@ print("ART" + json.dumps({
 }))
 run.finish()
 
-# 5. a run stopped from runyard. The client asks about a stop every 15 s and posts every 15 s;
+# 5. an offline run (the test syncs it later with `wandb sync`)
+run = wandb.init(project="offline", id="off1", config={"a": 1}, mode="offline")
+for i in range(4):
+    run.log({"x": i * i})
+print("offline hello")
+run.finish()
+
+# 6. a run stopped from runyard. The client asks about a stop every 15 s and posts every 15 s;
 # shorter here (timing only: the protocol is the same).
 run_stopping.RunStopChecker.__init__.__kwdefaults__["poll_interval"] = 0.2
 run = wandb.init(project="door", id="stopme",
@@ -184,8 +191,14 @@ except KeyboardInterrupt:
 """
 
 
+class SessionOutput(str):
+    """What :data:`SESSION` printed; ``home`` is the folder it ran in."""
+
+    home: Path
+
+
 @pytest.fixture(scope="module")
-def session(door: Door, tmp_path_factory: pytest.TempPathFactory) -> str:
+def session(door: Door, tmp_path_factory: pytest.TempPathFactory) -> SessionOutput:
     """Play :data:`SESSION`; stop its last run through runyard's API once it logs. Its output."""
     home = tmp_path_factory.mktemp("session")
     script = home / "train.py"
@@ -221,7 +234,9 @@ def session(door: Door, tmp_path_factory: pytest.TempPathFactory) -> str:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return out
+    result = SessionOutput(out)
+    result.home = home
+    return result
 
 
 def test_init_log_config_summary_finish_console(door: Door, session: str) -> None:
@@ -381,25 +396,13 @@ def test_a_run_stopped_from_runyard_stops_the_client(door: Door, session: str) -
     assert 5 <= run.record.last_step < 2999
 
 
-def test_login_host_offline_run_then_wandb_sync(door: Door, tmp_path: Path) -> None:
+def test_login_host_offline_run_then_wandb_sync(
+    door: Door, session: SessionOutput, tmp_path: Path
+) -> None:
     """`wandb login --host` with a runyard key is all `wandb sync` needs; an offline run synced
-    later arrives whole."""
+    later arrives whole (in the key's entity)."""
     run_cli(["login", "--host", door.url, door.bob], tmp_path, None, None)
-    run_script(
-        """
-        import wandb
-        run = wandb.init(project="offline", id="off1", config={"a": 1})
-        for i in range(4):
-            run.log({"x": i * i})
-        print("offline hello")
-        run.finish()
-        """,
-        tmp_path,
-        None,
-        None,
-        env={"WANDB_MODE": "offline"},
-    )
-    runs = sorted(str(p) for p in (tmp_path / "wandb").glob("offline-run-*"))
+    runs = sorted(str(p) for p in (session.home / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     run_cli(["sync", runs[0]], tmp_path, None, None)
     run = door.api().run("bob/offline/off1")
@@ -494,16 +497,17 @@ class SweepResult:
 
 @pytest.fixture(scope="module")
 def swept(door: Door, tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
-    """`wandb sweep` of a 4-cell grid with run_cap 3, then two `wandb agent`s until they exit."""
+    """`wandb sweep` of a 3-cell grid with run_cap 2, then two `wandb agent`s until they exit
+    (both ask for runs at once: the controller's lock gives them different cells)."""
     home = tmp_path_factory.mktemp("sweep")
     (home / "sweep.yaml").write_text(
         "program: train.py\n"
         "method: grid\n"
         "metric: {name: loss, goal: minimize}\n"
-        "run_cap: 3\n"
+        "run_cap: 2\n"
         "parameters:\n"
-        "  lr: {values: [0.01, 0.1]}\n"
-        "  batch_size: {values: [16, 32]}\n"
+        "  lr: {values: [0.01, 0.1, 1.0]}\n"
+        "  batch_size: {value: 16}\n"
     )
     (home / "train.py").write_text(
         "import wandb\n"
@@ -553,9 +557,9 @@ def test_wandb_sweep_and_two_wandb_agents_on_a_grid(door: Door, swept: SweepResu
     assert sweep is not None and (sweep.entity, sweep.project) == ("alice", "grid")
     assert sweep.state == "finished"
     runs = [api.run(f"alice/grid/{t.run_id}") for t in api.store.sweep_trials(sweep.id)]
-    assert len(runs) == 3
+    assert len(runs) == 2  # run_cap, exactly
     cells = {(r.config["lr"], r.config["batch_size"]) for r in runs}
-    assert len(cells) == 3
+    assert len(cells) == 2  # no cell twice
     assert all(r.state == "finished" and r.sweep_id == sweep.id for r in runs)
     for r in runs:
         assert r.summary["loss"] == r.config["lr"] * r.config["batch_size"]
@@ -606,7 +610,7 @@ def test_wandb_api_reads_what_runyard_stored(
     out = json.loads(proc.stdout.split("OUT", 1)[1])
     api = door.api()
     assert out["filtered"] == ["res1"] and out["none"] == 0
-    assert out["ordered"] == sorted(out["ordered"]) and len(out["ordered"]) == 3
+    assert out["ordered"] == sorted(out["ordered"]) and len(out["ordered"]) == 2
     res1 = api.run("lab/resumes/res1")
     assert out["config"] == res1.config == {"lr": 0.1, "phase": 2}
     assert out["summary_loss"] == 4 and out["last_step"] == 4
