@@ -31,7 +31,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -68,8 +70,17 @@ def server_cpu(pid: int) -> float:
 
 
 def client(
-    script: Path, home: Path, mode: str, run_id: str, args: argparse.Namespace, url: str
-) -> tuple[float, float, float]:
+    script: Path,
+    home: Path,
+    mode: str,
+    run_id: str,
+    args: argparse.Namespace,
+    url: str,
+    on_finish: Callable[[], Any] | None = None,
+) -> tuple[float, float, float, Any]:
+    """Run the client; ``on_finish`` runs the moment the client reports that ``finish()``
+    returned (while its interpreter is still exiting: wandb's service shutdown takes a while
+    and is not part of finish()). ``(log loop s, finish s, finished at, on_finish result)``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "RUNYARD_"))}
     env.update(
         {
@@ -91,20 +102,28 @@ def client(
     )
     if mode == "offline":
         env["WANDB_MODE"] = "offline"
-    out = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, str(script), str(args.steps), str(args.keys), mode, run_id],
         cwd=home,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
-        timeout=1800,
-        check=False,
     )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT")]
-    if out.returncode != 0 or not lines:
-        raise RuntimeError(f"{mode} client failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    _, log_s, finish_s, finished_at = lines[-1].split()
-    return float(log_s), float(finish_s), float(finished_at)
+    assert proc.stdout is not None
+    result = None
+    extra = None
+    for line in proc.stdout:
+        if line.startswith("RESULT"):
+            result = line.split()
+            extra = on_finish() if on_finish is not None else None
+            break
+    proc.stdout.read()
+    proc.wait(timeout=1800)
+    if proc.returncode != 0 or result is None:
+        raise RuntimeError(f"{mode} client failed ({proc.returncode})")
+    _, log_s, finish_s, finished_at = result
+    return float(log_s), float(finish_s), float(finished_at), extra
 
 
 def wait_queryable(
@@ -164,6 +183,7 @@ def main() -> None:
             "native_cpu",
             "online_log",
             "offline_log",
+            "query",
         )
     }
     try:
@@ -177,13 +197,20 @@ def main() -> None:
         for r in range(args.repeats):
             home = tmp / f"repeat{r}"
             home.mkdir()
-            log_s, fin_s, _ = client(script, home, "offline", f"off{r}", args, url)
+            log_s, fin_s, _, _ = client(script, home, "offline", f"off{r}", args, url)
             rows["offline_finish"].append(fin_s)
             rows["offline_log"].append(log_s)
 
             cpu0 = server_cpu(server.pid)
-            log_s, fin_s, finished_at = client(script, home, "online", f"door{r}", args, url)
-            ready_at, query_s = wait_queryable(api, f"root/bench/door{r}", args.steps, args.keys)
+            log_s, fin_s, finished_at, (ready_at, query_s) = client(
+                script,
+                home,
+                "online",
+                f"door{r}",
+                args,
+                url,
+                lambda r=r: wait_queryable(api, f"root/bench/door{r}", args.steps, args.keys),
+            )
             rows["query"].append(query_s)
             rows["door_cpu"].append((server_cpu(server.pid) - cpu0) / points)
             rows["online_finish"].append(fin_s)
@@ -191,7 +218,7 @@ def main() -> None:
             rows["queryable_after"].append(max(0.0, ready_at - finished_at))
 
             cpu0 = server_cpu(server.pid)
-            _log_s, fin_s, _ = client(script, home, "runyard", f"native{r}", args, url)
+            _log_s, fin_s, _, _ = client(script, home, "runyard", f"native{r}", args, url)
             wait_queryable(api, f"root/bench/native{r}", args.steps, args.keys)
             rows["native_cpu"].append((server_cpu(server.pid) - cpu0) / points)
             rows["native_finish"].append(fin_s)

@@ -370,6 +370,18 @@ def test_a_key_reaches_only_its_entities(door: Door, session: str) -> None:
     )
     assert files.json()["data"]["createRunFiles"] is None
     assert api.run("bob/private/bobrun1").record.last_step == -1
+    # artifacts: alice (a member of lab) reads lab's model; bob cannot, by name or by id
+    query = 'query { project(name: "arts", entityName: "lab") { artifact(name: "net:v0") { id } } }'
+    art_id = door.graphql(door.alice, query).json()["data"]["project"]["artifact"]["id"]
+    assert (
+        "may not access entity 'lab'"
+        in door.graphql(door.bob, query).json()["errors"][0]["message"]
+    )
+    by_id = door.graphql(
+        door.bob, "query Q($id: ID!) { artifact(id: $id) { digest } }", {"id": art_id}
+    )
+    assert by_id.json()["data"]["artifact"] is None
+    assert "may not access entity 'lab'" in by_id.json()["errors"][0]["message"]
 
 
 def test_resume_allow_then_must(door: Door, session: str) -> None:
