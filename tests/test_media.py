@@ -79,9 +79,10 @@ def test_images_histograms_tables_round_trip(root: Path, store_url: str | None) 
     assert api_run.summary["img"] == second["img"]
     names = {f.name for f in api_run.files()}
     assert ref["path"] in names and second["img"]["path"] in names and cell["path"] in names
-    if store_url is None:
+    if store_url is None:  # the embedded store's blobs: kept (stored once), no pins left
         blobs = list((root / "blobs" / "sha256").rglob("*"))
-        assert sum(1 for b in blobs if b.name == ref["sha256"]) == 1  # stored once
+        assert sum(1 for b in blobs if b.name == ref["sha256"]) == 1
+        assert not list((root / "blobs" / ".pins").rglob("*"))
     out = api_run.file(ref["path"]).download(root / "dl")
     assert hashlib.sha256(out.read_bytes()).hexdigest() == ref["sha256"]
 

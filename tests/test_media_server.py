@@ -45,6 +45,13 @@ def as_user(monkeypatch: pytest.MonkeyPatch, proc: ServerProc, key: str) -> None
     monkeypatch.setenv("RUNYARD_DISABLE_STATS", "true")
 
 
+def cached(root: Path) -> list[str]:
+    """The client's blob cache: cached blobs and pins left under ``root/blobs``."""
+    base = root / "blobs"
+    found = [p for sub in ("sha256", ".pins") for p in (base / sub).rglob("*") if p.is_file()]
+    return sorted(str(p.relative_to(base)) for p in found)
+
+
 def new_run(client: httpx.Client, entity: str, project: str, run_id: str) -> None:
     body = {
         "header": {"entity": entity, "project": project, "run_id": run_id},
@@ -62,6 +69,7 @@ def test_another_entity_can_neither_read_nor_write_nor_link_media(
     run = runyard.init(project="vision", entity="alice", id="alicemedia")
     run.log({"img": Image(IMG), "t": Table(columns=["i", "im"], data=[[1, Image(IMG[::-1])]])})
     run.finish()
+    assert run._root is not None and cached(run._root) == []  # acknowledged: pruned
     (row,) = list(Api().run("alice/vision/alicemedia").scan_history())
     ref = row["img"]
     files = "/runs/alice/vision/alicemedia/files"
@@ -202,6 +210,7 @@ def test_offline_media_reach_the_server_through_sync(
     env = {"RUNYARD_DIR": str(root), "RUNYARD_CONSOLE": "off", "RUNYARD_DISABLE_STATS": "true"}
     killed = run_python(OFFLINE, tmp_path, env=env, check=False)
     assert "logged" in killed.stdout, killed.stderr
+    assert any(c.startswith(".pins/") for c in cached(root))  # kept for sync by each journal
     sync_env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
     sync_env.update(RUNYARD_API_KEY=keys["alice"], RUNYARD_SILENT="true")
     out = subprocess.run(
@@ -212,6 +221,7 @@ def test_offline_media_reach_the_server_through_sync(
         timeout=300,
     )
     assert out.returncode == 0 and "2 run(s) synced" in out.stdout, out.stdout + out.stderr
+    assert cached(root) == []  # the server has them: the local cache is empty again
     api = Api(store=proc.url, api_key=keys["alice"], dir=tmp_path / "elsewhere")
     done = api.run("alice/off/offdone")
     (row,) = list(done.scan_history())

@@ -22,10 +22,12 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from runyard.blobs import LocalBlobStore
 from runyard.media._encode import ID, PENDING
+from runyard.media._pins import pin_path, prunable, release
 
 AS = "__as__"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._/\-]")
@@ -51,9 +53,12 @@ def is_pending(value: Any) -> bool:
 class MediaResolver:
     """Resolves the pending values of one journal's records (see the module docstring)."""
 
-    def __init__(self, blobs: LocalBlobStore | None, where: tuple[str, str, str]) -> None:
+    def __init__(
+        self, blobs: LocalBlobStore | None, where: tuple[str, str, str], pins: Path | None = None
+    ) -> None:
         self.blobs = blobs
         self.where = where
+        self.pins = pins
         self.results: dict[int, dict[str, Any]] = {}
         self._resolved: dict[tuple[str, tuple[int, ...]], Any] = {}
         self._last_summary: dict[str, Any] = {}
@@ -169,21 +174,28 @@ class MediaResolver:
     # -- files ---------------------------------------------------------------------------------
 
     def register(self, store: Any, files: Sequence[tuple[str, str, int]]) -> None:
-        """Put the files into the store (once per name; a blob sent before is linked)."""
+        """Put the files into the store (once per name; a blob sent before is linked). With a
+        server store, each blob the server acknowledged is released from the local cache
+        (:mod:`runyard.media._pins`): a later file of the same content is a link."""
         from runyard.store.base import StoreError
 
         entity, project, run_id = self.where
+        prune = self.blobs is not None and prunable(store, self.blobs.root)
         for name, key, _size in files:
             if name in self._registered:
                 continue
             try:
-                done = key in self._sent and store.link_file(entity, project, run_id, name, key)
+                source = self._source(key)
+                done = (key in self._sent or source is None) and store.link_file(
+                    entity, project, run_id, name, key
+                )
                 if not done:
-                    if self.blobs is None or self.blobs.local_path(key) is None:
+                    if source is None:
                         raise StoreError(f"the encoded file {key} is missing on this machine")
-                    store.put_file(
-                        entity, project, run_id, name, self.blobs.path_of(key), expected_key=key
-                    )
+                    store.put_file(entity, project, run_id, name, source, expected_key=key)
+                if prune:
+                    assert self.blobs is not None
+                    release(self.pins, self.blobs.root, key, prune=True)
             except StoreError as exc:
                 if type(exc).__name__ == "StoreUnavailableError":
                     raise  # the shipper retries
@@ -196,3 +208,13 @@ class MediaResolver:
                     )
             self._registered.add(name)
             self._sent.add(key)
+
+    def _source(self, key: str) -> Path | None:
+        """Where this machine has the blob: the journal's pin, else the cache's copy."""
+        if self.pins is not None:
+            pinned = pin_path(self.pins, key)
+            if pinned.is_file():
+                return pinned
+        if self.blobs is not None:
+            return self.blobs.local_path(key)
+        return None

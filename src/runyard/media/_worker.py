@@ -19,20 +19,27 @@ from typing import Any
 
 from runyard.blobs import LocalBlobStore
 from runyard.media._encode import encode, set_pause
+from runyard.media._pins import pin_blob, pins_dir_for, prunable, release_all
 from runyard.media._resolve import MediaResolver, Record
 from runyard.media._spool import SpoolEntry, SpoolWriter, read_spool, spool_dir_for
 
 
 def encode_entry(
-    entry: SpoolEntry, blobs: LocalBlobStore, results: dict[int, dict[str, Any]]
+    entry: SpoolEntry,
+    blobs: LocalBlobStore,
+    results: dict[int, dict[str, Any]],
+    pins: Path | None = None,
 ) -> dict[str, Any]:
-    """Encode one spool entry into ``blobs``; the ``media`` record describing the result."""
+    """Encode one spool entry into ``blobs``; the ``media`` record describing the result.
+    ``pins``: the journal's pin folder (see :mod:`runyard.media._pins`)."""
     header = entry.header
     try:
         encoded = encode(header, entry.read(), results)
         if encoded.inline is not None:
             return {"id": entry.id, "inline": encoded.inline}
         info = blobs.put_bytes(encoded.data)
+        if pins is not None:
+            pin_blob(blobs, pins, info.key, encoded.data)
     except Exception as exc:
         return {"id": entry.id, "error": f"{type(exc).__name__}: {exc}"}
     result: dict[str, Any] = {
@@ -59,10 +66,11 @@ class MediaContext:
     ) -> None:
         self.spool_dir = spool_dir_for(journal_path)
         self.blobs_root = journal_path.parent.parent / "blobs"
+        self.pins = pins_dir_for(journal_path)
         self._append = append
         self._blobs: LocalBlobStore | None = None
         self._writer: SpoolWriter | None = None
-        self.resolver = MediaResolver(None, where)
+        self.resolver = MediaResolver(None, where, self.pins)
         self._queue: deque[SpoolEntry] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -168,7 +176,7 @@ class MediaContext:
         return entry.segment
 
     def _encode_one(self, entry: SpoolEntry, blobs: LocalBlobStore, previous: Path | None) -> None:
-        result = encode_entry(entry, blobs, self._results)
+        result = encode_entry(entry, blobs, self._results, self.pins)
         if "error" in result:
             print(
                 f"runyard: could not encode a media value ({result['error']}); its row "
@@ -186,6 +194,11 @@ class MediaContext:
         if self._blobs is None:
             _ = self.blobs
         return self.resolver.prepare(store, pending, limit)
+
+    def delivered(self, store: Any) -> None:
+        """Every row of the run is in ``store``: drop the run's pins (and, for a server, the
+        cached blobs nobody else pins; see :mod:`runyard.media._pins`)."""
+        release_all(self.pins, self.blobs_root, prunable(store, self.blobs_root))
 
     def close(self, timeout: float) -> bool:
         """Encode what is queued (until ``timeout``), stop the thread; True if all is encoded.
@@ -244,7 +257,8 @@ def complete_records(
     journal has no media)."""
     header = records[0][2] if records and records[0][1] == "run" else {}
     where = (header.get("entity", ""), header.get("project", ""), header.get("run_id", ""))
-    resolver = MediaResolver(LocalBlobStore(journal_path.parent.parent / "blobs"), where)
+    pins = pins_dir_for(journal_path)
+    resolver = MediaResolver(LocalBlobStore(journal_path.parent.parent / "blobs"), where, pins)
     resolver.note(records)
     missing = resolver.missing(records)
     if not missing and not any(kind == "media" for _s, kind, _p in records):
@@ -256,7 +270,7 @@ def complete_records(
         for entry in read_spool(spool):
             if entry.id in results and "error" not in results[entry.id]:
                 continue
-            results[entry.id] = encode_entry(entry, resolver.blobs, results)
+            results[entry.id] = encode_entry(entry, resolver.blobs, results, pins)
             resolver.add_result(results[entry.id])
         for entry_id in missing - set(results):
             resolver.add_result({"id": entry_id, "error": "the raw media data was lost"})
@@ -272,9 +286,12 @@ def complete_records(
     return out, resolver
 
 
-def discard_spool(journal_path: Path) -> None:
-    """Remove a journal's spool once its records are all in the store."""
+def discard_spool(journal_path: Path, store: Any = None) -> None:
+    """Remove a journal's spool and pins once its records are all in ``store`` (a server's:
+    the cached blobs nobody else pins are deleted too)."""
     shutil.rmtree(spool_dir_for(journal_path), ignore_errors=True)
+    blobs_root = journal_path.parent.parent / "blobs"
+    release_all(pins_dir_for(journal_path), blobs_root, prunable(store, blobs_root))
 
 
 def _warn(message: str) -> None:

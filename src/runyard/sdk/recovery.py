@@ -162,7 +162,7 @@ def recover_journal(path: Path, store: Store, keep: bool | None = None) -> Recov
         if media:
             from runyard.media import discard_spool
 
-            discard_spool(path)
+            discard_spool(path, store)
         run_path = f"{header['entity']}/{header['project']}/{header['run_id']}"
         return RecoveryResult(path, run_path, len(records), state, len(delivery.quarantined))
     finally:

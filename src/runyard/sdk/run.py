@@ -632,6 +632,11 @@ class Run:
             # Embedded store with a webhook: deliver what finish() just stored (bounded).
             self._alerts.close(min(5.0, max(0.0, deadline - time.monotonic())))
         complete = complete and media_done
+        if complete and self._media is not None and self._media.active and self.mode == "online":
+            try:  # a cache to tidy: it never fails the finish
+                self._media.delivered(self._open_store() if self._is_server_store() else None)
+            except Exception:
+                pass
         if self._journal is not None:
             if complete and self.journal_path is not None and self.mode == "online":
                 # Retired while we still hold its lock, so no recovery ever races with us.
