@@ -37,6 +37,7 @@ from runyard.server.routes import (
     artifacts,
     files,
     journals,
+    media,
     meta,
     runs,
     sweeps,
@@ -107,6 +108,7 @@ def create_app(
     artifacts.install_handlers(app)
     for module in (meta, journals, runs, files, sweeps, admin, analysis, workspace, artifacts):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(media.router, prefix=API_PREFIX)  # the dashboard's media panels
     wandb_compat.mount(app)  # the W&B wire protocol: /graphql, /files/..., /wandb-files/...
     mount_dashboard(app)  # /, /index.html and /assets/*: none overlap /api/v1
     app.add_middleware(

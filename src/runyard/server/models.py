@@ -65,6 +65,25 @@ class SeriesBatchIn(_In):
     )
 
 
+class StepsIn(_In):
+    key: MetricKey = Field(description="A key the runs logged (a media key, usually).")
+    runs: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=1000, description="Run ids of the project."
+    )
+
+
+class ValuesIn(_In):
+    key: MetricKey = Field(description="A key the runs logged (a media key, usually).")
+    runs: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=100, description="Run ids of the project."
+    )
+    samples: int = Field(
+        1000, ge=1, le=10_000, description="At most this many values per run (evenly spread)."
+    )
+    min_step: int | None = Field(None, ge=-INT64, le=INT64, description="First step (inclusive).")
+    max_step: int | None = Field(None, ge=-INT64, le=INT64, description="Last step (inclusive).")
+
+
 class SweepStateIn(_In):
     state: SweepState
 

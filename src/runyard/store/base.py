@@ -125,6 +125,19 @@ class Series:
 
 
 @dataclass
+class KeyValues:
+    """The values one run logged under one key (numbers, text, media references: anything a
+    history row holds), by step (see :meth:`Store.logged_values`). ``total`` is how many steps
+    of the requested range have the key; ``thinned`` says that only some of them came back."""
+
+    key: str
+    steps: list[int]
+    values: list[Any]
+    total: int
+    thinned: bool
+
+
+@dataclass
 class XSeries:
     """One run's series of a metric with an x value per point (see :meth:`Store.series_many`):
     ``xs[i]`` is the x (``_step``, ``_runtime``, ``_timestamp`` or another metric) at
@@ -594,6 +607,49 @@ class Store(abc.ABC):
             out[pk] = XSeries(key, x, steps, xs, values, s.total, s.downsampled)
         return out
 
+    # -- values of one key (the dashboard's media panels) -------------------------------------
+
+    def logged_steps(self, run_pks: Sequence[int], key: str) -> dict[int, list[int]]:
+        """The steps at which each run logged ``key``, ascending: one list per run of
+        ``run_pks`` (empty for a run without the key). Cheap (integers only): the dashboard's
+        step slider over a media key reads it before any value.
+
+        This default reads :meth:`history`; stores override it with one query."""
+        return {
+            pk: [int(r["_step"]) for r in self.history(pk, [key]) if key in r]
+            for pk in dict.fromkeys(run_pks)
+        }
+
+    def logged_values(
+        self,
+        run_pks: Sequence[int],
+        key: str,
+        samples: int | None = None,
+        *,
+        min_step: int | None = None,
+        max_step: int | None = None,
+    ) -> dict[int, KeyValues]:
+        """Every value each run logged under ``key`` in the step range (inclusive bounds), in
+        step order, whatever its kind (media references, histograms, tables, numbers): one
+        :class:`KeyValues` per run of ``run_pks``. With ``samples`` and more steps than that in
+        the range, ``samples`` of them evenly spread (the first and the last kept, ``thinned``
+        true): a histogram over time of 100,000 steps reads as many columns as it can draw.
+        Values are as :meth:`history` returns them; reads see one consistent state per run.
+
+        This default reads :meth:`history`; stores override it with a few queries."""
+        out: dict[int, KeyValues] = {}
+        for pk in dict.fromkeys(run_pks):
+            rows = [r for r in self.history(pk, [key], min_step, max_step) if key in r]
+            keep = thin_indices(len(rows), samples)
+            out[pk] = KeyValues(
+                key,
+                [int(rows[i]["_step"]) for i in keep],
+                [rows[i][key] for i in keep],
+                len(rows),
+                len(keep) < len(rows),
+            )
+        return out
+
     # -- dashboard workspaces ---------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -714,3 +770,13 @@ def interpolate_x(steps: Sequence[int], known: Sequence[tuple[int, float]]) -> l
     xs = np.interp(at, ks, kv)
     xs[(at < ks[0]) | (at > ks[-1])] = np.nan
     return [float(v) for v in xs]
+
+
+def thin_indices(n: int, samples: int | None) -> list[int]:
+    """Indices of ``samples`` of ``n`` items evenly spread, the first and the last included
+    (all of them when ``samples`` is None or at least ``n``)."""
+    if samples is None or n <= samples:
+        return list(range(n))
+    if samples <= 1:
+        return [n - 1] if samples == 1 else []
+    return sorted({round(i * (n - 1) / (samples - 1)) for i in range(samples)})

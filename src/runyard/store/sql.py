@@ -59,6 +59,7 @@ from runyard.store.downsample import (
 from runyard.store.sql_series import SeriesMethods
 from runyard.store.sql_sweeps import SweepMethods
 from runyard.store.sql_system import SystemMethods
+from runyard.store.sql_values import ValuesMethods
 
 #: The Alembic head this code expects; tests check it matches the migrations folder.
 SCHEMA_REVISION = "0009"
@@ -135,7 +136,7 @@ def default_files_root(url: str) -> Path:
 __all__ = ["SQLStore", "bucket_count", "bucket_grid", "downsample_min_max", "normalize_url"]
 
 
-class SQLStore(SeriesMethods, SweepMethods, SystemMethods, Store):
+class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store):
     """A store in one SQL database. Create with :func:`runyard.store.open_store`."""
 
     # About 0.3 ms of Python per apply (rows and blocks are built in Python): log() on the
