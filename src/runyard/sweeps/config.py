@@ -66,6 +66,7 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
     "program",
     "method",
     "metric",
+    "metrics",
     "parameters",
     "command",
     "early_terminate",
@@ -84,10 +85,12 @@ UNSUPPORTED_KEYS: dict[str, str] = {
     "image_uri": "`image_uri` is for W&B Launch; runyard runs `program` / `command` on its agents",
     "scheduler": "`scheduler` (W&B custom schedulers: optuna, ax) is not supported; use "
     "method grid, random or bayes",
-    "metrics": "`metrics` (multi-objective, W&B's method custom) is not supported; optimise "
-    "one `metric`",
 }
 METRIC_KEYS: tuple[str, ...] = ("name", "goal", "target", "impute", "impute_while_running")
+#: keys of one entry of ``metrics`` (several objectives)
+METRICS_ENTRY_KEYS: tuple[str, ...] = ("name", "goal")
+#: at most this many objectives in ``metrics``
+MAX_METRICS = 8
 #: every key a parameter spec may have (which ones depend on the distribution)
 PARAMETER_KEYS: tuple[str, ...] = (
     "distribution",
@@ -167,6 +170,19 @@ class SweepConfig:
     entity: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: every objective, in order: ``(metric,)`` for a single ``metric``, the entries of
+    #: ``metrics`` for a multi-objective sweep (runyard's extension), ``()`` for none
+    metrics: tuple[MetricSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.metrics and self.metric is not None:
+            self.metrics = (self.metric,)
+
+    @property
+    def multi_objective(self) -> bool:
+        """Several objectives (``metrics`` with two or more entries): the search and the
+        reports use the Pareto front (see :mod:`runyard.sweeps.pareto`)."""
+        return len(self.metrics) > 1
 
     @property
     def effective_command(self) -> list[str]:
@@ -426,20 +442,37 @@ class _Checker:
         self.controller(doc)
         method = self.method(doc)
         metric = self.metric(doc["metric"]) if "metric" in doc else None
+        metrics = self.metrics(doc) if "metrics" in doc else ()
+        if "metric" in doc and "metrics" in doc:
+            self.add(
+                "metrics",
+                "is given together with `metric`",
+                "keep one: `metric` for one objective, or `metrics: [{name: ..., goal: ...}, "
+                "...]` for several (move the metric into the list)",
+            )
+        elif len(metrics) == 1:
+            metric = metrics[0]  # one objective written as a list: a plain single-metric sweep
+        has_metric = "metric" in doc or "metrics" in doc
         entries = self.parameters_section(doc)
         command = self.command(doc)
         run_cap = self.run_cap(doc)
         early = self.early_terminate(doc, metric)
 
         # cross-key rules
-        if method == "bayes" and "metric" not in doc:
+        if len(metrics) > 1 and "early_terminate" in doc:
+            self.add(
+                "early_terminate",
+                "judges runs by one metric, and this sweep has several `metrics`",
+                "remove early_terminate, or optimise one `metric`",
+            )
+        if method == "bayes" and not has_metric:
             self.add(
                 "metric",
                 "is missing, and method bayes needs a metric to optimise",
                 "add metric: {name: <a metric your program logs>, goal: minimize} "
                 "(or maximize), or use method random",
             )
-        if "early_terminate" in doc and "metric" not in doc:
+        if "early_terminate" in doc and not has_metric:
             self.add(
                 "metric",
                 "is missing, and early_terminate needs a metric to judge runs by",
@@ -491,7 +524,8 @@ class _Checker:
             method=method,
             parameters=space,
             program=strings["program"],
-            metric=metric,
+            metric=metric if len(metrics) <= 1 else None,
+            metrics=metrics if len(metrics) > 1 else (),
             command=command or None,
             early_terminate=early,
             run_cap=run_cap,
@@ -560,39 +594,52 @@ class _Checker:
         )
         return None
 
-    def metric(self, spec: Any) -> MetricSpec | None:
+    def metric(
+        self, spec: Any, path: str = "metric", keys: tuple[str, ...] = METRIC_KEYS
+    ) -> MetricSpec | None:
         if not isinstance(spec, Mapping):
             example = spec if isinstance(spec, str) else "val_loss"
             self.add(
-                "metric",
+                path,
                 f"must be a mapping, got {_fmt(spec)}",
-                f"write metric: {{name: {example}, goal: minimize}} (or maximize)",
+                (
+                    f"write metric: {{name: {example}, goal: minimize}} (or maximize)"
+                    if path == "metric"
+                    else f"write {{name: {example}, goal: minimize}} (or maximize)"
+                ),
             )
             return None
         ok = True
         for key in spec:
-            if key not in METRIC_KEYS:
+            if key not in keys:
                 ok = False
-                close = _did_you_mean(str(key), METRIC_KEYS)
+                if key in METRIC_KEYS:
+                    self.add(
+                        f"{path}.{key}",
+                        "applies to a single `metric` only, not to one of several `metrics`",
+                        f"remove it; an entry of metrics takes {', '.join(keys)}",
+                    )
+                    continue
+                close = _did_you_mean(str(key), keys)
                 self.add(
-                    f"metric.{key}",
+                    f"{path}.{key}",
                     "unknown key",
                     f"did you mean `{close}`?"
                     if close
-                    else f"remove it; metric takes {', '.join(METRIC_KEYS)}",
+                    else f"remove it; {path} takes {', '.join(keys)}",
                 )
         name = spec.get("name")
         if "name" not in spec:
             ok = False
             self.add(
-                "metric.name",
+                f"{path}.name",
                 "is missing",
                 "name the metric your program logs, e.g. name: val_loss",
             )
         elif not isinstance(name, str) or not name.strip():
             ok = False
             self.add(
-                "metric.name",
+                f"{path}.name",
                 f"must be a non-empty string, got {_fmt(name)}",
                 "name the metric your program logs, e.g. name: val_loss",
             )
@@ -601,7 +648,7 @@ class _Checker:
             ok = False
             close = _did_you_mean(str(goal), GOALS, cutoff=0.4)
             self.add(
-                "metric.goal",
+                f"{path}.goal",
                 f"must be minimize or maximize, got {_fmt(goal)}",
                 f"did you mean `{close}`?" if close else "use goal: minimize or maximize",
             )
@@ -609,7 +656,7 @@ class _Checker:
         if target is not None and not (_is_number(target) and math.isfinite(target)):
             ok = False
             self.add(
-                "metric.target",
+                f"{path}.target",
                 f"must be a number, got {_fmt(target)}",
                 "e.g. target: 0.95, or remove it",
             )
@@ -617,7 +664,7 @@ class _Checker:
         if impute not in IMPUTE:
             ok = False
             self.add(
-                "metric.impute",
+                f"{path}.impute",
                 f"must be one of {', '.join(IMPUTE)}, got {_fmt(impute)}",
                 "e.g. impute: worst",
             )
@@ -627,7 +674,7 @@ class _Checker:
         if running not in IMPUTE_WHILE_RUNNING:
             ok = False
             self.add(
-                "metric.impute_while_running",
+                f"{path}.impute_while_running",
                 f"must be one of {', '.join(IMPUTE_WHILE_RUNNING)}, got {_fmt(running)}",
                 'e.g. impute_while_running: "false"',
             )
@@ -640,6 +687,51 @@ class _Checker:
             impute=str(impute),
             impute_while_running=str(running),
         )
+
+    def metrics(self, doc: Mapping[str, Any]) -> tuple[MetricSpec, ...]:
+        """``metrics``: several objectives (runyard's extension of W&B's format)."""
+        spec = doc["metrics"]
+        example = "metrics: [{name: val/loss, goal: minimize}, {name: val/acc, goal: maximize}]"
+        if isinstance(spec, Mapping):
+            self.add(
+                "metrics",
+                "must be a list of objectives, got a mapping",
+                f"write {example}, or use `metric:` for one objective",
+            )
+            return ()
+        if not isinstance(spec, list) or not spec:
+            self.add(
+                "metrics",
+                f"must be a non-empty list of objectives, got {_fmt(spec)}",
+                f"write {example}",
+            )
+            return ()
+        if len(spec) > MAX_METRICS:
+            self.add(
+                "metrics",
+                f"has {len(spec)} objectives; at most {MAX_METRICS} are supported",
+                "optimise fewer objectives (log the others as plain metrics)",
+            )
+            return ()
+        out: list[MetricSpec] = []
+        seen: dict[str, int] = {}
+        ok = True
+        for i, entry in enumerate(spec):
+            parsed = self.metric(entry, f"metrics[{i}]", METRICS_ENTRY_KEYS)
+            if parsed is None:
+                ok = False
+                continue
+            if parsed.name in seen:
+                ok = False
+                self.add(
+                    f"metrics[{i}].name",
+                    f"{parsed.name!r} is already metrics[{seen[parsed.name]}]",
+                    "name each objective once",
+                )
+                continue
+            seen[parsed.name] = i
+            out.append(parsed)
+        return tuple(out) if ok else ()
 
     def run_cap(self, doc: Mapping[str, Any]) -> int | None:
         value = doc.get("run_cap")

@@ -268,14 +268,21 @@ class SweepController(SweepControl):
         """The trials as the search sees them (those re-run by :meth:`requeue` left out: their
         retry is the trial)."""
         metric = config.metric
+        multi = config.metrics if config.multi_objective else ()
         out = []
         for record in tx.trials():
             if superseded and record.run_id in superseded:
                 continue
             value = None
-            if metric is not None and record.state not in ("pending", "running"):
+            values: tuple[float | None, ...] | None = None
+            done = record.state not in ("pending", "running")
+            if metric is not None and done:
                 value = objective(record.summary, metric.name, metric.goal)
-            out.append(Trial(params=record.params, value=value, state=record.state))
+            if multi:
+                values = tuple(
+                    objective(record.summary, m.name, m.goal) if done else None for m in multi
+                )
+            out.append(Trial(params=record.params, value=value, state=record.state, values=values))
         return out
 
     def _reap_dead_agents(self, tx: SweepTransaction, now: float) -> None:
@@ -333,7 +340,11 @@ class SweepController(SweepControl):
                             f"run {record.run_id} reached the target "
                             f"{metric.name} = {value} ({metric.goal} to {metric.target})",
                         )
-            search = build_search(config.method, metric.goal if metric else "minimize")
+            search = build_search(
+                config.method,
+                metric.goal if metric else "minimize",
+                [m.goal for m in config.metrics] if config.multi_objective else (),
+            )
             params, method_state = search.suggest_next(
                 config.parameters,
                 lambda: self.trials(tx, config, superseded),
@@ -531,10 +542,16 @@ class SweepController(SweepControl):
         return crashed
 
     def best(self, limit: int = 10) -> list[tuple[TrialRecord, float | None]]:
-        """Runs of the sweep ordered by the metric, best first (runs without a value last)."""
+        """Runs of the sweep ordered by the metric, best first (runs without a value last).
+        A multi-objective sweep's: by Pareto front (the front first), then by the first
+        metric, whose value is the one given (:func:`runyard.sweeps.front.ranked`)."""
         sweep = self.sweep()
         config = self.config(sweep)
         records = self.store.sweep_trials(self.sweep_id)
+        if config.multi_objective:
+            from runyard.sweeps.front import ranked
+
+            return [(r, v[0] if v else None) for r, v, _ in ranked(config, records)][:limit]
         if config.metric is None:
             return [(r, None) for r in records[-limit:]]
         goal = config.metric.goal

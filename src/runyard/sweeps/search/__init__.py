@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from runyard.sweeps.search.base import SearchMethod, Trial
 
 
-def build_search(method: str, goal: Literal["minimize", "maximize"] = "minimize") -> SearchMethod:
-    """The search method named in a sweep config."""
+def build_search(
+    method: str,
+    goal: Literal["minimize", "maximize"] = "minimize",
+    goals: Sequence[Literal["minimize", "maximize"]] = (),
+) -> SearchMethod:
+    """The search method named in a sweep config; ``goals``: a multi-objective sweep's goals
+    (two or more: ``bayes`` is then ParEGO, :mod:`.parego`; grid and random ignore them)."""
     if method == "grid":
         from runyard.sweeps.search.grid import GridSearch
 
@@ -18,6 +24,10 @@ def build_search(method: str, goal: Literal["minimize", "maximize"] = "minimize"
 
         return RandomSearch()
     if method == "bayes":
+        if len(goals) > 1:
+            from runyard.sweeps.search.parego import ParEGOSearch
+
+            return ParEGOSearch(goals)
         from runyard.sweeps.search.bayes import BayesSearch
 
         return BayesSearch(goal)

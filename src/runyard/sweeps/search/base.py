@@ -38,6 +38,9 @@ class Trial:
     params: dict[str, Any]  # flat dotted names
     value: float | None  # the objective; None while pending, or if the run failed
     state: str
+    #: a multi-objective sweep's objectives, in the order of its ``metrics`` (each None when
+    #: the run did not report it); None for a single-objective sweep
+    values: tuple[float | None, ...] | None = None
 
     @property
     def pending(self) -> bool:
