@@ -167,8 +167,8 @@ def test_applied_journals_are_deleted_unless_kept(
 def test_save_copies_a_file_into_the_runs_folder(tmp_path: Path, root: Path) -> None:
     (tmp_path / "model.txt").write_text("weights")
     run = runyard.init(project="p")
-    saved = run.save("model.txt")
-    assert saved is not None and Path(saved).read_text() == "weights"
+    [saved] = run.save("model.txt")  # W&B's return: the copies' paths
+    assert Path(saved).read_text() == "weights"
     assert Path(saved).parent == root / "files" / run.entity / "p" / run.id
     with pytest.raises(FileNotFoundError, match="is not a file"):
         run.save("missing.txt")

@@ -11,12 +11,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runyard import errors
 from runyard.artifacts.artifact import Artifact
 from runyard.sdk.alert import AlertLevel
 from runyard.sdk.config import Config, ConfigError
 from runyard.sdk.run import Run, RunFinishedError
 from runyard.sdk.settings import Settings
-from runyard.sdk.state import alert, define_metric, finish, init, log, unwatch, watch
+from runyard.sdk.state import (
+    alert,
+    define_metric,
+    finish,
+    init,
+    log,
+    log_code,
+    save,
+    unwatch,
+    watch,
+)
 from runyard.sdk.stop import StopRun
 from runyard.sdk.summary import Summary
 
@@ -87,11 +98,14 @@ __all__ = [
     "alert",
     "config",
     "define_metric",
+    "errors",
     "finish",
     "init",
     "log",
     "log_artifact",
+    "log_code",
     "run",
+    "save",
     "summary",
     "sweep",
     "unwatch",

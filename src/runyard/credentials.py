@@ -85,14 +85,28 @@ def api_key_for(url: str, explicit: str | None = None) -> str | None:
     return explicit or os.environ.get("RUNYARD_API_KEY") or key_for(url)
 
 
-def login(url: str, key: str | None, make_default: bool = True) -> Path:
-    """Save ``key`` for ``url`` (and make it the default server); returns the file's path."""
+def user_for(url: str, key: str | None) -> str | None:
+    """The user ``runyard login`` found ``key`` belongs to on ``url`` (None: not saved, or the
+    saved key is another one)."""
+    servers = load().get("servers") or {}
+    entry = servers.get(server_url(url)) if isinstance(servers, dict) else None
+    if isinstance(entry, dict) and entry.get("user") and entry.get("key") == key:
+        return str(entry["user"])
+    return None
+
+
+def login(url: str, key: str | None, make_default: bool = True, user: str | None = None) -> Path:
+    """Save ``key`` for ``url`` (and make it the default server, and the key's ``user``: the
+    entity runs default to); returns the file's path."""
     data = load()
     servers = data.get("servers")
     if not isinstance(servers, dict):
         servers = {}
     url = server_url(url)
-    servers[url] = {"key": key} if key else {}
+    entry: dict[str, str] = {"key": key} if key else {}
+    if key and user:
+        entry["user"] = user
+    servers[url] = entry
     data["servers"] = servers
     if make_default:
         data["default"] = url

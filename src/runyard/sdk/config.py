@@ -13,10 +13,11 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
+from runyard.errors import UsageError
 from runyard.limits import MAX_DEPTH
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A config value cannot be stored (a missing ``???`` value, an unsupported type...)."""
 
 

@@ -68,6 +68,8 @@ class ResumeStart:
     provisional: bool = False
     #: what was decided, by whom (stored in the run's ``meta.resume``)
     decision: dict[str, Any] = field(default_factory=dict)
+    #: the resumed run's stored name (it keeps it unless init() gives another)
+    stored_name: str | None = None
 
 
 def waits_for_server(url: str) -> bool:
@@ -166,6 +168,7 @@ def existing_run_start(
         initial_summary=dict(existing.summary),
         stored_config=dict(existing.config),
         decision=_decision("resumed", decided_by, existing.last_step + 1),
+        stored_name=existing.name,
     )
 
 
@@ -244,6 +247,7 @@ def start_with_id(
                 runtime_offset=local.runtime,
                 initial_summary=local.summary,
                 stored_config=local.config,
+                stored_name=local.name,
                 provisional=True,
                 decision=_decision("resumed", "local journal", local.next_step),
             )
@@ -328,6 +332,7 @@ class LocalSession:
     runtime: float = 0.0
     summary: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
+    name: str | None = None
 
 
 def journal_header(path: Path) -> dict[str, Any] | None:
@@ -399,9 +404,12 @@ def local_session(root: Path, entity: str, project: str, run_id: str) -> LocalSe
     if resumed_at is not None:
         next_step = max(next_step, int(resumed_at[2].get("floor") or 0))
     config = header.get("config")
+    name = header.get("name")
     for _, kind, payload in records:
         if kind == "config":
             config = payload
+        elif kind == "attrs" and isinstance(payload, dict) and payload.get("name"):
+            name = payload["name"]
     tracker, _finished = replay(records)
     return LocalSession(
         path,
@@ -409,6 +417,7 @@ def local_session(root: Path, entity: str, project: str, run_id: str) -> LocalSe
         runtime=max(runtimes, default=float(header.get("runtime_offset") or 0.0)),
         summary=tracker.snapshot(),
         config=dict(config or {}),
+        name=name if isinstance(name, str) else None,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from runyard.errors import UsageError
 from runyard.limits import MAX_KEYS_PER_ROW
 from runyard.sdk.alert import AlertLevel, alert_payload
 from runyard.sdk.config import Config
@@ -35,8 +36,8 @@ from runyard.sdk.values import check_row_size, flatten_into
 from runyard.system.monitor import SystemMonitor
 
 
-class RunFinishedError(RuntimeError):
-    """The run was already finished."""
+class RunFinishedError(UsageError, RuntimeError):
+    """The run was already finished (a W&B ``wandb.errors.UsageError`` too)."""
 
 
 class Run:
@@ -64,11 +65,11 @@ class Run:
         self.entity: str = header["entity"]
         self.project: str = header["project"]
         self.id: str = header["run_id"]
-        self.name: str = header["name"]
-        self.group: str | None = header.get("group")
-        self.job_type: str | None = header.get("job_type")
-        self.tags: tuple[str, ...] = tuple(header.get("tags") or ())
-        self.notes: str | None = header.get("notes")
+        self._name: str = header["name"]
+        self._group: str | None = header.get("group")
+        self._job_type: str | None = header.get("job_type")
+        self._tags: tuple[str, ...] = tuple(header.get("tags") or ())
+        self._notes: str | None = header.get("notes")
         self.sweep_id: str | None = header.get("sweep_id")
         self.mode: str = settings.mode or "online"
         self.resumed: bool = bool(header.get("resumed"))
@@ -94,6 +95,12 @@ class Run:
         self.state = "running"
         self.journal_path: Path | None = None
         self._uploads: Any = None  # sdk/uploads.FileUploads, once save() uploads to a server
+        #: save() globs of policy "end"/"live" (saved again at finish), and what was saved:
+        #: name in the run -> (size, mtime) of the copy
+        self._saved_globs: list[tuple[str, Path, str]] = []
+        self._saved: dict[str, tuple[int, int]] = {}
+        #: W&B's config._wandb block (chart specs, code_path), kept in meta.wandb.config
+        self._wandb_config: dict[str, Any] = {}
         self._watcher: Any = None  # integrations/torch_watch.TorchWatcher, once watch() is used
         #: a sweep's stop decision (sdk/stop.py); _stop_pending: log() raises StopRun next
         self._stop: StopPoller | None = None
@@ -276,6 +283,8 @@ class Run:
                 self.config._data.clear()
                 self.config._data.update(merged_config)
                 self._append("config", self.config.as_dict())
+            if recon.resumed and existing is not None and not self._settings.run_name:
+                self._name = existing.name  # the stored run keeps its name
             self._provisional = False
             self.resumed = self.resumed or recon.resumed
             self.resume_decision = recon.decision
@@ -356,6 +365,77 @@ class Run:
         self._system = None  # its thread stayed in the parent
         self._alerts = None
 
+    # -- the run's own fields: settable after init() as in W&B, journaled as an "attrs" record --
+
+    @property
+    def name(self) -> str:
+        """The run's display name; ``run.name = "..."`` renames it (stored like any record)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._set_attrs(name=_attr_text("name", value, 256, allow_none=False))
+
+    @property
+    def notes(self) -> str | None:
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        self._set_attrs(notes=_attr_text("notes", value, None))
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: Any) -> None:
+        if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+            raise TypeError(
+                f"runyard: run.tags must be a list or tuple of strings, not "
+                f"{type(value).__name__} {value!r}; e.g. run.tags = run.tags + ('best',)"
+            )
+        tags: list[str] = []
+        for tag in value:
+            text = _attr_text("tags[]", tag, 256, allow_none=False)
+            assert text is not None
+            if text not in tags:
+                tags.append(text)
+        self._set_attrs(tags=tags)
+
+    @property
+    def group(self) -> str | None:
+        """The run's group (``init(group=...)``); settable too (W&B's is read-only)."""
+        return self._group
+
+    @group.setter
+    def group(self, value: str | None) -> None:
+        self._set_attrs(group=_attr_text("group", value, 256))
+
+    @property
+    def job_type(self) -> str | None:
+        """The run's job type (``init(job_type=...)``); settable too (W&B's is read-only)."""
+        return self._job_type
+
+    @job_type.setter
+    def job_type(self, value: str | None) -> None:
+        self._set_attrs(job_type=_attr_text("job_type", value, 128))
+
+    def _set_attrs(self, **changes: Any) -> None:
+        if self._finished:
+            field = next(iter(changes))
+            raise RunFinishedError(
+                f"runyard: run {self.id} is finished; change its {field} with "
+                f"runyard.Api().run({self.path!r}).update() or the `runyard runs` commands"
+            )
+        with self._lock:
+            for field, value in changes.items():
+                setattr(self, f"_{field}", tuple(value) if field == "tags" else value)
+            if self.mode != "disabled" and self._is_owner():
+                self._append("attrs", changes)
+                if self._shipper is not None:
+                    self._shipper.flush_soon()
+
     # -- public API -----------------------------------------------------------------------------
 
     @property
@@ -368,7 +448,56 @@ class Run:
         return f"{self.entity}/{self.project}/{self.id}"
 
     @property
+    def url(self) -> str | None:
+        """The run's page in the dashboard (W&B's ``run.url``): on the runyard server, or for
+        the embedded store where `runyard ui` serves it (``http://127.0.0.1:8080``; another
+        port with ``RUNYARD_UI_URL``). None offline or disabled, as in W&B."""
+        base = self._dashboard_base()
+        return None if base is None else f"{base}/#/r/{self.path}"
+
+    def get_url(self) -> str | None:
+        return self.url
+
+    @property
+    def project_url(self) -> str | None:
+        base = self._dashboard_base()
+        return None if base is None else f"{base}/#/p/{self.entity}/{self.project}"
+
+    def get_project_url(self) -> str | None:
+        return self.project_url
+
+    @property
+    def sweep_url(self) -> str | None:
+        base = self._dashboard_base()
+        return None if base is None or not self.sweep_id else f"{base}/#/s/{self.sweep_id}"
+
+    def get_sweep_url(self) -> str | None:
+        return self.sweep_url
+
+    def _dashboard_base(self) -> str | None:
+        if self.mode != "online":
+            return None
+        if self._is_server_store():
+            from runyard.credentials import server_url
+
+            return server_url(self._settings.store or "")
+        return (os.environ.get("RUNYARD_UI_URL") or "http://127.0.0.1:8080").rstrip("/")
+
+    @property
     def dir(self) -> str | None:
+        """The folder for the run's own files (W&B's ``run.dir``): files written there are
+        saved with the run at ``finish()``. ``init(dir=X)`` puts it under ``X/runyard/``;
+        otherwise it is the run's files folder in the store (``<store>/files/...``). The
+        store itself stays where it is found (``RUNYARD_DIR``, the nearest ``.runyard``)."""
+        folder = self._user_dir() or self._files_dir()
+        if folder is None:
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder)
+
+    @property
+    def store_dir(self) -> str | None:
+        """The ``.runyard`` folder of this run's journals (and embedded store)."""
         return str(self._root) if self._root is not None else None
 
     @property
@@ -588,6 +717,11 @@ class Run:
                 timeout = self._settings.finish_timeout
                 media_wait = timeout if timeout is not None else 30.0
             media_done = self._media.close(media_wait)
+        if not self._finished and os.getpid() == self._owner_pid and self._root is not None:
+            try:
+                self._save_at_finish()
+            except OSError as exc:
+                _warn(f"runyard: could not save the run's files at finish: {exc}")
         with self._lock:
             if self._finished:
                 return
@@ -719,21 +853,62 @@ class Run:
         state = "killed" if isinstance(exc, KeyboardInterrupt) else "failed"
         self._finish(state, exit_code=1, failure=text)
 
-    def save(self, path: str | os.PathLike[str], policy: str = "now") -> str | None:
-        """Copy a file into the run's files folder (``<store>/files/<entity>/<project>/<id>``).
+    def save(
+        self,
+        glob_str: str | os.PathLike[str],
+        base_path: str | os.PathLike[str] | None = None,
+        policy: str = "live",
+    ) -> list[str]:
+        """Save files matching ``glob_str`` with the run (W&B's ``run.save``).
 
-        With a server store (online mode) the copy is also uploaded in the background;
-        ``finish()`` waits for the uploads (``RUNYARD_FINISH_TIMEOUT``) and reports any that
-        did not complete."""
+        A file's name in the run is its path relative to ``base_path`` (default: the current
+        directory for a relative glob; for an absolute one, the folder above the file's, as
+        W&B does). ``policy``: ``"now"`` saves them now, ``"end"`` at ``finish()``, ``"live"``
+        (the default) now and again at ``finish()`` if they changed, and files matching the
+        glob by then too. Copies go to the run's files folder
+        (``<store>/files/<entity>/<project>/<id>``); with a server store (online mode) they
+        are also uploaded in the background, and ``finish()`` waits for the uploads
+        (``RUNYARD_FINISH_TIMEOUT``) and reports any that did not complete. Returns the copies'
+        paths."""
+        if policy not in ("live", "now", "end"):
+            raise ValueError(
+                f"runyard.save: policy={policy!r} is not valid; use 'live', 'now' or 'end'"
+            )
         if self._root is None:
-            return None
-        source = Path(path)
-        if not source.is_file():
-            raise FileNotFoundError(f"runyard.save: {source} is not a file")
-        target_dir = self._root / "files" / self.entity / self.project / self.id
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target = target_dir / source.name
-        shutil.copy2(source, target)
+            return []
+        if self._finished:
+            raise RunFinishedError(
+                f"runyard: run {self.id} is finished; save() needs a running run"
+            )
+        pattern, base = _save_pattern(glob_str, base_path)
+        matches = _matching_files(pattern)
+        if not matches and not any(c in str(glob_str) for c in "*?["):
+            raise FileNotFoundError(f"runyard.save: {glob_str} is not a file")
+        if policy != "now":
+            self._saved_globs.append((pattern, base, policy))
+        if policy == "end":
+            return [str(self._files_target(_name_in_run(path, base))) for path in matches]
+        return [self._save_file(path, _name_in_run(path, base)) for path in matches]
+
+    def _files_target(self, name: str) -> Path:
+        folder = self._files_dir()
+        assert folder is not None
+        return folder / name
+
+    def _save_file(self, source: Path, name: str) -> str:
+        """Copy ``source`` into the run's files as ``name`` (and upload it to a server)."""
+        target = self._files_target(name)
+        try:
+            stat = source.stat()
+        except OSError:
+            return str(target)
+        stamp = (stat.st_size, stat.st_mtime_ns)
+        if self._saved.get(name) == stamp and target.exists():
+            return str(target)
+        if source.resolve() != target.resolve():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        self._saved[name] = stamp
         if self.mode == "online" and self._is_server_store() and self._is_owner():
             if self._uploads is None:
                 from runyard.sdk.uploads import FileUploads
@@ -746,8 +921,71 @@ class Run:
                     self.id,
                     ready=lambda: shipper is None or shipper.applied_seq > 0,
                 )
-            self._uploads.submit(source.name, target)
+            self._uploads.submit(name, target)
         return str(target)
+
+    def _save_at_finish(self) -> None:
+        """``save(policy="end"/"live")`` globs, and the files written into ``run.dir``."""
+        for pattern, base, _policy in self._saved_globs:
+            for path in _matching_files(pattern):
+                self._save_file(path, _name_in_run(path, base))
+        user_dir = self._user_dir()
+        if user_dir is not None and user_dir.is_dir():
+            for path in sorted(user_dir.rglob("*")):
+                if path.is_file():
+                    self._save_file(path, path.relative_to(user_dir).as_posix())
+
+    def _user_dir(self) -> Path | None:
+        """``init(dir=X)``'s folder for this run's files (W&B's ``run.dir``), if given."""
+        if not self._settings.files_dir or self._root is None:
+            return None
+        return Path(self._settings.files_dir).absolute() / "runyard" / f"run-{self.id}" / "files"
+
+    def log_code(
+        self,
+        root: str | os.PathLike[str] | None = ".",
+        name: str | None = None,
+        include_fn: Callable[..., bool] | None = None,
+        exclude_fn: Callable[..., bool] | None = None,
+    ) -> Any:
+        """Save the source code under ``root`` as a ``code`` artifact (W&B's ``log_code``):
+        files for which ``include_fn(path[, root])`` is true (default: ``.py``,
+        ``requirements*.txt``, ``Dockerfile*``) and ``exclude_fn`` is false (default: the
+        ``.runyard``/``wandb`` folders, hidden folders, virtual environments). Returns the
+        logged artifact, or None (with a warning) when nothing matched."""
+        from runyard.artifacts.artifact import Artifact
+
+        if root is None:
+            return None
+        base = os.path.abspath(root)
+        files = _code_files(base, include_fn or _is_code_file, exclude_fn or _is_excluded_dir)
+        if not files:
+            _warn(f"runyard.log_code: no source files found under {base}; no code was saved")
+            return None
+        if name is None:
+            main = sys.modules.get("__main__")
+            program = getattr(main, "__file__", None)
+            relative = os.path.relpath(program, base) if program else "code"
+            name = _artifact_safe(f"source-{self.project}-{relative}")
+        artifact = Artifact(name, "code")
+        for path in files:
+            artifact.add_file(path, name=os.path.relpath(path, base))
+        logged = self.log_artifact(artifact)
+        self._set_wandb_config("code_path", f"{name}:latest")
+        return logged
+
+    def _set_wandb_config(self, key: str, value: Any, sub: str | None = None) -> None:
+        """Set ``key`` (under ``sub``) in W&B's ``config._wandb`` block, which runyard keeps in
+        the run's ``meta["wandb"]["config"]`` (where the W&B door keeps the wandb client's):
+        chart specs (``visualize``), ``code_path``. The whole block is journaled each time."""
+        with self._lock:
+            block = self._wandb_config
+            if sub is None:
+                block[key] = value
+            else:
+                block.setdefault(sub, {})[key] = value
+            if self.mode != "disabled" and self._is_owner() and not self._finished:
+                self._append("meta", {"wandb": {"config": block}})
 
     # -- artifacts (runyard/artifacts/sdk.py does the work) -------------------------------------
 
@@ -840,6 +1078,107 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<runyard.Run {self.path} name={self.name!r} state={self.state}>"
+
+
+_CODE_EXCLUDED_DIRS = frozenset(
+    {
+        ".runyard",
+        "wandb",
+        ".wandb",
+        "runyard",
+        "venv",
+        ".venv",
+        "env",
+        "node_modules",
+        "__pycache__",
+        "site-packages",
+    }
+)
+
+
+def _is_code_file(path: str, root: str = "") -> bool:
+    name = os.path.basename(path)
+    return (
+        name.endswith(".py")
+        or (name.startswith("requirements") and name.endswith(".txt"))
+        or name.startswith("Dockerfile")
+    )
+
+
+def _is_excluded_dir(path: str, root: str = "") -> bool:
+    parts = Path(os.path.relpath(path, root or ".")).parts[:-1]
+    return any(p in _CODE_EXCLUDED_DIRS or p.startswith(".") for p in parts)
+
+
+def _call_filter(fn: Callable[..., bool], path: str, root: str) -> bool:
+    try:
+        return bool(fn(path, root))
+    except TypeError:
+        return bool(fn(path))  # W&B accepts one-argument filters too
+
+
+def _code_files(root: str, include: Callable[..., bool], exclude: Callable[..., bool]) -> list[str]:
+    found: list[str] = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _CODE_EXCLUDED_DIRS and not d.startswith("."))
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            if _call_filter(include, path, root) and not _call_filter(exclude, path, root):
+                found.append(path)
+    return found
+
+
+def _artifact_safe(name: str) -> str:
+    import re
+
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", name)[:128]
+
+
+def _save_pattern(
+    glob_str: str | os.PathLike[str], base_path: str | os.PathLike[str] | None
+) -> tuple[str, Path]:
+    """``(absolute glob, base folder)`` of a ``save()`` call, by W&B's rules."""
+    text = os.fspath(glob_str)
+    if isinstance(text, bytes):
+        text = text.decode()
+    if text.startswith(("s3://", "gs://")):
+        raise ValueError(f"runyard.save: {text} is a cloud storage URL, not a local file")
+    pattern = os.path.abspath(text)
+    if base_path is not None:
+        base = Path(os.path.abspath(base_path))
+    elif not os.path.isabs(text):
+        base = Path(os.path.abspath("."))
+    else:
+        base = Path(pattern).parent.parent
+    if not Path(pattern).is_relative_to(base):
+        raise ValueError(
+            f"runyard.save: {text} is not inside base_path {base}; give a base_path above it"
+        )
+    return pattern, base
+
+
+def _matching_files(pattern: str) -> list[Path]:
+    import glob
+
+    return [Path(p) for p in sorted(glob.glob(pattern, recursive=True)) if os.path.isfile(p)]
+
+
+def _name_in_run(path: Path, base: Path) -> str:
+    return Path(os.path.abspath(path)).relative_to(base).as_posix()
+
+
+def _attr_text(field: str, value: Any, limit: int | None, allow_none: bool = True) -> str | None:
+    """A run field's new value, checked as init() checks it (the store refuses the rest)."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"runyard: run.{field} must be a string, not {type(value).__name__}")
+    if "\x00" in value or (limit is not None and len(value) > limit):
+        raise ValueError(
+            f"runyard: run.{field} {value[:60]!r} contains a NUL character"
+            + (f" or is longer than {limit} characters" if limit is not None else "")
+        )
+    return value
 
 
 def _warn(message: str) -> None:

@@ -20,6 +20,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "RUNYARD_PROJECT": ("project", "project name (default: 'uncategorized')"),
     "RUNYARD_ENTITY": ("entity", "entity (user or team) owning the project (default: OS user)"),
     "RUNYARD_DIR": ("root_dir", "folder of the embedded store and journals (a .runyard folder)"),
+    "RUNYARD_FILES_DIR": (
+        "files_dir",
+        "folder under which the run's own files go (W&B's init(dir=...)/WANDB_DIR; default: "
+        "the store's files folder)",
+    ),
     "RUNYARD_STORE": ("store", "SQLAlchemy URL of the store (default: sqlite in RUNYARD_DIR)"),
     "RUNYARD_BASE_URL": ("base_url", "URL of a runyard server; when set it is the store"),
     "RUNYARD_API_KEY": ("api_key", "API key for the server (default: saved by `runyard login`)"),
@@ -75,6 +80,41 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: W&B's environment variables, honoured where the RUNYARD_* variable of the same setting is not
+#: set (docs/wandb-compat.md has the table): variable -> Settings field.
+WANDB_ENV_VARS: dict[str, str] = {
+    "WANDB_MODE": "mode",
+    "WANDB_PROJECT": "project",
+    "WANDB_ENTITY": "entity",
+    "WANDB_NAME": "run_name",
+    "WANDB_NOTES": "run_notes",
+    "WANDB_TAGS": "run_tags",
+    "WANDB_RUN_GROUP": "run_group",
+    "WANDB_JOB_TYPE": "job_type",
+    "WANDB_DIR": "files_dir",
+    "WANDB_RUN_ID": "run_id",
+    "WANDB_RESUME": "resume",
+    "WANDB_SILENT": "silent",
+    "WANDB_QUIET": "silent",
+    "WANDB_CONSOLE": "console",
+    "WANDB_BASE_URL": "base_url",
+    "WANDB_API_KEY": "api_key",
+    "WANDB_START_METHOD": "start_method",
+    "WANDB_DISABLE_GIT": "disable_git",
+    "WANDB_INIT_TIMEOUT": "init_timeout",
+}
+#: W&B's hosted service: a WANDB_BASE_URL naming it is not a runyard server (ignored).
+WANDB_CLOUD_HOSTS = ("api.wandb.ai", "wandb.ai")
+#: W&B's console values -> runyard's (runyard tees the streams: every capture mode is "wrap").
+CONSOLE_VALUES = {
+    "auto": "auto",
+    "wrap": "wrap",
+    "wrap_raw": "wrap",
+    "wrap_emu": "wrap",
+    "redirect": "wrap",
+    "off": "off",
+}
+
 #: W&B's names of settings that runyard has under its own name (``Settings(x_disable_stats=True)``
 #: and the older ``Settings(_disable_stats=True)`` work as in W&B).
 SETTING_ALIASES: dict[str, str] = {
@@ -102,6 +142,7 @@ class Settings:
     project: str | None = None
     entity: str | None = None
     root_dir: str | None = None
+    files_dir: str | None = None
     store: str | None = None
     base_url: str | None = None
     api_key: str | None = dataclasses.field(default=None, repr=False)
@@ -156,6 +197,7 @@ class Settings:
         for var, (field, _) in ENV_VARS.items():
             if getattr(out, field) is None and os.environ.get(var):
                 setattr(out, field, _parse(field, os.environ[var], var))
+        _apply_wandb_env(out)
         if explicit_store is None and out.base_url:
             out.store = out.base_url  # a server wins over RUNYARD_STORE
         if out.finish_timeout is None:
@@ -165,11 +207,13 @@ class Settings:
         if out.resume_timeout is None:
             out.resume_timeout = 30.0
         out.mode = normalize_mode(out.mode or "online")
-        out.console = (out.console or "auto").lower()
-        if out.console not in ("auto", "wrap", "off", "redirect"):
+        console = (out.console or "auto").lower()
+        if console not in CONSOLE_VALUES:
             raise ValueError(
-                f"runyard: console={out.console!r} is not valid; use 'auto', 'wrap' or 'off'"
+                f"runyard: console={out.console!r} is not valid; use 'auto', 'wrap' or 'off' "
+                f"(W&B's 'wrap_raw', 'wrap_emu' and 'redirect' are taken as 'wrap')"
             )
+        out.console = CONSOLE_VALUES[console]
         if out.flush_interval is None:
             out.flush_interval = 0.2
         if out.heartbeat_interval is None:
@@ -221,6 +265,31 @@ class Settings:
                 f"runyard.Settings: unknown setting(s) {unknown}; known: {sorted(known)}"
             )
         return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def _apply_wandb_env(out: Settings) -> None:
+    """Fill fields still unset from W&B's variables (``WANDB_MODE=offline`` and so on)."""
+    env = os.environ
+    if out.mode is None and env.get("WANDB_DISABLED", "").strip().lower() in _TRUE:
+        out.mode = "disabled"
+    url_from_wandb = False
+    for var, field in WANDB_ENV_VARS.items():
+        raw = env.get(var)
+        if not raw or getattr(out, field) is not None:
+            continue
+        if field == "base_url":
+            if any(host in raw.lower() for host in WANDB_CLOUD_HOSTS):
+                continue  # W&B's cloud, set for the wandb client: not a runyard server
+            url_from_wandb = True
+        if field == "api_key" and not url_from_wandb:
+            # A W&B cloud key in the shell is never sent to a runyard server: WANDB_API_KEY
+            # goes with a WANDB_BASE_URL naming the runyard server.
+            continue
+        if field == "resume" and raw.strip().lower() in ("true", "1"):
+            raw = "allow"
+        if field == "resume" and raw.strip().lower() in ("false", "0"):
+            raw = "never"
+        setattr(out, field, _parse(field, raw, var))
 
 
 def normalize_mode(mode: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 
 from runyard._gil import quick_switching
 from runyard._json import dumps
+from runyard.errors import AuthenticationError
 from runyard.sdk.delivery import Delivery, RunRejectedError
 from runyard.sdk.journal import JournalWriter, Record, parse_line
 from runyard.store.base import RunConflictError, Store, StoreDamagedError
@@ -97,7 +98,7 @@ class Shipper:
         self.applied_seq = 0
         self.last_error: BaseException | None = None
         #: set when the store refuses the run itself: nothing more is sent
-        self.refused: RunRejectedError | None = None
+        self.refused: Exception | None = None
         self._warned = False
         self._thread = threading.Thread(target=self._loop, name="runyard-shipper", daemon=True)
         self._thread.start()
@@ -201,6 +202,17 @@ class Shipper:
                 return
             except Exception as exc:
                 self.last_error = exc
+                if isinstance(exc, AuthenticationError):
+                    # 401/403: not an outage, retrying sends the same key again. Stop; the
+                    # journal keeps everything for `runyard sync` with a key that may write.
+                    self.refused = exc
+                    print(
+                        f"runyard: {exc}. Nothing was lost: the records stay in "
+                        f"{self._file.name}; upload them with `runyard sync` once the key is "
+                        f"fixed",
+                        file=sys.__stderr__,
+                    )
+                    return
                 if not self._warned:
                     self._warned = True
                     print(

@@ -34,6 +34,7 @@ from types import FrameType, TracebackType
 from typing import Any, NoReturn
 
 from runyard._json import loads_doc
+from runyard.errors import UsageError
 from runyard.sdk.config import Config, ConfigError
 from runyard.sdk.metadata import hostname, process_metadata, username
 from runyard.sdk.names import check_name, check_run_id, new_run_id, new_run_name
@@ -111,7 +112,8 @@ def init(
         mode=mode,
         project=project,
         entity=entity,
-        root_dir=os.fspath(dir) if dir is not None else None,
+        # W&B's dir: where the run's files go; the store stays where it is found
+        files_dir=os.fspath(dir) if dir is not None else None,
         run_id=id,
         run_name=name,
         run_group=group,
@@ -120,6 +122,7 @@ def init(
         resume=_resume_text(resume),
     )
     resolved = base.merged(explicit).resolved()
+    resolved.resume = _resume_text(resolved.resume)  # RUNYARD_RESUME/WANDB_RESUME too
     reinit_choice = _reinit_choice(reinit)
     with _lock:
         _install_hooks()
@@ -188,7 +191,13 @@ def _start(
             sweep.run_id,
         )
         settings.sweep_id = sweep.sweep_id
-    entity = check_name("entity", settings.entity or username())
+    if settings.resume == "must" and not settings.run_id:
+        raise UsageError(
+            "runyard.init: resume='must' needs the id of the run to resume: "
+            "runyard.init(id='RUN_ID', resume='must') (or set RUNYARD_RUN_ID / WANDB_RUN_ID); "
+            "resume='allow' with a new id starts a new run"
+        )
+    entity = check_name("entity", settings.entity or _default_entity(settings))
     project = check_name("project", settings.project or "uncategorized")
     explicit_id = settings.run_id is not None
     run_id = check_run_id(settings.run_id) if settings.run_id else new_run_id()
@@ -249,7 +258,11 @@ def _start(
         "entity": entity,
         "project": project,
         "run_id": run_id,
-        "name": settings.run_name or new_run_name(),
+        # A resumed run keeps its stored name; a sweep's run the name its agent gave it.
+        "name": settings.run_name
+        or start.stored_name
+        or (sweep.run_name if sweep is not None else None)
+        or new_run_name(),
         "group": settings.run_group,
         "job_type": settings.job_type,
         "tags": tag_list,
@@ -286,6 +299,8 @@ def _start(
         )
     except OSError as exc:
         raise _folder_error(exc, root) from None
+    if resumed and settings.run_name and start.stored_name not in (None, settings.run_name):
+        run.name = settings.run_name  # init(name=...) renames the resumed run, as in W&B
     global _current
     with _lock:
         _active.append(run)
@@ -310,6 +325,7 @@ class _SweepAssignment:
     entity: str | None
     project: str | None
     params: dict[str, Any]
+    run_name: str | None = None
 
 
 #: Sweep runs this process already joined. A run id is joined once: a second ``init()`` in the
@@ -339,6 +355,7 @@ def _sweep_assignment(settings: Settings) -> _SweepAssignment | None:
         entity=os.environ.get("RUNYARD_ENTITY") or settings.entity,
         project=os.environ.get("RUNYARD_PROJECT") or settings.project,
         params=params if isinstance(params, dict) else {},
+        run_name=os.environ.get("RUNYARD_SWEEP_RUN_NAME") or None,
     )
 
 
@@ -448,6 +465,63 @@ def _check_texts(settings: Settings, tags: Sequence[Any]) -> None:
         raise ValueError("runyard.init: notes must be a string without NUL characters")
 
 
+def _default_entity(settings: Settings) -> str:
+    """The entity of a run that names none: with a runyard server, the API key's user (the
+    server says who the key is; a key it refuses fails here, not at exit), else the OS user."""
+    from runyard import credentials
+
+    url = (
+        settings.store
+        or os.environ.get("RUNYARD_BASE_URL")
+        or os.environ.get("RUNYARD_STORE")
+        or credentials.default_server()
+    )
+    if settings.mode == "disabled" or not credentials.is_http_url(url):
+        return username()
+    assert url is not None
+    key = credentials.api_key_for(url, settings.api_key)
+    saved = credentials.user_for(url, key)
+    if settings.mode == "offline":
+        return saved or username()
+    init_timeout = _seconds(settings.init_timeout, 0.5)
+    # Without a saved user the entity depends on the answer: wait longer for it.
+    answer = _ask_viewer(url, key, init_timeout if saved else max(init_timeout, 5.0))
+    if isinstance(answer, BaseException):
+        raise answer
+    if answer is not None and answer.get("user"):
+        return str(answer["user"])
+    if saved is None:
+        print(
+            f"runyard: the server at {url} did not say whose API key this is in time; the "
+            f"run's entity is {username()!r} (pass entity=... or set RUNYARD_ENTITY)",
+            file=sys.stderr,
+        )
+    return saved or username()
+
+
+def _ask_viewer(url: str, key: str | None, timeout: float) -> dict[str, Any] | BaseException | None:
+    """The server's ``/viewer`` answer for ``key`` within ``timeout`` s: the answer, the
+    authentication error (401/403), or None (no answer in time, or the server is down)."""
+    from runyard.errors import AuthenticationError
+    from runyard.store import open_store
+
+    result: list[Any] = []
+
+    def ask() -> None:
+        try:
+            store = open_store(url, key)
+            result.append(store.viewer())  # type: ignore[attr-defined]
+        except AuthenticationError as exc:
+            result.append(exc)
+        except Exception:
+            result.append(None)
+
+    thread = threading.Thread(target=ask, name="runyard-viewer", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return result[0] if result else None
+
+
 def _env_tags(raw: str | None) -> list[str]:
     return [t.strip() for t in raw.split(",") if t.strip()] if raw else []
 
@@ -536,6 +610,16 @@ def watch(models: Any, *args: Any, **kwargs: Any) -> None:
 def unwatch(models: Any = None) -> None:
     """Remove the current run's torch hooks (see :meth:`Run.unwatch`)."""
     _require_run("unwatch").unwatch(models)
+
+
+def save(glob_str: Any, base_path: Any = None, policy: str = "live") -> list[str]:
+    """Save files with the current run (see :meth:`Run.save`)."""
+    return _require_run("save").save(glob_str, base_path=base_path, policy=policy)
+
+
+def log_code(*args: Any, **kwargs: Any) -> Any:
+    """Save source code with the current run (see :meth:`Run.log_code`)."""
+    return _require_run("log_code").log_code(*args, **kwargs)
 
 
 def define_metric(name: str, **kwargs: Any) -> Any:

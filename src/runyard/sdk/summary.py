@@ -151,13 +151,20 @@ class SummaryTracker:
         except KeyError:
             pass
         found: MetricDefinition | None = None
-        for definition in reversed(self.definitions):  # the latest matching definition wins
-            if definition.name == key or (
-                "*" in definition.name and fnmatch.fnmatchcase(key, definition.name)
-            ):
-                if definition.summary:
-                    found = definition
-                break
+        # W&B's precedence: a definition of exactly this key wins over any glob; among the
+        # globs that match, the latest.
+        match = next((d for d in self.definitions if d.name == key), None)
+        if match is None:
+            match = next(
+                (
+                    d
+                    for d in reversed(self.definitions)
+                    if "*" in d.name and fnmatch.fnmatchcase(key, d.name)
+                ),
+                None,
+            )
+        if match is not None and match.summary:
+            found = match
         self._resolved[key] = found
         return found
 

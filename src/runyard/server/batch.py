@@ -41,6 +41,7 @@ RECORD_KINDS = (
     "meta",
     "finish",
     "tags",
+    "attrs",
     "quarantined",
     "stats",
     "alert",
@@ -342,6 +343,34 @@ def _check_alert(seq: int, payload: Any) -> None:
         raise _bad(f"record {seq}: alert.wait_duration must be a number of seconds >= 0")
 
 
+#: an "attrs" record's fields and their length limits (None: no limit; the header's limits)
+_ATTR_LIMITS: dict[str, int | None] = {"name": 256, "notes": None, "group": 256, "job_type": 128}
+
+
+def _check_attrs(seq: int, payload: Any) -> None:
+    """run.name/notes/tags/group/job_type set after init()."""
+    if type(payload) is not dict or not payload:
+        raise _bad(f"record {seq}: attrs is an object of name, notes, tags, group, job_type")
+    for field, value in payload.items():
+        if field == "tags":
+            if type(value) is not list or any(type(t) is not str or "\x00" in t for t in value):
+                raise _bad(f"record {seq}: attrs.tags must be a list of strings without NUL")
+            continue
+        if field not in _ATTR_LIMITS:
+            raise _bad(
+                f"record {seq}: attrs.{field} is not a run field; fields are "
+                f"name, notes, tags, group, job_type"
+            )
+        limit = _ATTR_LIMITS[field]
+        if value is None and field != "name":
+            continue
+        if type(value) is not str or "\x00" in value or (limit and len(value) > limit):
+            raise _bad(
+                f"record {seq}: attrs.{field} must be a string without NUL"
+                + (f" of at most {limit} characters" if limit else "")
+            )
+
+
 def _check_record(record: Any, previous: int) -> tuple[int, str, Any]:
     if type(record) is not list or len(record) != 3:
         raise _bad(f"each record is [seq, kind, payload]; got {str(record)[:80]}")
@@ -380,6 +409,8 @@ def _check_record(record: Any, previous: int) -> tuple[int, str, Any]:
     elif kind == "tags":
         if type(payload) is not list or any(type(t) is not str or "\x00" in t for t in payload):
             raise _bad(f"record {seq}: tags must be a list of strings without NUL characters")
+    elif kind == "attrs":
+        _check_attrs(seq, payload)
     elif kind not in RECORD_KINDS:
         raise _bad(f"record {seq}: unknown kind {kind!r}; kinds are {', '.join(RECORD_KINDS)}")
     return seq, kind, payload

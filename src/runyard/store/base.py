@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
+from runyard.errors import CommError
 from runyard.sdk.journal import Record
 
 if TYPE_CHECKING:
@@ -346,8 +347,9 @@ class SweepTransaction(abc.ABC):
         config (the document as given, e.g. with a raised ``run_cap``); the caller validates it."""
 
 
-class StoreError(RuntimeError):
-    """A store operation failed in a way the caller should report to the user."""
+class StoreError(CommError, RuntimeError):
+    """A store operation failed in a way the caller should report to the user (a W&B
+    ``wandb.errors.CommError`` too)."""
 
 
 class FileTooLargeError(StoreError):

@@ -39,6 +39,7 @@ import orjson
 
 from runyard._json import dumps_doc, restore, sanitize
 from runyard.credentials import API_PREFIX, api_key_for, server_url
+from runyard.errors import AuthenticationError
 from runyard.store.base import (
     AgentRecord,
     AlertRecord,
@@ -83,8 +84,13 @@ class ServerRefusedError(StoreError):
         self.status = status
 
 
-class StoreAuthError(StoreError):
-    """The server refused the API key (401) or the key may not do this (403)."""
+class StoreAuthError(StoreError, AuthenticationError):
+    """The server refused the API key (401) or the key may not do this (403); a W&B
+    ``wandb.errors.AuthenticationError`` too. ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
@@ -268,7 +274,8 @@ class HTTPStore(Store):
             raise StoreAuthError(
                 f"the runyard server at {self.url} does not allow this API key: {message}. "
                 f"Ask an admin for access, or use another key (RUNYARD_API_KEY or "
-                f"`runyard login {self.url} --key KEY`)"
+                f"`runyard login {self.url} --key KEY`)",
+                403,
             )
         if status == 409:
             raise RunConflictError(message)
@@ -482,6 +489,12 @@ class HTTPStore(Store):
             if limit is not None and len(out) >= limit:
                 break
         return out, total
+
+    def viewer(self) -> dict[str, Any]:
+        """Who the API key is: ``{"user", "admin", "entities"}`` (``StoreAuthError`` if the
+        server refuses the key)."""
+        found = self._json("GET", "/viewer")
+        return found if isinstance(found, dict) else {}
 
     # -- dashboard workspaces: the key's user is the server's to decide ----------------------------
 

@@ -540,6 +540,12 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
                     )
             elif kind == "tags":
                 run_update["tags"] = dumps_doc(list(payload))
+            elif kind == "attrs":
+                # run.name/notes/tags/group/job_type set after init() (sdk/run.py)
+                for field, column in _ATTR_COLUMNS.items():
+                    if field in payload:
+                        value = payload[field]
+                        run_update[column] = dumps_doc(list(value)) if field == "tags" else value
             elif kind == "stats":
                 stats.append(payload)
             elif kind == "alert":
@@ -1384,6 +1390,14 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
 #: Names per INSERT/SELECT when registering metric keys (far below any driver's limit).
 _NAMES_PER_STATEMENT = 5_000
 #: Entries of ``meta.quarantined`` a run keeps (the count covers all of them).
+#: an "attrs" record's fields -> the runs table's columns
+_ATTR_COLUMNS = {
+    "name": "name",
+    "notes": "notes",
+    "tags": "tags",
+    "group": "group_name",
+    "job_type": "job_type",
+}
 _QUARANTINE_KEPT = 100
 #: SQLite errors (``OperationalError``) that pass: anything else it calls operational is
 #: about the statement or the schema.

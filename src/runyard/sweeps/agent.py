@@ -128,7 +128,7 @@ class Agent:
             "register",
             lambda: self.store.register_agent(self.id, self.sweep.id, hostname(), os.getpid()),
         )
-        self._say(f"agent {self.id} on sweep {self.sweep.path} ({self.config.method})")
+        self._say(f"{self.id} on sweep {self.sweep.path} ({self.config.method})")
         state = "finished"
         if self.console.is_terminal:
             self._status = self.console.status(self._status_text())
@@ -220,6 +220,8 @@ class Agent:
             {
                 "RUNYARD_SWEEP_ID": self.sweep.id,
                 "RUNYARD_RUN_ID": decision.run_id or "",
+                # the name the agent prints and the store holds: the run keeps it
+                "RUNYARD_SWEEP_RUN_NAME": decision.run_name or "",
                 "RUNYARD_SWEEP_PARAMS": json.dumps(sanitize(decision.config)),
                 "RUNYARD_PROJECT": self.sweep.project,
                 "RUNYARD_ENTITY": self.sweep.entity,

@@ -153,6 +153,7 @@ class FunctionAgent:
         env = {
             "RUNYARD_SWEEP_ID": self.sweep.id,
             "RUNYARD_RUN_ID": decision.run_id or "",
+            "RUNYARD_SWEEP_RUN_NAME": decision.run_name or "",
             "RUNYARD_SWEEP_PARAMS": json.dumps(sanitize(run_config(decision.params))),
             "RUNYARD_PROJECT": self.sweep.project,
             "RUNYARD_ENTITY": self.sweep.entity,

@@ -188,14 +188,17 @@ def save_hydra_files(run: Run, config: Any) -> list[str]:
     Hydra writes them before the job starts; a job with ``hydra.output_subdir=null`` has none.
     Returns the copied files, relative to the run's files folder.
     """
-    if run.dir is None or run.disabled:
+    if run.disabled:
         return []
     subdir = _select(config, "hydra.output_subdir")
     output_dir = _select(config, "hydra.runtime.output_dir")
     if not subdir or not output_dir:
         return []
     source = Path(str(output_dir)) / str(subdir)
-    target = Path(run.dir) / "files" / run.entity / run.project / run.id / ".hydra"
+    files = run._files_dir()
+    if files is None:
+        return []
+    target = files / ".hydra"
     saved = []
     for name in HYDRA_FILES:
         path = source / name
