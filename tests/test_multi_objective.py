@@ -7,10 +7,12 @@ import itertools
 import math
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runyard.integrations.hydra.sweeper import return_summary
 from runyard.store import JournalBatch
 from runyard.store.sql import SQLStore
 from runyard.sweeps.config import SweepConfigError, load_sweep_config
@@ -26,6 +28,7 @@ from runyard.sweeps.pareto import (
 )
 from runyard.sweeps.search import build_search
 from runyard.sweeps.search.parego import ParEGOSearch, chebyshev
+from tests.test_hydra_sweeper import App as HydraApp
 
 # -- the math ----------------------------------------------------------------------------------
 
@@ -217,3 +220,90 @@ def test_controller_suggests_with_several_metrics(store: SQLStore) -> None:
     best = controller.best(limit=len(front.front))
     assert {t.run_id for t, _ in best} == on_front
     assert [v for _, v in best] == sorted(v for _, v in best)
+
+
+# -- the Hydra sweeper -------------------------------------------------------------------------
+
+MO_TRAIN = """
+import math
+
+import hydra
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def main(cfg):
+    loss = cfg.x + cfg.y
+    if cfg.named:
+        import runyard
+
+        with runyard.init() as run:
+            run.log({"val/loss": loss, "val/acc": math.sqrt(cfg.x) - cfg.y})
+        return None
+    return loss, math.sqrt(cfg.x) - cfg.y  # hydra-optuna-sweeper's multi-objective return
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+class MOApp(HydraApp):
+    files = {
+        "conf/config.yaml": "x: 0.5\ny: 0.5\nnamed: false\n",
+        "train.py": MO_TRAIN,
+    }
+
+
+def test_return_summary_of_several_objectives() -> None:
+    names = ["a", "b"]
+    assert return_summary((0.5, 2), names) == {"a": 0.5, "b": 2}
+    assert return_summary([0.5, 2, 3], names) == {}  # not one value per objective
+    assert return_summary({"a": 1, "b": 2}, names) == {"a": 1, "b": 2}
+    assert return_summary((0.5, 2), "loss") == {}  # one objective: not a number
+
+
+def test_hydra_sweeper_with_a_tuple_returning_task(tmp_path: Path) -> None:
+    app = MOApp(tmp_path / "app")
+    out = app.run(
+        "hydra.sweeper.direction=[minimize,maximize]",
+        "hydra.sweeper.method=bayes",
+        "hydra.sweeper.n_trials=7",
+        "hydra.sweeper.seed=1",
+        "x=interval(0,1)",
+        "y=interval(0,1)",
+    )
+    sweep = app.sweep()
+    assert sweep.config["metrics"] == [
+        {"name": "return_value/0", "goal": "minimize"},
+        {"name": "return_value/1", "goal": "maximize"},
+    ]
+    trials = app.trials(sweep.id)
+    assert len(trials) == 7 and {t.state for t in trials} == {"finished"}
+    for t in trials:  # each objective in the trial's summary
+        x, y = t.params["x"], t.params["y"]
+        assert t.summary["return_value/0"] == pytest.approx(x + y)
+        assert t.summary["return_value/1"] == pytest.approx(math.sqrt(x) - y)
+    doc = app.results_file()
+    config = load_sweep_config(sweep.config, require_program=False)
+    front = sweep_front(config, trials)
+    assert [b["run"] for b in doc["best_trials"]] == [t.run_id for t, _ in front.front]
+    assert doc["hypervolume"] == pytest.approx(front.hypervolume)
+    assert doc["reference_point"] == pytest.approx(front.reference)
+    first = doc["best_trials"][0]
+    assert first["overrides"] == [f"x={first['params']['x']}", f"y={first['params']['y']}"]
+    assert doc["solutions"][0] == {"params": first["params"], "values": first["values"]}
+    assert f"Pareto front of {len(front.front)} trial(s)" in out
+    # named objectives logged by the task, and a mismatched direction refused before any job
+    named = MOApp(tmp_path / "named")
+    named.run(
+        "hydra.sweeper.metrics=[{name:val/loss,goal:minimize},{name:val/acc,goal:maximize}]",
+        "hydra.sweeper.method=random",
+        "hydra.sweeper.n_trials=2",
+        "named=true",
+        "x=interval(0,1)",
+    )
+    done = named.trials(named.sweep().id)
+    assert all({"val/loss", "val/acc"} <= set(t.summary) for t in done)
+    assert len(named.results_file()["best_trials"]) >= 1
+    bad = named.run("hydra.sweeper.direction=[minimize,maximise]", "x=interval(0,1)", ok=False)
+    assert "'maximise' is not minimize or maximize" in bad

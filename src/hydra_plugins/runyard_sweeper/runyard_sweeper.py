@@ -44,6 +44,11 @@ class RunyardSweeperConf:
     #: jobs launched together; default: the launcher's n_jobs (joblib) or 1
     max_batch_size: int | None = None
     metric: RunyardMetricConf = field(default_factory=RunyardMetricConf)
+    #: several objectives, hydra-optuna-sweeper's way: [minimize, maximize] (the task returns
+    #: a tuple/list, one value per objective); a single string is metric.goal
+    direction: Any = None
+    #: several objectives by name: [{name: val/loss, goal: minimize}, ...] (as in sweep.yaml)
+    metrics: Any = None
     #: where the objective comes from: auto | return_value | summary
     objective: str = "auto"
     #: W&B's early_terminate block (hyperband / asha), stored with the sweep; empty = none

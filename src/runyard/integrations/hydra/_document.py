@@ -41,7 +41,7 @@ DEFAULT_TRIALS = 20
 def _container(value: Any) -> Any:
     if value is None:
         return None
-    if isinstance(value, DictConfig):
+    if OmegaConf.is_config(value):  # DictConfig, ListConfig
         return OmegaConf.to_container(value, resolve=True)
     return value
 
@@ -54,6 +54,8 @@ class Options:
     n_trials: int | None = None
     max_batch_size: int | None = None
     metric: dict[str, Any] = field(default_factory=dict)
+    direction: Any = None
+    metrics: Any = None
     objective: str = "auto"
     early_terminate: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
@@ -69,6 +71,9 @@ class Options:
         self.metric = _container(self.metric) or {}
         self.early_terminate = _container(self.early_terminate)
         self.params = _container(self.params) or {}
+        self.direction = _container(self.direction)
+        self.metrics = _container(self.metrics)
+        self._objectives()
         if self.objective not in OBJECTIVES:
             raise RunyardSweeperError(
                 f"hydra.sweeper.objective={self.objective!r}: use one of {', '.join(OBJECTIVES)}"
@@ -80,6 +85,71 @@ class Options:
                 f"hydra.sweeper.max_batch_size={self.max_batch_size}: must be at least 1 "
                 "(or null: the launcher's n_jobs)"
             )
+
+    def _objectives(self) -> None:
+        """``direction`` (hydra-optuna-sweeper's: a goal, or a list of goals) and ``metrics``
+        (runyard's: a list of ``{name, goal}``): checked here, merged by :meth:`metrics_doc`."""
+        direction = self.direction
+        if isinstance(direction, str):
+            if self.metric.get("goal") not in (None, direction):
+                raise RunyardSweeperError(
+                    f"hydra.sweeper.direction={direction} and hydra.sweeper.metric.goal="
+                    f"{self.metric['goal']} disagree: give one of them"
+                )
+            self.metric["goal"] = direction
+            self.direction = None
+            return
+        if direction is None:
+            return
+        if not isinstance(direction, list) or not direction:
+            raise RunyardSweeperError(
+                f"hydra.sweeper.direction={direction!r}: give minimize or maximize, or a list "
+                "of them for several objectives ([minimize, maximize])"
+            )
+        bad = [d for d in direction if d not in ("minimize", "maximize")]
+        if bad:
+            raise RunyardSweeperError(
+                f"hydra.sweeper.direction: {bad[0]!r} is not minimize or maximize (e.g. "
+                "hydra.sweeper.direction=[minimize,maximize])"
+            )
+        if self.metric.get("name") is not None and len(direction) > 1:
+            raise RunyardSweeperError(
+                "hydra.sweeper.metric.name names one objective, but hydra.sweeper.direction "
+                f"has {len(direction)}: name them with hydra.sweeper.metrics=[{{name: ..., "
+                "goal: ...}, ...] instead"
+            )
+        if isinstance(self.metrics, list) and len(self.metrics) != len(direction):
+            raise RunyardSweeperError(
+                f"hydra.sweeper.direction has {len(direction)} goals and hydra.sweeper.metrics "
+                f"{len(self.metrics)} objectives: give as many of each (or only metrics)"
+            )
+
+    def metrics_doc(self, raw: Any) -> list[Any] | None:
+        """The sweep's ``metrics`` (None: a single ``metric``), from ``metrics``, ``direction``
+        (names default to ``return_value/0``, ``return_value/1``...: the task's return value,
+        by position) and the sweep.yaml's ``metrics``."""
+        direction = self.direction if isinstance(self.direction, list) else None
+        metrics = self.metrics if self.metrics is not None else raw
+        if metrics is None and direction is None:
+            return None
+        if metrics is None:
+            assert direction is not None
+            if len(direction) == 1:
+                return None
+            metrics = [{"name": f"{DEFAULT_METRIC}/{i}"} for i in range(len(direction))]
+        if not isinstance(metrics, list):
+            return [metrics]  # sweep.yaml's validation says what is wrong
+        out = [dict(m) if isinstance(m, dict) else m for m in metrics]
+        if direction is not None:
+            if len(direction) != len(out):
+                raise RunyardSweeperError(
+                    f"hydra.sweeper.direction has {len(direction)} goals and the sweep_config's "
+                    f"metrics {len(out)} objectives: give as many of each"
+                )
+            for entry, goal in zip(out, direction, strict=True):
+                if isinstance(entry, dict):
+                    entry["goal"] = goal
+        return out
 
 
 def load_sweep_yaml(sweep_config: str | None) -> dict[str, Any]:
@@ -151,10 +221,19 @@ def sweep_document(
             f"{', '.join(clash)}: both set by a fixed override and swept by "
             f"{options.sweep_config}; remove one"
         )
+    metrics = options.metrics_doc(raw.get("metrics"))
     metric = dict(raw.get("metric") or {})
     metric.update({k: v for k, v in options.metric.items() if v is not None})
     metric.setdefault("name", DEFAULT_METRIC)
     metric.setdefault("goal", "minimize")
+    if metrics is not None and len(metrics) == 1 and isinstance(metrics[0], dict):
+        metric, metrics = {"goal": "minimize", **metrics[0]}, None
+    given = sorted(k for k, v in options.metric.items() if v is not None)
+    if metrics is not None and given:
+        raise RunyardSweeperError(
+            f"hydra.sweeper.metric.{given[0]} is for a sweep of one objective, and this one has "
+            f"{len(metrics)} (hydra.sweeper.direction / metrics): remove it"
+        )
     method = options.method or raw.get("method") or _default_method(parameters)
     run_cap = options.n_trials if options.n_trials is not None else raw.get("run_cap")
     if run_cap is None and method != "grid":
@@ -174,7 +253,7 @@ def sweep_document(
     doc: dict[str, Any] = {
         "program": options.program or raw.get("program") or program(),
         "method": method,
-        "metric": metric,
+        **({"metrics": metrics} if metrics is not None else {"metric": metric}),
         "parameters": parameters,
         "command": command,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,16 +52,43 @@ def _number(value: Any) -> float | int | None:
     return value
 
 
-def return_summary(value: Any, metric: str) -> dict[str, Any]:
-    """Summary entries for a task's return value: a number under ``metric``; for anything else
-    the job callback's rule (a mapping's entries with ``/``-joined keys, ...), so a trial's
-    summary is the same whether the callback or the sweeper recorded it."""
+def return_summary(value: Any, metric: str | Sequence[str]) -> dict[str, Any]:
+    """Summary entries for a task's return value: a number under ``metric``; with several
+    objectives (``metric`` a list of names), a list or tuple of as many numbers, one under
+    each name (hydra-optuna-sweeper's multi-objective return); for anything else the job
+    callback's rule (a mapping's entries with ``/``-joined keys, ...), so a trial's summary
+    is the same whether the callback or the sweeper recorded it."""
+    names = [metric] if isinstance(metric, str) else list(metric)
     number = _number(value)
-    if number is not None:
-        return {metric: number}
+    if number is not None and len(names) == 1:
+        return {names[0]: number}
+    if len(names) > 1 and not isinstance(value, str | bytes | Mapping):
+        items = _sequence(value)
+        if items is not None:
+            numbers = [_number(v) for v in items]
+            if len(numbers) == len(names) and all(n is not None for n in numbers):
+                return dict(zip(names, numbers, strict=True))
+            return {}
     if isinstance(value, Mapping) or type(value).__module__.startswith("omegaconf"):
         return return_value_summary(value)
     return {}
+
+
+def _sequence(value: Any) -> list[Any] | None:
+    """A list, tuple, ListConfig or 1-d array as a list; None for anything else."""
+    if isinstance(value, list | tuple):
+        return list(value)
+    if type(value).__module__.startswith("omegaconf"):
+        try:
+            plain = OmegaConf.to_container(value, resolve=True)
+        except Exception:
+            return None
+        return plain if isinstance(plain, list) else None
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and getattr(value, "ndim", None) == 1:
+        out = tolist()
+        return out if isinstance(out, list) else None
+    return None
 
 
 def job_config(ret: JobReturn) -> dict[str, Any] | None:
@@ -98,7 +125,9 @@ def short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def summary_updates(mode: str, value: Any, trial: TrialRecord, metric: str) -> dict[str, Any]:
+def summary_updates(
+    mode: str, value: Any, trial: TrialRecord, metric: str | Sequence[str]
+) -> dict[str, Any]:
     """The summary entries the task's return value gives its trial's run (``mode``: the
     sweeper's ``objective`` option)."""
     if mode == "summary":
@@ -133,6 +162,8 @@ def decide(
     run_id = trial.run_id
     metric = config.metric.name if config.metric else DEFAULT_METRIC
     goal = config.metric.goal if config.metric else "minimize"
+    if config.multi_objective:
+        return _decide_multi(trial, ret, config, decision, mode)
 
     def result(
         state: str,
@@ -216,6 +247,12 @@ def decide(
             f"a trial has no objective: the task returned {short(ret.return_value, 60)} "
             f"and its run has no summary value {metric!r}. Return the objective (a "
             "number), or log it with runyard.log and set hydra.sweeper.metric.name"
+            + (
+                "; a task returning several objectives needs hydra.sweeper.direction="
+                "[minimize,maximize] (one goal per value)"
+                if _sequence(ret.return_value) is not None
+                else ""
+            )
         )
     outcome.line = (
         f"run {run_id} {state}"
@@ -241,3 +278,81 @@ def settled_line(
         + (f" ({reason})" if reason else "")
         + f" ({params_text(decision)})"
     )
+
+
+def values_text(summary: Mapping[str, Any], config: SweepConfig) -> str:
+    """`` val/loss=0.31 val/acc=0.9`` for the objectives a summary has."""
+    parts = []
+    for m in config.metrics:
+        value = objective(dict(summary), m.name, m.goal)
+        if value is not None:
+            parts.append(f" {m.name}={value:.6g}")
+    return "".join(parts)
+
+
+def _decide_multi(
+    trial: TrialRecord, ret: JobReturn, config: SweepConfig, decision: Decision, mode: str
+) -> Outcome:
+    """:func:`decide` for a sweep of several objectives (``config.metrics``): a returned list
+    or tuple gives one value per objective, in order; a mapping, by name."""
+    names = [m.name for m in config.metrics]
+    if ret.status != JobStatus.COMPLETED or trial.state == "stopped":
+        # failures and stops are the same as with one objective (they do not use the metric)
+        single = SweepConfig(
+            method=config.method, parameters=config.parameters, metric=config.metrics[0]
+        )
+        return decide(trial, ret, single, decision, mode)
+    run_id = trial.run_id
+    updates = summary_updates(mode, ret.return_value, trial, names)
+    outcome = Outcome(None, "")
+    failure: str | None = None
+    state = "finished"
+    items = _sequence(ret.return_value)
+    if mode == "return_value" and not all(n in updates for n in names):
+        state = "failed"
+        got = f"{len(items)} values" if items is not None else f"{short(ret.return_value)}"
+        failure = (
+            f"objective=return_value with {len(names)} objectives ({', '.join(names)}), but "
+            f"the task returned {got}: return a list or tuple of {len(names)} numbers, or a "
+            "mapping with every objective"
+        )
+        outcome.failures.append(f"run {run_id}: {failure}")
+    if trial.state == "pending":
+        outcome.result = TrialResult(
+            run_id,
+            state,
+            updates,
+            config=job_config(ret),
+            failure=failure,
+            expect_state=trial.state,
+        )
+    elif trial.state == "running":
+        outcome.warnings.append(
+            "a run was still running when its job returned (the task did not finish it, "
+            "and the job ran in another process): the sweeper marks it finished, but the "
+            "job's process may overwrite its summary later. Finish runs in the task "
+            "(`with runyard.init(...) as run:` or run.finish()) or add "
+            "hydra/callbacks=runyard"
+        )
+        outcome.result = TrialResult(
+            run_id, state, updates, failure=failure, expect_state=trial.state
+        )
+    elif updates or failure:
+        final = state if failure else trial.state
+        outcome.result = TrialResult(
+            run_id, final, updates, failure=failure or trial.failure, expect_state=trial.state
+        )
+    summary = {**trial.summary, **updates}
+    missing = [m.name for m in config.metrics if objective(summary, m.name, m.goal) is None]
+    if missing and state == "finished":
+        count = f" ({len(items)} values)" if items is not None else ""
+        outcome.warnings.append(
+            f"a trial lacks objectives {', '.join(missing)}: the task returned "
+            f"{short(ret.return_value, 60)}{count} for {len(names)} objectives. Return a "
+            f"list or tuple of {len(names)} numbers (hydra.sweeper.direction), or log them "
+            "with runyard.log under the names of hydra.sweeper.metrics"
+        )
+    outcome.line = (
+        f"run {run_id} {state}" + values_text(summary, config) + f" ({params_text(decision)})"
+    )
+    return outcome

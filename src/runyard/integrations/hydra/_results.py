@@ -4,7 +4,7 @@ every batch, as hydra-optuna-sweeper writes its own), and the closing log line."
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,10 @@ from omegaconf import OmegaConf
 from runyard.integrations.hydra._app import App
 from runyard.integrations.hydra._errors import TrialError
 from runyard.integrations.hydra._outcomes import DEFAULT_METRIC
-from runyard.store.base import Store, SweepRecord
+from runyard.store.base import Store, SweepRecord, TrialRecord
 from runyard.sweeps.config import SweepConfig
 from runyard.sweeps.controller import SweepControl
+from runyard.sweeps.front import sweep_front
 from runyard.sweeps.hydra_args import plain_value
 
 log = logging.getLogger("runyard.integrations.hydra.sweeper")
@@ -47,6 +48,13 @@ def write_results(
     states: dict[str, int] = {}
     for trial in trials:
         states[trial.state] = states.get(trial.state, 0) + 1
+    if config.multi_objective:
+        front = _multi_objective(config, trials, app, record.path, states)
+        try:
+            OmegaConf.save(OmegaConf.create(sanitize_yaml(front)), sweep_dir / RESULTS_FILE)
+        except Exception as exc:
+            log.warning("runyard sweeper: could not write %s: %s", RESULTS_FILE, exc)
+        return
     doc: dict[str, Any] = {
         "name": "runyard",
         "sweep": record.path,
@@ -75,8 +83,62 @@ def write_results(
         log.warning("runyard sweeper: could not write %s: %s", RESULTS_FILE, exc)
 
 
-def log_best(controller: SweepControl, config: SweepConfig, sweep_dir: Path) -> None:
-    """The closing log line: the best trial and where the results file is."""
+def _multi_objective(
+    config: SweepConfig,
+    trials: Sequence[TrialRecord],
+    app: App,
+    path: str,
+    states: dict[str, int],
+) -> dict[str, Any]:
+    """The results of a sweep of several objectives: its Pareto front as ``best_trials``
+    (run, values, params, overrides) and as hydra-optuna-sweeper's ``solutions`` (params,
+    values), with its hypervolume and reference point."""
+    front = sweep_front(config, trials)
+    best_trials = []
+    for trial, values in front.front:
+        entry: dict[str, Any] = {"run": trial.run_id, "values": values, "params": trial.params}
+        try:
+            by_name = app.overrides(trial.params)
+            entry["overrides"] = [*app.fixed, *by_name.values()]
+        except TrialError:
+            pass
+        best_trials.append(entry)
+    return {
+        "name": "runyard",
+        "sweep": path,
+        "method": config.method,
+        "metrics": [{"name": m.name, "goal": m.goal} for m in config.metrics],
+        "n_trials": len(trials),
+        "states": states,
+        "hypervolume": front.hypervolume,
+        "reference_point": front.reference,
+        "best_trials": best_trials,
+        "solutions": [{"params": t["params"], "values": t["values"]} for t in best_trials],
+    }
+
+
+def log_best(
+    controller: SweepControl, config: SweepConfig, sweep_dir: Path, store: Store | None = None
+) -> None:
+    """The closing log line: the best trial (the front's size and hypervolume for several
+    objectives) and where the results file is."""
+    if config.multi_objective and store is not None:
+        front = sweep_front(config, store.sweep_trials(controller.sweep_id))
+        log.info(
+            "runyard sweeper: Pareto front of %d trial(s) (%s), hypervolume %s; results in %s",
+            len(front.front),
+            ", ".join(f"{m.name} {m.goal}" for m in config.metrics),
+            "-" if front.hypervolume is None else f"{front.hypervolume:.6g}",
+            sweep_dir / RESULTS_FILE,
+        )
+        for trial, values in front.front:
+            log.info(
+                "runyard sweeper:     values %s (run %s): %s",
+                values,
+                trial.run_id,
+                ", ".join(f"{k}={v!r}" for k, v in trial.params.items()),
+            )
+        return
     best = controller.best(limit=1)
     if best and best[0][1] is not None and config.metric is not None:
         trial, value = best[0]

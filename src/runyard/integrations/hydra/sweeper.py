@@ -216,11 +216,11 @@ class RunyardSweeperImpl:
         else:
             record, config = self._create(store, spec, app)
         log.info(
-            "runyard sweeper: sweep %s (%s, metric %s %s); store %s",
+            "runyard sweeper: sweep %s (%s, %s %s); store %s",
             record.path,
             config.method,
-            config.metric.name if config.metric else "-",
-            config.metric.goal if config.metric else "",
+            "metrics" if config.multi_objective else "metric",
+            ", ".join(f"{m.name} {m.goal}" for m in config.metrics) or "-",
             api.store_url,
         )
         return self._run(store, api.root, api.store_url, record, config, spec, app, sweep_dir)
@@ -475,7 +475,7 @@ class RunyardSweeperImpl:
                 write_results(store, controller, record, config, app, sweep_dir)
             except Exception as exc:  # never hide the error that ended the sweep
                 log.warning("runyard sweeper: could not write the results: %s", exc)
-        log_best(controller, config, sweep_dir)
+        log_best(controller, config, sweep_dir, store)
         if failures:
             # Hydra's basic sweeper exits non-zero when a job fails: so does this one, once the
             # sweep is over (the other trials ran, and their results are recorded).
