@@ -317,3 +317,33 @@ def test_log_code_saves_source_files_as_a_code_artifact(tmp_path: Path, root: Pa
     got = wandb.Api(dir=root).artifact(f"{run.entity}/p/{artifact.name.split(':')[0]}:latest")
     assert [e.path for e in got.files()] == ["train.py"]
     assert api(root).run(run.path).metadata["wandb"]["config"]["code_path"].startswith("source-p-")
+
+
+# -- runyard.plot: keys as W&B makes them ------------------------------------------------------
+
+
+def test_plot_keys_nested_split_and_visualize(root: Path) -> None:
+    table = wandb.Table(columns=["x", "y"], data=[[1, 2], [2, 4]])
+    run = wandb.init(project="p")
+    wandb.log(
+        {
+            "eval": {"curve": wandb.plot.line(table, "x", "y"), "acc": 0.5},
+            "split": wandb.plot.scatter(table, "x", "y", split_table=True),
+            "legacy": wandb.visualize("wandb/line/v0", table),
+        }
+    )
+    with pytest.raises(wandb.errors.Error, match=r"expected a runyard\.Table"):
+        wandb.plot.bar([[1, 2]], "x", "y")
+    with pytest.raises(ValueError, match="2 keys for 1 y-series"):
+        wandb.plot.line_series([1, 2], [[1, 2]], keys=["a", "b"])
+    wandb.finish()
+    stored = api(root).run(run.path)
+    assert {"eval/curve_table", "Custom Chart Tables/split_table", "legacy", "eval/acc"} <= set(
+        stored.summary
+    )
+    block = stored.metadata["wandb"]["config"]
+    assert set(block["visualize"]) == {"eval/curve", "split"}
+    assert block["viz"]["legacy"] == {
+        "id": "wandb/line/v0",
+        "historyFieldSettings": {"x-axis": "_step", "key": "legacy"},
+    }

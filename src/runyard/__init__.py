@@ -76,6 +76,14 @@ def __getattr__(name: str) -> Any:
         from runyard.sweeps import python
 
         return getattr(python, name)
+    if name == "plot":  # W&B's wandb.plot.* charts (runyard/plot.py)
+        import runyard.plot
+
+        return runyard.plot
+    if name in ("plot_table", "visualize"):
+        import runyard.plot
+
+        return getattr(runyard.plot, name)
     if name in _MEDIA:
         import runyard.media
 
@@ -104,6 +112,8 @@ __all__ = [
     "log",
     "log_artifact",
     "log_code",
+    "plot",
+    "plot_table",
     "run",
     "save",
     "summary",

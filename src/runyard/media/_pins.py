@@ -68,8 +68,10 @@ def pin_blob(blobs: LocalBlobStore, pins: Path, key: str, data: bytes) -> None:
 def prunable(store: Any, blobs_root: Path) -> bool:
     """Whether cached blobs under ``blobs_root`` may be deleted once ``store`` has them: the
     store is a server's and the folder holds no embedded store."""
-    http = sys.modules.get("runyard.store.http")
-    if http is None or not isinstance(store, http.HTTPStore):
+    # Another thread may be importing the module right now (partially initialised, without
+    # HTTPStore yet): then no HTTPStore exists yet either.
+    http_store = getattr(sys.modules.get("runyard.store.http"), "HTTPStore", None)
+    if http_store is None or not isinstance(store, http_store):
         return False
     return not (blobs_root.parent / _EMBEDDED_DB).exists()
 

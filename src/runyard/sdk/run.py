@@ -537,6 +537,9 @@ class Run:
                 f"runyard.log: expected a dict of values, got {type(data).__name__}; "
                 f"e.g. runyard.log({{'loss': 0.1}})"
             )
+        plot = sys.modules.get("runyard.plot")
+        if plot is not None:  # charts exist only once runyard.plot is imported
+            data = plot.pop_charts(data, self._on_chart)
         values: dict[str, Any] = {}
         flatten_into(values, data, media=self._media)
         with self._lock:
@@ -973,6 +976,9 @@ class Run:
         logged = self.log_artifact(artifact)
         self._set_wandb_config("code_path", f"{name}:latest")
         return logged
+
+    def _on_chart(self, key: str, spec: dict[str, Any], kind: str) -> None:
+        self._set_wandb_config(key, spec, sub=kind)
 
     def _set_wandb_config(self, key: str, value: Any, sub: str | None = None) -> None:
         """Set ``key`` (under ``sub``) in W&B's ``config._wandb`` block, which runyard keeps in
