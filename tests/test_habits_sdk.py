@@ -347,3 +347,40 @@ def test_plot_keys_nested_split_and_visualize(root: Path) -> None:
         "id": "wandb/line/v0",
         "historyFieldSettings": {"x-axis": "_step", "key": "legacy"},
     }
+
+
+# -- runyard.login() and `runyard login` -------------------------------------------------------
+
+
+def test_login_function_and_wandb_style_cli(
+    auth_server: ServerProc, bob_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runyard import credentials
+
+    with pytest.raises(wandb.errors.AuthenticationError):
+        wandb.login(key="ry_wrong", host=auth_server.url)
+    assert wandb.login(key=bob_key, host=auth_server.url) is True
+    assert credentials.default_server() == auth_server.url
+    assert credentials.user_for(auth_server.url, bob_key) == "bob"
+    assert wandb.login() is True  # the saved key, checked again
+    run = wandb.init(project="p")  # the saved server and key; entity: the key's user
+    assert run.entity == "bob" and run._is_server_store()
+    run.finish()
+
+    env = {**os.environ, "RUNYARD_CONFIG_DIR": str(tmp_path / "cli-config")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "runyard", "login", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    first = cli(bob_key, "--host", auth_server.url)  # W&B's form: the key, then --host
+    assert first.returncode == 0 and "as bob" in first.stdout, first.stderr
+    again = cli("--host", auth_server.url)
+    assert "already logged in" in again.stdout and "--relogin" in again.stdout
+    wrong = cli("ry_wrong", "--host", auth_server.url, "--relogin")
+    assert wrong.returncode == 1 and "refused" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -15,6 +15,7 @@ from runyard import errors
 from runyard.artifacts.artifact import Artifact
 from runyard.sdk.alert import AlertLevel
 from runyard.sdk.config import Config, ConfigError
+from runyard.sdk.login import login
 from runyard.sdk.run import Run, RunFinishedError
 from runyard.sdk.settings import Settings
 from runyard.sdk.state import (
@@ -112,6 +113,7 @@ __all__ = [
     "log",
     "log_artifact",
     "log_code",
+    "login",
     "plot",
     "plot_table",
     "run",

@@ -858,31 +858,59 @@ def agent(
 
 
 @main.command("login")
-@click.argument("url", required=False, envvar="RUNYARD_BASE_URL")
+@click.argument("key_or_url", required=False)
+@click.option("--host", help="The server's URL (default: RUNYARD_BASE_URL, or the saved one).")
 @click.option("--key", help="API key (ry_...); asked for if the server needs one.")
-def login(url: str | None, key: str | None) -> None:
-    """Use the runyard server at URL as this machine's store, with an API key.
+@click.option("--relogin", is_flag=True, help="Ask for a key even if one is saved.")
+def login(key_or_url: str | None, host: str | None, key: str | None, relogin: bool) -> None:
+    """Use a runyard server as this machine's store, with an API key (like `wandb login`).
 
-    The key is checked, then saved (mode 0600) in ~/.config/runyard/credentials.json; SDK runs,
-    `runyard sweep`, `runyard agent` and `runyard.Api()` then use the server unless
-    RUNYARD_BASE_URL/RUNYARD_STORE say otherwise. RUNYARD_API_KEY, if set, wins over the saved
-    key.
+    `runyard login URL`, or W&B's form `runyard login [KEY] --host URL`. The key is checked,
+    then saved (mode 0600) with its user in ~/.config/runyard/credentials.json; SDK runs
+    (their entity defaults to that user), `runyard sweep`, `runyard agent` and
+    `runyard.Api()` then use the server unless RUNYARD_BASE_URL/RUNYARD_STORE say otherwise.
+    RUNYARD_API_KEY, if set, wins over the saved key. Already logged in, it says so unless
+    --relogin.
     """
     from runyard import credentials
+    from runyard.errors import Error
+    from runyard.sdk.login import check_key, server_for
     from runyard.store.http import HTTPStore
 
-    if not url:
-        raise RunyardCLIError("give the server's URL: `runyard login https://runyard.example.com`")
-    if not credentials.is_http_url(url):
-        raise RunyardCLIError(f"{url!r} is not a server URL; use http://HOST:PORT or https://...")
-    url = credentials.server_url(url)
-    probe = HTTPStore(url, key or "-")
-    health = probe._json("GET", "/health")
+    if key_or_url and credentials.is_http_url(key_or_url):
+        host = host or key_or_url
+    elif key_or_url:
+        key = key or key_or_url
+    try:
+        url = server_for(host)
+    except Error as exc:
+        raise RunyardCLIError(str(exc)) from None
+    if url is None:
+        raise RunyardCLIError(
+            "give the server's URL: `runyard login https://runyard.example.com` (or --host); "
+            "without a server, runs use the embedded store and need no login"
+        )
+    saved = credentials.key_for(url)
+    if key is None and saved and not relogin:
+        user = credentials.user_for(url, saved)
+        console.print(
+            f"already logged in to {url}"
+            + (f" as {user}" if user else "")
+            + "; use --relogin to change the key",
+            highlight=False,
+        )
+        return
+    health = HTTPStore(url, key or "-")._json("GET", "/health")
     if key is None and isinstance(health, dict) and health.get("auth"):
         key = click.prompt(f"API key for {url}", hide_input=True).strip()
-    viewer = HTTPStore(url, key or "-")._json("GET", "/viewer") if key else None
-    path = credentials.login(url, key)
-    who = f" as {viewer.get('user')}" if isinstance(viewer, dict) and viewer.get("user") else ""
+    user = None
+    if key:
+        try:
+            user = check_key(url, key)
+        except Error as exc:
+            raise RunyardCLIError(str(exc)) from None
+    path = credentials.login(url, key, user=user)
+    who = f" as {user}" if user else ""
     console.print(f"logged in to {url}{who}; saved in {path}", highlight=False)
 
 
