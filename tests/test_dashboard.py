@@ -14,6 +14,7 @@ import math
 import os
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,8 @@ def long_values() -> list[float]:
     values[-3], values[-2], values[-1] = 0.0, 2.0, 1.0
     return values
 
+
+SPIKE_AT = 120
 
 SWEEP_ID = "sw1"
 SWEEP_CONFIG: dict[str, Any] = {
@@ -176,6 +179,14 @@ def populate(root: str) -> None:
         JournalBatch(
             "j-long", head, [(1, "run", head), *rows, finish], summary={"loss": long_values()[-1]}
         )
+    )
+    # project "spiky": one run with one outlier among 200 steps (outlier clipping)
+    head = {"entity": "lab", "project": "spiky", "run_id": "spk", "journal_id": "j-spk"}
+    spiky = [1000.0 if i == SPIKE_AT else 1.0 + 0.01 * math.sin(i / 7) for i in range(200)]
+    rows = [(2 + i, "row", {"_step": i, "_runtime": i * 0.5, "y": v}) for i, v in enumerate(spiky)]
+    finish = (len(rows) + 2, "finish", {"state": "finished", "exit_code": 0})
+    store.apply(
+        JournalBatch("j-spk", head, [(1, "run", head), *rows, finish], summary={"y": spiky[-1]})
     )
     # project "many": hundreds of runs (colours)
     for i in range(MANY_RUNS):
@@ -748,6 +759,119 @@ def test_workspace_panels_toggles_and_groups(page: Any) -> None:
     wait_all_series(page, 6)
 
 
+def group_band(kind: str, metric: str = "train/loss") -> tuple[float, float]:
+    """The lowest and highest point of the bands of the demo runs grouped by optimizer: each
+    group's min-max or mean +- (population) std at each step."""
+    lo, hi = math.inf, -math.inf
+    for name in ("adam", "sgd"):
+        runs = [r for r in RUNS if r[2] == name]
+        for step in range(STEPS):
+            ys = np.array([_curve(r[1], r[3], step)[metric] for r in runs])
+            if kind == "std":
+                lo, hi = min(lo, ys.mean() - ys.std()), max(hi, ys.mean() + ys.std())
+            else:
+                lo, hi = min(lo, ys.min()), max(hi, ys.max())
+    return lo, hi
+
+
+def panel_setting(page: Any, panel: str, **values: Any) -> None:
+    """Open a panel's settings, set fields (a bool checks a box, else a select), close."""
+    page.click(f"{panel} .ws-settings")
+    for name, value in values.items():
+        if isinstance(value, bool):
+            page.set_checked(f"#ws-set-{name}", value)
+        else:
+            page.select_option(f"#ws-set-{name}", value)
+    page.click("#ws-settings-done")
+
+
+ORDER_JS = (
+    "JSON.stringify([...document.querySelectorAll('.ws-run[data-run]')].map(r => r.dataset.run))"
+)
+
+
+@pytest.mark.slow
+def test_workspace_sidebar_and_panel_settings(page: Any) -> None:
+    """The sidebar's search, filter and sort (in the URL, kept on reload); a group's std band;
+    the x axis as relative time or another metric; the legend's places; outlier clipping;
+    parallel coordinates over runs that are no sweep."""
+    page.goto("/#/p/lab/demo")
+    wait_all_series(page, 6)
+    page.fill("#ws-search", "run-r1")
+    wait_all_series(page, 1)
+    assert "search=run-r1" in page.url
+    page.fill("#ws-search", "")
+    wait_all_series(page, 6)
+    page.fill("#ws-filter", "config.optimizer.name = adam")
+    page.press("#ws-filter", "Enter")
+    wait_all_series(page, 3)
+    page.select_option("#ws-sort", "-summary.test/accuracy")
+    adam = [r[0] for r in RUNS if r[2] == "adam"]
+    best = sorted(adam, key=lambda r: -last_values(r)["test/accuracy"])
+    page.wait_for_function(f"ids => {ORDER_JS} === JSON.stringify(ids)", arg=best)
+    url = urllib.parse.unquote(page.url).replace("+", " ")
+    assert "filter=config.optimizer.name = adam" in url and "sort=-summary.test/accuracy" in url
+    page.reload()
+    wait_all_series(page, 3)
+    page.wait_for_function(f"ids => {ORDER_JS} === JSON.stringify(ids)", arg=best)
+
+    # grouped: the min-max band, then mean +- std, then none
+    page.goto("/#/p/lab/demo?group=config.optimizer.name")
+    panel = ".ws-panel[data-key='train/loss']"
+    wait_all_series(page, 2)
+    band = json.loads(page.get_attribute(f"{panel} .plot", "data-band") or "null")
+    assert band == pytest.approx(group_band("minmax"), rel=1e-6)
+    panel_setting(page, panel, band="std")
+    expected = group_band("std")
+    page.wait_for_function(
+        "([sel, hi]) => Math.abs(JSON.parse(document.querySelector(sel).dataset.band ?? '[0,0]')[1] - hi) < 1e-6",
+        arg=[f"{panel} .plot", expected[1]],
+    )
+    band = json.loads(page.get_attribute(f"{panel} .plot", "data-band") or "null")
+    assert band == pytest.approx(expected, rel=1e-6)
+    panel_setting(page, panel, band="none")
+    page.wait_for_function("sel => !document.querySelector(sel).dataset.band", arg=f"{panel} .plot")
+
+    # x axes and the legend
+    page.goto("/#/p/lab/demo")
+    wait_all_series(page, 6)
+    panel_setting(page, panel, x="_runtime", legend="right")
+    page.wait_for_selector(f"{panel} .plot[data-xkind='duration'][data-legend='right']")
+    assert page.is_visible(f"{panel} .plot-legend")
+    panel_setting(page, panel, x="epoch", legend="off")
+    page.wait_for_selector(f"{panel} .plot[data-xlabel='epoch'][data-legend='off']")
+    assert not page.is_visible(f"{panel} .plot-legend")
+    xticks = json.loads(page.get_attribute(f"{panel} .plot", "data-xticks") or "[]")
+    assert max(v for v, _ in xticks) <= (STEPS - 1) // 10  # epochs, not steps
+
+    # parallel coordinates of any runs (no sweep): config and summary axes, a line per run
+    page.click("#ws-add")
+    page.select_option("#ws-add-kind", "parcoords")
+    page.click("#ws-add-confirm")
+    pc = ".ws-panel[data-kind='parcoords'] canvas.parcoords"
+    page.wait_for_selector(f"{pc}[data-lines='6']")
+    assert int(page.get_attribute(pc, "data-axes") or 0) >= 3
+    shot(page, "workspace-parcoords")
+
+    # outliers: the spike sets the y range, unless clipped
+    page.goto("/#/p/lab/spiky")
+    spiky = ".ws-panel[data-key='y']"
+    page.wait_for_selector(f"{spiky} .line-panel.drawn")
+
+    def top_tick() -> float:
+        ticks = json.loads(page.get_attribute(f"{spiky} .plot", "data-yticks") or "[]")
+        return float(max(v for v, _ in ticks))
+
+    assert top_tick() >= 900
+    panel_setting(page, spiky, clip=True)
+    page.wait_for_function(
+        "sel => Math.max(...JSON.parse(document.querySelector(sel).dataset.yticks).map(t => t[0])) < 2",
+        arg=f"{spiky} .plot",
+    )
+    assert top_tick() > 1.0  # the other points stay in range
+    shot(page, "workspace-clipped")
+
+
 @pytest.mark.slow
 def test_workspace_layout_is_saved(page: Any, server: ServerProc) -> None:
     """Panels removed, resized, configured, added and reordered; saved on the server for the
@@ -870,6 +994,8 @@ def tick_problems(page: Any) -> list[str]:
       for (const el of document.querySelectorAll('[data-xticks], [data-yticks]')) {
         for (const axis of ['xticks', 'yticks']) {
           if (!el.dataset[axis]) continue;
+          if (axis === 'yticks' && el.dataset.ylabelsLeft !== undefined && Number(el.dataset.ylabelsLeft) < 0)
+            bad.push(`y labels cut: they start at ${el.dataset.ylabelsLeft} px`);
           const ticks = JSON.parse(el.dataset[axis]);
           const labels = ticks.map(t => t[1]);
           if (new Set(labels).size !== labels.length) bad.push(`repeated labels ${labels}`);

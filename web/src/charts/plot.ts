@@ -456,6 +456,17 @@ export class Plot {
     this.el.dataset.ylog = String(!!this.opts.logY);
     this.el.dataset.xlabel = this.xLabelText();
     this.el.dataset.points = String(this.series.reduce((n, s) => n + s.xs.length, 0));
+    // where the y labels start (right-aligned 6 px left of the plot: never below 0, never cut)
+    this.el.dataset.ylabelsLeft = String(left - 6 - labelW);
+    let bandLo = Infinity;
+    let bandHi = -Infinity;
+    for (const s of this.series) {
+      if (!s.lo || !s.hi) continue;
+      for (let i = 0; i < s.lo.length; i++) if (s.lo[i] < bandLo) bandLo = s.lo[i];
+      for (let i = 0; i < s.hi.length; i++) if (s.hi[i] > bandHi) bandHi = s.hi[i];
+    }
+    if (Number.isFinite(bandHi)) this.el.dataset.band = JSON.stringify([bandLo, bandHi]);
+    else delete this.el.dataset.band;
     this.base.setAttribute("aria-label", `Line chart of ${this.opts.yName ?? "values"} over ${this.xLabelText()}: ${this.series.length} line${this.series.length === 1 ? "" : "s"}`);
     this.drawLegend();
     this.drawOverlay();

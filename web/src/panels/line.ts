@@ -117,6 +117,17 @@ export class LinePanel implements PanelInstance {
     }
     const samples = samplesFor(shown.length);
     const data = new Map<string, Points>();
+    // runs shown before at another resolution (a filter or an eye changed how many runs are
+    // visible): draw what is cached at once, then again at this resolution
+    if ([...byX].some(([x, runs]) => runs.some((r) => !this.ctx.series.peek(key, x, samples)?.has(r.run.run_id)))) {
+      const early = new Map<string, Points>();
+      const all = [...byX].every(([x, runs]) => {
+        const got = this.ctx.series.peekAny(key, x, runs.map((r) => r.run.run_id), samples);
+        got?.forEach((p, id) => early.set(id, p));
+        return !!got;
+      });
+      if (all) this.draw(shown, early, this.xs);
+    }
     try {
       await Promise.all(
         [...byX].map(async ([x, runs]) => {

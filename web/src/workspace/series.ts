@@ -23,6 +23,43 @@ function toPoints(s: RunSeries): Points {
   return { steps: s.steps, xs, ys: s.values, total: s.total, downsampled: s.downsampled, last: s.steps.length ? s.steps[s.steps.length - 1] : -Infinity };
 }
 
+/** Thin `p` in place to about `samples` points the way the server downsamples: the first and
+ * last point and, in each of (samples-2)/2 equal step ranges, the points with the smallest and
+ * largest value (in step order). A chart of the thinned points keeps every spike. */
+export function thin(p: Points, samples: number): void {
+  const n = p.steps.length;
+  const buckets = Math.max(1, Math.floor((samples - 2) / 2));
+  if (n <= samples || n < 3) return;
+  const first = p.steps[0];
+  const span = p.steps[n - 1] - first + 1;
+  const keep: number[] = [0];
+  let b = -1;
+  let lo = -1;
+  let hi = -1;
+  const flush = () => {
+    if (lo < 0) return;
+    if (lo === hi) keep.push(lo);
+    else keep.push(Math.min(lo, hi), Math.max(lo, hi));
+  };
+  for (let i = 1; i < n - 1; i++) {
+    const bi = Math.floor(((p.steps[i] - first) * buckets) / span);
+    if (bi !== b) {
+      flush();
+      b = bi;
+      lo = hi = i;
+      continue;
+    }
+    if (p.ys[i] < p.ys[lo] || !(p.ys[lo] === p.ys[lo])) lo = i;
+    if (p.ys[i] > p.ys[hi] || !(p.ys[hi] === p.ys[hi])) hi = i;
+  }
+  flush();
+  keep.push(n - 1);
+  p.steps = keep.map((i) => p.steps[i]);
+  p.xs = keep.map((i) => p.xs[i]);
+  p.ys = keep.map((i) => p.ys[i]);
+  p.downsampled = true;
+}
+
 function comboKey(key: string, x: string, samples: number): string {
   return `${key}\u0000${x}\u0000${samples}`;
 }
@@ -54,6 +91,21 @@ export class SeriesCache {
   /** What is cached for `key` against `x` (no fetch). */
   peek(key: string, x: string, samples: number): Map<string, Points> | undefined {
     return this.data.get(comboKey(key, x, samples));
+  }
+
+  /** Cached series of `key` against `x` for every one of `runIds`, at `samples` or else at
+   * any other resolution (a filter change draws these at once, then the right ones); null
+   * when a run has none. */
+  peekAny(key: string, x: string, runIds: string[], samples: number): Map<string, Points> | null {
+    const exact = this.data.get(comboKey(key, x, samples));
+    const others = [...this.data.entries()].filter(([ck]) => ck.startsWith(`${key}\u0000${x}\u0000`)).map(([, m]) => m);
+    const out = new Map<string, Points>();
+    for (const id of runIds) {
+      const p = exact?.get(id) ?? others.find((m) => m.has(id))?.get(id);
+      if (!p) return null;
+      out.set(id, p);
+    }
+    return out;
   }
 
   /** The series of `key` against `x` for `runIds`; only runs not cached yet are fetched. */
@@ -155,9 +207,9 @@ export class SeriesCache {
                 pts.total += added;
                 this.stats.points += added;
                 changed.add(key);
-                // appended raw points: once they outnumber the downsampled ones, fetch the
-                // run again so that the chart stays at its resolution
-                if (pts.steps.length > 2 * samples) cache.delete(id);
+                // appended raw points: once they outnumber twice the resolution, thin them
+                // here as the server does (no new request, the extremes and ends kept)
+                if (pts.steps.length > 2 * samples) thin(pts, samples);
               }
             }
           }
