@@ -106,6 +106,15 @@ SWEEP_CONFIG: dict[str, Any] = {
     "run_cap": 20,
 }
 SWEEP_TRIALS = 16
+MO_SWEEP_ID = "mosweep1"
+MO_SWEEP_CONFIG = {
+    "program": "train.py",
+    "method": "bayes",
+    "metrics": [{"name": "val/loss", "goal": "minimize"}, {"name": "val/acc", "goal": "maximize"}],
+    "parameters": {"x": {"min": 0.0, "max": 1.0}},
+}
+#: (loss, acc) of each trial: mo0, mo1, mo3 are the front (mo2 is beaten by mo1, mo4 by mo3)
+MO_VALUES = [(0.1, 0.5), (0.2, 0.7), (0.3, 0.6), (0.4, 0.9), (0.5, 0.8)]
 
 
 def _trial(i: int) -> tuple[dict[str, Any], float]:
@@ -217,6 +226,22 @@ def populate(root: str) -> None:
             tx.set_trial_result(f"t{i:02d}", "finished", {"val/loss": value})
         tx.update_sweep(run_count=SWEEP_TRIALS)
     store.agent_heartbeat("agent-1", None, SWEEP_TRIALS)
+    # a multi-objective sweep: loss (minimise) against accuracy (maximise)
+    store.create_sweep(
+        sweep_id=MO_SWEEP_ID,
+        entity="lab",
+        project="sweeps",
+        name="mo-sweep",
+        description=None,
+        method="bayes",
+        config=MO_SWEEP_CONFIG,
+        seed=0,
+    )
+    with store.sweep_transaction(MO_SWEEP_ID) as tx:
+        for i, (loss, acc) in enumerate(MO_VALUES):
+            tx.add_trial(f"mo{i}", f"mo-{i}", {"x": i / 10}, {"x": i / 10}, None)
+            tx.set_trial_result(f"mo{i}", "finished", {"val/loss": loss, "val/acc": acc})
+        tx.update_sweep(run_count=len(MO_VALUES))
 
 
 @pytest.fixture(scope="module")
@@ -523,6 +548,34 @@ def test_compare(page: Any) -> None:
 
 
 @pytest.mark.slow
+def test_multi_objective_sweep_front(page: Any, server: ServerProc) -> None:
+    front = httpx.get(f"{server.api}/sweeps/{MO_SWEEP_ID}/front").json()
+    assert [t["run_id"] for t in front["front"]] == ["mo0", "mo1", "mo3"]
+    assert front["front"][1]["values"] == [0.2, 0.7]
+    # reference (0.54, 0.46); boxes of the front in (loss, -acc): exact hypervolume
+    assert front["reference"] == pytest.approx([0.54, 0.46])
+    expected = 0.44 * 0.04 + 0.34 * 0.2 + 0.14 * 0.2  # mo0, mo1 above mo0, mo3 above mo1
+    assert front["hypervolume"] == pytest.approx(expected)
+    assert httpx.get(f"{server.api}/sweeps/nope/front").status_code == 404
+    page.goto(f"/#/s/{MO_SWEEP_ID}")
+    page.wait_for_selector(".view[data-ready='true']")
+    page.wait_for_selector("#pareto[data-front='3'] canvas[data-points='5']")
+    rows = page.eval_on_selector_all("#pareto-table [data-run]", "r => r.map(x => x.dataset.run)")
+    assert rows == ["mo0", "mo1", "mo3"]
+    assert "Hypervolume" in page.inner_text("#pareto-stats")
+    # the other panels use the first objective
+    assert "val/loss (minimize)" in page.inner_text(".statlist")
+    page.select_option("#pareto-x", "1")
+    page.wait_for_function(
+        "() => JSON.parse(document.querySelector('#pareto .scatter').dataset.xticks).length > 0"
+    )
+    shot(page, "sweep-pareto")
+    # a single-metric sweep shows no front panel
+    page.goto(f"/#/s/{SWEEP_ID}")
+    page.wait_for_selector(".view[data-ready='true']")
+    assert page.is_hidden("#pareto")
+
+
 def test_sweep_page(page: Any, server: ServerProc) -> None:
     page.goto(f"/#/s/{SWEEP_ID}")
     page.wait_for_selector(".view[data-ready='true']")

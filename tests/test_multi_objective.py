@@ -4,6 +4,7 @@ ParEGO search on both stores, and the front a sweep reports."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 import time
@@ -293,6 +294,21 @@ def test_hydra_sweeper_with_a_tuple_returning_task(tmp_path: Path) -> None:
     assert first["overrides"] == [f"x={first['params']['x']}", f"y={first['params']['y']}"]
     assert doc["solutions"][0] == {"params": first["params"], "values": first["values"]}
     assert f"Pareto front of {len(front.front)} trial(s)" in out
+    # the CLI shows the front
+    from click.testing import CliRunner
+
+    from runyard.cli import main as cli
+
+    runner = CliRunner()
+    store = ["--dir", str(app.store_dir)]
+    shown = runner.invoke(cli, ["sweep", "show", sweep.id, *store], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert f"Pareto front: {len(front.front)} run(s)" in shown.output
+    assert "hypervolume" in shown.output and front.front[0][0].run_id in shown.output
+    as_json = runner.invoke(cli, ["sweep", "show", sweep.id, "--format", "json", *store])
+    doc_json = json.loads(as_json.output)
+    assert [t["run_id"] for t in doc_json["front"]] == [t.run_id for t, _ in front.front]
+    assert doc_json["hypervolume"] == pytest.approx(front.hypervolume)
     # named objectives logged by the task, and a mismatched direction refused before any job
     named = MOApp(tmp_path / "named")
     named.run(

@@ -741,6 +741,9 @@ def sweep_show(
     best = controller.best(limit=top)
     trials = api.store.sweep_trials(record.id)
     metric = config.metric.name if config.metric else None
+    if config.multi_objective:
+        _sweep_show_front(record, config, trials, fmt, top)
+        return
     if fmt == "json":
         doc = {
             "id": record.id,
@@ -781,6 +784,61 @@ def sweep_show(
         cells = [trial.run_id, f"[{_STATE_STYLE.get(trial.state, 'white')}]{trial.state}[/]"]
         if metric:
             cells.append(_fmt_value(value))
+        cells.extend(_fmt_value(trial.params.get(p.name)) for p in names)
+        table.add_row(*cells)
+    console.print(table)
+
+
+def _sweep_show_front(record: Any, config: Any, trials: list[Any], fmt: str, top: int) -> None:
+    """``runyard sweep show`` of a multi-objective sweep: its Pareto front."""
+    from runyard.sweeps.front import sweep_front
+
+    front = sweep_front(config, trials)
+    if fmt == "json":
+        doc = {
+            "id": record.id,
+            "path": record.path,
+            "state": record.state,
+            "method": record.method,
+            "runs": len(trials),
+            "run_cap": config.run_cap,
+            **front.to_json(),
+            "config": record.config,
+        }
+        click.echo(json.dumps(_json_safe(doc), indent=2, default=_json_default))
+        return
+    counts: dict[str, int] = {}
+    for trial in trials:
+        counts[trial.state] = counts.get(trial.state, 0) + 1
+    cap = f"/{config.run_cap}" if config.run_cap else ""
+    console.print(
+        f"[bold]{record.path}[/] {record.name or ''}  {record.method}  [{record.state}]  "
+        f"runs {len(trials)}{cap}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
+    console.print("metrics: " + ", ".join(f"{m.name} ({m.goal})" for m in config.metrics))
+    if front.hypervolume is not None and front.reference is not None:
+        console.print(
+            f"hypervolume {front.hypervolume:.6g} (reference point "
+            + ", ".join(_fmt_value(v) for v in front.reference)
+            + f"; {len(front.points)} runs with every metric)"
+        )
+    shown = front.front[:top]
+    more = (
+        f", {len(front.front) - len(shown)} more with --top"
+        if len(shown) < len(front.front)
+        else ""
+    )
+    table = Table(title=f"Pareto front: {len(front.front)} run(s){more}", title_justify="left")
+    table.add_column("run", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    for m in config.metrics:
+        table.add_column(m.name, justify="right")
+    names = list(config.parameters.parameters)
+    for param in names:
+        table.add_column(param.name)
+    for trial, values in shown:
+        cells = [trial.run_id, f"[{_STATE_STYLE.get(trial.state, 'white')}]{trial.state}[/]"]
+        cells.extend(_fmt_value(v) for v in values)
         cells.extend(_fmt_value(trial.params.get(p.name)) for p in names)
         table.add_row(*cells)
     console.print(table)

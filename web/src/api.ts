@@ -99,6 +99,15 @@ export interface Agent {
   heartbeat_at: number;
 }
 
+/** GET /sweeps/{id}/front: a multi-objective sweep's Pareto front. */
+export interface Front {
+  metrics: { name: string; goal: string }[];
+  n: number;
+  reference: number[] | null;
+  hypervolume: number | null;
+  front: { run_id: string; name: string; state: string; values: number[]; params: Doc }[];
+}
+
 export interface Importance {
   metric: string;
   goal: string;

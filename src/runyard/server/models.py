@@ -327,6 +327,22 @@ class BestOut(BaseModel):
     value: Any = Field(description="The metric (a float), or null.")
 
 
+class FrontTrialOut(BaseModel):
+    run_id: str
+    name: str
+    state: str
+    values: list[float] = Field(description="The objectives, in the order of `metrics`.")
+    params: dict[str, Any]
+
+
+class FrontOut(BaseModel):
+    metrics: list[dict[str, Any]] = Field(description="The objectives: `{name, goal}` each.")
+    n: int = Field(description="Runs that reported every objective.")
+    reference: list[float] | None = Field(description="The hypervolume's reference point.")
+    hypervolume: float | None
+    front: list[FrontTrialOut] = Field(description="The Pareto front, by the first objective.")
+
+
 class AgentOut(BaseModel):
     id: str
     sweep_id: str

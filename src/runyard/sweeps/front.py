@@ -9,6 +9,7 @@ reported all objectives, unless one is given). The math is :mod:`runyard.sweeps.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +68,7 @@ def sweep_front(
     reference: Sequence[float] | None = None,
 ) -> Front:
     """The front of ``config.metrics`` over ``trials`` (any number of metrics; a single one
-    gives the best trials, ties included)."""
+    gives the best trials, ties included). Runs with an infinite objective are left out."""
     metrics = tuple(config.metrics)
     goals = [m.goal for m in metrics]
     points: list[tuple[TrialRecord, list[float]]] = []
@@ -75,7 +76,7 @@ def sweep_front(
         if trial.state in ACTIVE or not metrics:
             continue
         values = objective_values(trial.summary, metrics)
-        if all(v is not None for v in values):
+        if all(v is not None and math.isfinite(v) for v in values):
             points.append((trial, [float(v) for v in values if v is not None]))
     if not points:
         return Front(metrics, [], [], None, None)
@@ -103,7 +104,11 @@ def ranked(
     rest: list[tuple[TrialRecord, list[float] | None, int | None]] = []
     for trial in trials:
         values = objective_values(trial.summary, metrics) if metrics else []
-        if metrics and trial.state not in ACTIVE and all(v is not None for v in values):
+        if (
+            metrics
+            and trial.state not in ACTIVE
+            and all(v is not None and math.isfinite(v) for v in values)
+        ):
             scored.append((trial, [float(v) for v in values if v is not None]))
         else:
             rest.append((trial, None, None))

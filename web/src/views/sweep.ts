@@ -3,7 +3,7 @@
 // parameters and the metric with brushing (filters the runs below), parameter importance for
 // the metric, and a scatter of the metric against any parameter.
 
-import { get, post, type Agent, type Doc, type Importance, type Json, type Sweep, type Trial } from "../api";
+import { get, post, type Agent, type Doc, type Front, type Importance, type Json, type Sweep, type Trial } from "../api";
 import { LineChart } from "../charts/line";
 import { ParallelCoordinates, type PCAxis } from "../charts/parcoords";
 import { Scatter } from "../charts/scatter";
@@ -50,6 +50,7 @@ export function sweepView(root: HTMLElement, sweepId: string): View {
   let pc: ParallelCoordinates | null = null;
   let scatter: Scatter | null = null;
   let curve: LineChart | null = null;
+  let frontChart: Scatter | null = null;
 
   const head = h("div.sweephead");
   const controls = h("div.controls", { role: "group", "aria-label": "Sweep controls" });
@@ -60,8 +61,9 @@ export function sweepView(root: HTMLElement, sweepId: string): View {
   const impBox = h("section#importance", { "aria-labelledby": "imp-h" });
   const scatterBox = h("section#scatter", { "aria-labelledby": "scatter-h" });
   const trialsBox = h("section#trials", { "aria-labelledby": "trials-h" });
+  const frontBox = h("section#pareto", { "aria-labelledby": "pareto-h", hidden: true });
   const status = h("div", { role: "status", "aria-live": "polite" });
-  root.append(head, controls, status, stats, h("div.two", null, curveBox, impBox), pcBox, h("div.two", null, scatterBox, agentsBox), trialsBox);
+  root.append(head, controls, status, stats, frontBox, h("div.two", null, curveBox, impBox), pcBox, h("div.two", null, scatterBox, agentsBox), trialsBox);
 
   async function act(state: string): Promise<void> {
     status.replaceChildren();
@@ -222,6 +224,57 @@ export function sweepView(root: HTMLElement, sweepId: string): View {
     } else scatterBox.append(h("p.muted", null, "Nothing to plot yet."));
   }
 
+  function objectives(sweep: Sweep): { name: string; goal: string }[] {
+    const ms = sweep.config.metrics;
+    if (!Array.isArray(ms) || ms.length < 2) return [];
+    return ms.map((m) => {
+      const d = (m ?? {}) as Doc;
+      return { name: String(d.name), goal: d.goal === "maximize" ? "maximize" : "minimize" };
+    });
+  }
+
+  async function drawFront(sweep: Sweep, trials: Trial[]): Promise<void> {
+    const ms = objectives(sweep);
+    frontChart?.destroy();
+    frontChart = null;
+    frontBox.hidden = !ms.length;
+    if (!ms.length) return;
+    const front = await get<Front>(`/sweeps/${encodeURIComponent(sweepId)}/front`);
+    if (disposed) return;
+    const onFront = new Set(front.front.map((t) => t.run_id));
+    const hv = front.hypervolume === null ? "–" : fmtNumber(front.hypervolume);
+    const ref = front.reference ? front.reference.map(fmtNumber).join(", ") : "–";
+    frontBox.dataset.front = String(onFront.size);
+    const pick = (id: string, chosen: number) => h(`select#${id}`, null, ms.map((m, i) => h("option", { value: String(i), selected: i === chosen }, `${m.name} (${m.goal})`)));
+    const xs = pick("pareto-x", 0);
+    const ys = pick("pareto-y", 1);
+    const pointsFor = (i: number, j: number) =>
+      trials.map((t) => ({
+        x: objective(t.summary, ms[i].name, ms[i].goal),
+        y: objective(t.summary, ms[j].name, ms[j].goal),
+        label: `${t.name}${onFront.has(t.run_id) ? " (Pareto front)" : ""}`,
+        highlight: onFront.has(t.run_id),
+        id: t.run_id,
+      }));
+    frontChart = new Scatter(pointsFor(0, 1), ms[0].name, ms[1].name);
+    const redraw = () => frontChart?.set(pointsFor(Number(xs.value), Number(ys.value)), ms[Number(xs.value)].name, false, ms[Number(ys.value)].name, false);
+    xs.addEventListener("change", redraw);
+    ys.addEventListener("change", redraw);
+    frontBox.replaceChildren(
+      h("h2#pareto-h", null, "Pareto front ", h("span.muted", null, `(red: the ${onFront.size} runs no other run beats on every objective)`)),
+      h("p#pareto-stats.muted", null, `Hypervolume ${hv} against the reference point (${ref}), over ${front.n} runs with every objective.`),
+      h("label", { for: "pareto-x" }, "x "), xs, " ", h("label", { for: "pareto-y" }, "y "), ys,
+      frontChart.el,
+      h(
+        "table.plain#pareto-table",
+        { "aria-label": "Runs on the Pareto front" },
+        h("thead", null, h("tr", null, ["Run", ...ms.map((m) => m.name)].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", null, front.front.map((t) => h("tr", { "data-run": t.run_id }, h("td", null, h("a", { href: hashFor(["r", sweep.entity, sweep.project, t.run_id]) }, t.name)), ...t.values.map((v) => h("td.num", null, fmtNumber(v)))))),
+      ),
+    );
+    frontChart.draw();
+  }
+
   async function drawImportance(metric: string | null, goal: string): Promise<void> {
     impBox.replaceChildren(h("h2#imp-h", null, "Parameter importance"));
     if (!metric) {
@@ -276,16 +329,18 @@ export function sweepView(root: HTMLElement, sweepId: string): View {
     if (disposed) return;
     drawHead(sweep);
     drawAgents(agents);
-    const m = (sweep.config.metric ?? null) as Doc | null;
+    const mo = objectives(sweep);
+    // a multi-objective sweep: the other panels show its first objective
+    const m = (mo.length ? mo[0] : sweep.config.metric ?? null) as Doc | null;
     const metric = m && typeof m.name === "string" ? m.name : null;
     const goal = m && m.goal === "maximize" ? "maximize" : "minimize";
     // Redraw the analysis when runs change (brushes survive polls that change nothing).
-    const key = JSON.stringify(trials.map((t) => [t.run_id, t.state, metric ? objective(t.summary, metric, goal) : null]));
+    const key = JSON.stringify(trials.map((t) => [t.run_id, t.state, metric ? objective(t.summary, metric, goal) : null, ...mo.map((o) => objective(t.summary, o.name, o.goal))]));
     if (force || key !== lastKey) {
       const changedRuns = key !== lastKey;
       lastKey = key;
       drawAnalysis(sweep, trials, metric, goal);
-      if (changedRuns) await drawImportance(metric, goal);
+      if (changedRuns) await Promise.all([drawImportance(metric, goal), drawFront(sweep, trials).catch((err) => frontBox.replaceChildren(errorBox(err)))]);
     }
     if (sweep.state !== "running" && sweep.state !== "paused") window.clearInterval(timer);
     root.dataset.ready = "true";
@@ -303,6 +358,7 @@ export function sweepView(root: HTMLElement, sweepId: string): View {
       pc?.destroy();
       scatter?.destroy();
       curve?.destroy();
+      frontChart?.destroy();
     },
   };
 }

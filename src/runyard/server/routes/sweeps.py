@@ -22,6 +22,7 @@ from runyard.server.models import (
     BestOut,
     CrashedOut,
     DecisionOut,
+    FrontOut,
     OkOut,
     ReapIn,
     RequeuedOut,
@@ -161,6 +162,21 @@ def best(
     find_sweep(store, who, sweep_id)
     ranked = store.controller(sweep_id).best(limit)
     return json_response([{"trial": record(t), "value": v} for t, v in ranked])
+
+
+@router.get(
+    "/sweeps/{sweep_id}/front",
+    response_class=ORJSONResponse,
+    responses=doc(FrontOut, 401, 403, 404),
+)
+def front(sweep_id: SweepId, store: StoreDep, who: Who) -> ORJSONResponse:
+    """The sweep's Pareto front over its ``metrics`` (a single ``metric``: its best runs, ties
+    included), with its hypervolume and reference point (:mod:`runyard.sweeps.front`)."""
+    from runyard.sweeps.front import sweep_front
+
+    sweep = find_sweep(store, who, sweep_id)
+    config = load_sweep_config(sweep.config, require_program=False)
+    return json_response(sweep_front(config, store.sweep_trials(sweep_id)).to_json())
 
 
 @router.post(
