@@ -5,7 +5,6 @@ Hydra apps and agents are in test_hydra_stop.py."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -207,14 +206,17 @@ def test_stop_raise_mode_raises_at_the_next_log(
     assert stored.summary["loss"] == float(logged)  # the raising call's values were recorded
 
 
-def test_runs_outside_sweeps_have_no_poller(
+def test_runs_outside_sweeps_poll_only_their_own_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A run outside a sweep asks no controller, only whether it was stopped from outside
+    (`runyard runs stop`, tests/test_run_management.py); offline runs ask nothing."""
     monkeypatch.setenv("RUNYARD_DIR", str(tmp_path / ".runyard"))
-    before = {t.name for t in threading.enumerate()}
     with runyard.init() as run:
-        assert run._stop is None and not run.should_stop and run.stop_reason is None
-        assert "runyard-stop" not in {t.name for t in threading.enumerate()} - before
+        assert run._stop is not None and run._stop.sweep_id is None
+        assert run._stop.where == (run.entity, run.project)
+        assert not run.should_stop and run.stop_reason is None
+    assert run.state == "finished"
     with runyard.init(mode="offline", settings=runyard.Settings(sweep_id="sw1")) as run:
         assert run._stop is None
 

@@ -71,7 +71,7 @@ def main() -> None:
 
 @main.group()
 def runs() -> None:
-    """List, show and export runs."""
+    """List, show, export, rename, tag, stop and delete runs."""
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -173,7 +173,7 @@ def runs_ls(
     extra = [c.strip() for c in columns.split(",") if c.strip()]
     try:
         spec: dict[str, Any] = {"$and": [parse_expression(f) for f in filters]} if filters else {}
-        found = api.runs(project, filters=spec, order=order, limit=limit)
+        found = api.runs(project, filters=spec, order=order, limit=limit, per_page=500)
         rows = [_run_row(r, extra) for r in found]
     except (QueryError, ValueError) as exc:
         raise RunyardCLIError(str(exc)) from None
@@ -1063,3 +1063,5 @@ def _artifact_group() -> click.Command:
 
 
 main.add_command(_artifact_group())
+
+import runyard.cli_manage  # noqa: E402,F401 - registers `runyard runs rename|tag|stop|delete`

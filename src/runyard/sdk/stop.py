@@ -1,4 +1,9 @@
-"""Cooperative early stopping of sweep runs: ``run.should_stop``.
+"""Cooperative stopping of runs: ``run.should_stop``.
+
+A run is stopped from outside by ``runyard runs stop ID``, the dashboard's Stop button or
+``POST /api/v1/runs/.../state`` (the store's ``mark_run_state(..., "stopped")``), or by its
+sweep. Every online run polls for both (below); a run outside a sweep only reads its own
+state.
 
 A sweep's controller decides that a run should stop (early termination, a canceled sweep).
 ``runyard agent`` acts on that by sending SIGTERM to the run's process, but the in-process Hydra
@@ -72,13 +77,16 @@ class StopPoller:
     def __init__(
         self,
         run_id: str,
-        sweep_id: str,
+        sweep_id: str | None,
         open_store: Callable[[], Any],
         interval: float = DEFAULT_POLL_INTERVAL,
         on_stop: Callable[[str], None] | None = None,
+        where: tuple[str, str] | None = None,
     ) -> None:
         self.run_id = run_id
         self.sweep_id = sweep_id
+        #: (entity, project) of the run: its own state is read too (a stop from outside)
+        self.where = where
         self.interval = max(0.01, float(interval))
         #: why the sweep stopped the run (None while it may go on)
         self.reason: str | None = None
@@ -99,9 +107,11 @@ class StopPoller:
         delay = self.interval
         while not self._done.wait(delay):
             try:
-                if controller is None:
-                    controller = self._open_store().controller(self.sweep_id)
-                reason = controller.stop_decisions(self.run_id)
+                reason = self._stopped_from_outside()
+                if reason is None and self.sweep_id is not None:
+                    if controller is None:
+                        controller = self._open_store().controller(self.sweep_id)
+                    reason = controller.stop_decisions(self.run_id)
             except Exception as exc:  # never into the training loop
                 self.errors += 1
                 delay = min(self.interval * 2 ** min(self.errors, 10), MAX_BACKOFF)
@@ -116,6 +126,15 @@ class StopPoller:
                     except Exception as exc:
                         log.debug("runyard: stop callback failed: %s", exc)
                 return
+
+    def _stopped_from_outside(self) -> str | None:
+        """Why the run's stored state is ``stopped`` (``runyard runs stop``), or None."""
+        if self.where is None:
+            return None
+        found = self._open_store().find_run(*self.where, self.run_id)
+        if found is None or found.state != "stopped":
+            return None
+        return str(found.failure or "stopped from runyard")
 
     def close(self) -> None:
         """Stop polling (the run ended). Does not wait for a query in flight."""
@@ -150,6 +169,7 @@ class StopPoller:
 
 def _announce(run: Run, raising: bool) -> Callable[[str], None]:
     def on_stop(reason: str) -> None:
+        who = "the sweep stops" if run.sweep_id else "runyard stops"
         if raising:
             run._stop_pending = True
             how = "the next runyard.log() raises runyard.StopRun"
@@ -160,7 +180,7 @@ def _announce(run: Run, raising: bool) -> Callable[[str], None]:
             )
         out = sys.__stderr__ or sys.stderr
         try:
-            print(f"runyard: the sweep stops run {run.id}: {reason}; {how}", file=out, flush=True)
+            print(f"runyard: {who} run {run.id}: {reason}; {how}", file=out, flush=True)
         except (OSError, ValueError):
             pass
 
@@ -168,8 +188,9 @@ def _announce(run: Run, raising: bool) -> Callable[[str], None]:
 
 
 def start_stop_poller(run: Run, settings: Any) -> StopPoller | None:
-    """The poller of an online sweep run (None for other runs)."""
-    if not run.sweep_id or run.mode != "online":
+    """The poller of an online run (None for other runs): its sweep's decisions, and a stop
+    from outside (``runyard runs stop``)."""
+    if run.mode != "online":
         return None
     interval = getattr(settings, "stop_poll_interval", None) or DEFAULT_POLL_INTERVAL
     raising = bool(getattr(settings, "stop_raise", False))
@@ -179,4 +200,5 @@ def start_stop_poller(run: Run, settings: Any) -> StopPoller | None:
         run._open_store,
         interval=interval,
         on_stop=_announce(run, raising),
+        where=(run.entity, run.project),
     )

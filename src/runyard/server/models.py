@@ -37,6 +37,28 @@ class RunStateIn(_In):
     only_if_running: bool = True
 
 
+class RunUpdateIn(_In):
+    """The fields to change (each given replaces the stored one; ``notes``/``group``/
+    ``job_type`` may be null to clear them). W&B's ``Api().run(...).update()``."""
+
+    name: ShortText | None = None
+    tags: list[ShortText] | None = None
+    notes: LongText | None = None
+    group: ShortText | None = None
+    job_type: Annotated[str, Field(max_length=128, pattern=r"^[^\x00]*$")] | None = None
+    config: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+
+
+class RunDeletionOut(BaseModel):
+    path: str
+    files: int
+    file_bytes: int
+    freed_bytes: int
+    history_rows: int
+    dry_run: bool
+
+
 class SweepIn(_In):
     sweep_id: Ident | None = None
     entity: Name | None = Field(None, description="Default: the config's entity, else the user.")

@@ -96,6 +96,83 @@ class RunRecord:
         return f"{self.entity}/{self.project}/{self.run_id}"
 
 
+#: every state a run can be in (``pending`` until its program starts, ``running``, then one
+#: of the final states); the query language checks ``state`` values against it
+RUN_STATES = ("pending", "running", "finished", "failed", "crashed", "killed", "stopped")
+#: the states after which a run's process writes nothing more
+FINAL_RUN_STATES = ("finished", "failed", "crashed", "killed", "stopped")
+
+#: :meth:`Store.update_run`'s fields and their length limits (None: no limit), as init() checks
+RUN_TEXT_FIELDS: dict[str, int | None] = {"name": 256, "notes": None, "group": 256, "job_type": 128}
+RUN_UPDATE_FIELDS = ("name", "tags", "notes", "group", "job_type", "config", "summary")
+
+
+def check_run_update(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The changes of :meth:`Store.update_run` checked (:class:`StoreError` naming the field
+    and what it takes); tags deduplicated in order. Shared by the stores and the server."""
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in RUN_UPDATE_FIELDS:
+            raise StoreError(
+                f"{name!r} is not a field a run update changes; use {', '.join(RUN_UPDATE_FIELDS)}"
+            )
+        if name == "tags":
+            if isinstance(value, str) or not isinstance(value, list | tuple):
+                raise StoreError("tags must be a list of strings, e.g. ['baseline', 'v2']")
+            tags: list[str] = []
+            for tag in value:
+                if not isinstance(tag, str) or not tag or "\x00" in tag or len(tag) > 256:
+                    raise StoreError(
+                        f"tag {tag!r} must be a non-empty string of at most 256 characters "
+                        f"without NUL"
+                    )
+                if tag not in tags:
+                    tags.append(tag)
+            out[name] = tags
+        elif name in ("config", "summary"):
+            if not isinstance(value, Mapping):
+                raise StoreError(f"{name} must be an object (a dict of keys to values)")
+            from runyard.limits import MAX_DEPTH, too_deep
+
+            where = too_deep(dict(value), MAX_DEPTH)
+            if where is not None:
+                raise StoreError(f"{name} is nested more than {MAX_DEPTH} levels at {where}")
+            out[name] = dict(value)
+        else:
+            limit = RUN_TEXT_FIELDS[name]
+            if value is None and name != "name":
+                out[name] = None
+                continue
+            if (
+                not isinstance(value, str)
+                or "\x00" in value
+                or (limit is not None and len(value) > limit)
+                or (name == "name" and not value.strip())
+            ):
+                raise StoreError(
+                    f"{name} must be a{' non-empty' if name == 'name' else ''} string without "
+                    f"NUL" + (f" of at most {limit} characters" if limit else "")
+                )
+            out[name] = value
+    return out
+
+
+@dataclass
+class RunDeletion:
+    """What :meth:`Store.delete_run` deleted (or, with ``dry_run``, would delete).
+
+    ``files``/``file_bytes``: the run's files (``run.save``, media), each counted once;
+    ``freed_bytes``: the bytes of content that went from the blob store (content that another
+    run, an artifact or an upload in flight still holds is kept: it is not counted)."""
+
+    path: str
+    files: int
+    file_bytes: int
+    freed_bytes: int = 0
+    history_rows: int = 0
+    dry_run: bool = False
+
+
 @dataclass
 class RunQuery:
     """Selection of runs: every field narrows the result; ``None`` means any."""
@@ -352,6 +429,10 @@ class StoreError(CommError, RuntimeError):
     ``wandb.errors.CommError`` too)."""
 
 
+class RunActiveError(StoreError):
+    """The run is still running (its process writes to it): stop it first."""
+
+
 class FileTooLargeError(StoreError):
     """A file is larger than the store (or server) accepts; nothing was stored."""
 
@@ -455,6 +536,51 @@ class Store(abc.ABC):
         for run in self.list_runs(RunQuery(entity=entity, project=project)):
             names.update(self.metric_names(run.pk))
         return sorted(names)
+
+    def runs_by_id_prefix(
+        self,
+        prefix: str,
+        entity: str | None = None,
+        project: str | None = None,
+        limit: int = 10,
+        *,
+        entities: Sequence[str] | None = None,
+    ) -> list[RunRecord]:
+        """Runs whose id starts with ``prefix`` (newest first, at most ``limit``), of
+        ``entity``/``project`` when given and only of ``entities`` when given: how a short id
+        (``runyard runs show 3fa2``) is found. Stores answer with one indexed query."""
+        runs = self.list_runs(RunQuery(entity=entity, project=project))
+        if entities is not None:
+            runs = [r for r in runs if r.entity in set(entities)]
+        return [r for r in runs if r.run_id.startswith(prefix)][:limit]
+
+    # -- editing and deleting runs ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def update_run(self, entity: str, project: str, run_id: str, **changes: Any) -> RunRecord:
+        """Change a run's ``name``, ``tags``, ``notes``, ``group``, ``job_type``, ``config``
+        or ``summary`` (each given replaces the stored one; checked by
+        :func:`check_run_update`), in any state: W&B's ``Api().run(...).update()``. A running
+        run's own later batches still set its summary and config (the writer's snapshot).
+        Returns the run as stored after; :class:`LookupError` if there is no such run."""
+
+    @abc.abstractmethod
+    def delete_run(
+        self,
+        entity: str,
+        project: str,
+        run_id: str,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> RunDeletion:
+        """Delete a run with everything it logged: history, console, system metrics, alerts,
+        its files' names, and the files' content that nothing else holds (another run's file,
+        an artifact, an upload's lease: kept; race-free with a concurrent upload of the same
+        content). Artifacts it logged stay (``Api``'s ``delete_artifacts`` deletes them
+        first). A ``pending`` or ``running`` run raises :class:`RunActiveError` unless
+        ``force`` (its process would go on writing). ``dry_run`` deletes nothing and says
+        what would go; :class:`LookupError` if there is no such run."""
 
     @abc.abstractmethod
     def list_projects(self) -> list[tuple[str, str, int]]:

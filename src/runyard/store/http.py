@@ -48,7 +48,9 @@ from runyard.store.base import (
     FileRecord,
     FileTooLargeError,
     JournalBatch,
+    RunActiveError,
     RunConflictError,
+    RunDeletion,
     RunQuery,
     RunRecord,
     Series,
@@ -489,6 +491,73 @@ class HTTPStore(Store):
             if limit is not None and len(out) >= limit:
                 break
         return out, total
+
+    def runs_by_id_prefix(
+        self,
+        prefix: str,
+        entity: str | None = None,
+        project: str | None = None,
+        limit: int = 10,
+        *,
+        entities: Sequence[str] | None = None,
+    ) -> list[RunRecord]:
+        """``GET /runs?id_prefix=``: the server's store finds them (among the runs the key
+        may see)."""
+        if not prefix or (entities is not None and not entities):
+            return []
+        doc = self._json(
+            "GET",
+            "/runs",
+            params={"id_prefix": prefix, "entity": entity, "project": project, "limit": limit},
+        )
+        found = [self._run(d) for d in doc.get("runs") or []]
+        if entities is not None:
+            found = [r for r in found if r.entity in set(entities)]
+        return found
+
+    # -- editing and deleting runs --------------------------------------------------------------
+
+    def _run_url(self, entity: str, project: str, run_id: str) -> str:
+        return "/runs/" + "/".join(quote(p, safe="") for p in (entity, project, run_id))
+
+    def update_run(self, entity: str, project: str, run_id: str, **changes: Any) -> RunRecord:
+        """``PATCH /runs/{entity}/{project}/{id}`` with the changed fields."""
+        from runyard.store.base import check_run_update
+
+        body = check_run_update(changes)  # the same message here as with a local store
+        try:
+            doc = self._json(
+                "PATCH", self._run_url(entity, project, run_id), body=body, missing_ok=True
+            )
+        except ServerRefusedError as exc:
+            raise StoreError(str(exc)) from None
+        if doc is None:
+            raise LookupError(f"no run {entity}/{project}/{run_id} on {self.url}")
+        return self._run(doc)
+
+    def delete_run(
+        self,
+        entity: str,
+        project: str,
+        run_id: str,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> RunDeletion:
+        """``DELETE /runs/{entity}/{project}/{id}``: the server deletes (with its blob GC)."""
+        try:
+            doc = self._json(
+                "DELETE",
+                self._run_url(entity, project, run_id),
+                params={"force": "true" if force else None, "dry_run": "true" if dry_run else None},
+                missing_ok=True,
+                idempotent=dry_run,
+            )
+        except RunConflictError as exc:
+            raise RunActiveError(str(exc)) from None
+        if doc is None:
+            raise LookupError(f"no run {entity}/{project}/{run_id} on {self.url}")
+        return _build(RunDeletion, doc)
 
     def viewer(self) -> dict[str, Any]:
         """Who the API key is: ``{"user", "admin", "entities"}`` (``StoreAuthError`` if the

@@ -36,6 +36,7 @@ from runyard.store.base import (
     FileTooLargeError,
     JournalBatch,
     RunConflictError,
+    RunDeletion,
     RunQuery,
     RunRecord,
     Series,
@@ -1262,6 +1263,11 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
         )
         with self.engine.begin() as conn:
             conn.execute(stmt)
+            # A run deletion may have removed the same content after it was put and before
+            # this row (store/sql_manage.py): checked here, after the insert waited for the
+            # deleter's locks, so one of the two always sees the other.
+            if not self.blobs.exists(info.key):
+                raise _ContentGone(info.key)
         return FileRecord(name, info.size, now, info.key.split(":", 1)[1])
 
     def put_file(
@@ -1278,7 +1284,16 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
         self._check_file_name(name)
         run_pk = self._run_pk(entity, project, run_id)
         info = self._put_blob(data, expected_key, max_size)
-        return self._name_blob(run_pk, name, info)
+        try:
+            return self._name_blob(run_pk, name, info)
+        except _ContentGone:
+            if not isinstance(data, bytes | bytearray | memoryview | Path):
+                raise StoreUnavailableError(
+                    f"the content of {name!r} was deleted with another run while it was "
+                    f"stored; send it again"
+                ) from None
+            info = self._put_blob(data, expected_key, max_size)  # once more: it is rare
+            return self._name_blob(run_pk, name, info)
 
     def link_file(
         self, entity: str, project: str, run_id: str, name: str, key: str
@@ -1300,7 +1315,10 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
         with self._read() as conn:
             if conn.execute(owned).first() is None:
                 return None
-        return self._name_blob(self._run_pk(entity, project, run_id), name, info)
+        try:
+            return self._name_blob(self._run_pk(entity, project, run_id), name, info)
+        except _ContentGone:
+            return None  # deleted meanwhile: the caller sends the content (put_file)
 
     def _file_row(self, entity: str, project: str, run_id: str, name: str) -> Any:
         F, R, P = S.run_files, S.runs, S.projects
@@ -1372,6 +1390,39 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
                 )
         return [out[n] for n in sorted(out)]
 
+    # -- editing and deleting runs (store/sql_manage.py) -------------------------------------
+
+    def update_run(self, entity: str, project: str, run_id: str, **changes: Any) -> RunRecord:
+        from runyard.store import sql_manage
+
+        return sql_manage.update_run(self, entity, project, run_id, changes)
+
+    def delete_run(
+        self,
+        entity: str,
+        project: str,
+        run_id: str,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> RunDeletion:
+        from runyard.store import sql_manage
+
+        return sql_manage.delete_run(self, entity, project, run_id, force=force, dry_run=dry_run)
+
+    def runs_by_id_prefix(
+        self,
+        prefix: str,
+        entity: str | None = None,
+        project: str | None = None,
+        limit: int = 10,
+        *,
+        entities: Sequence[str] | None = None,
+    ) -> list[RunRecord]:
+        from runyard.store import sql_manage
+
+        return sql_manage.runs_by_id_prefix(self, prefix, entity, project, limit, entities)
+
     def console(self, run_pk: int, limit: int | None = None) -> list[tuple[str, float, str]]:
         stmt = sa.select(
             S.console_lines.c.stream, S.console_lines.c.timestamp, S.console_lines.c.text
@@ -1385,6 +1436,10 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
             with self._read() as conn:
                 rows = list(conn.execute(stmt.order_by(S.console_lines.c.id)).all())
         return [(s, float(t), x) for s, t, x in rows]
+
+
+class _ContentGone(Exception):
+    """A file's content went from the blob store before its row committed (a run deletion)."""
 
 
 #: Names per INSERT/SELECT when registering metric keys (far below any driver's limit).

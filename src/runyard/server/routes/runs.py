@@ -12,15 +12,17 @@ from runyard._json import restore
 from runyard.limits import MAX_FILTER_DEPTH, too_deep
 from runyard.query import QueryError, parse_expression
 from runyard.server.auth import principal, require_entity
-from runyard.server.errors import invalid, not_found
+from runyard.server.errors import ApiError, invalid, not_found
 from runyard.server.models import (
     AlertsOut,
     ChangedOut,
     ConsoleOut,
     HistoryOut,
     ProjectOut,
+    RunDeletionOut,
     RunsOut,
     RunStateIn,
+    RunUpdateIn,
     SeriesOut,
     SystemOut,
     doc,
@@ -29,7 +31,7 @@ from runyard.server.models import RunOut as RunModel
 from runyard.server.responses import ORJSONResponse, json_response
 from runyard.server.serialize import record, run_doc
 from runyard.server.state import get_store
-from runyard.store.base import RunRecord, Store
+from runyard.store.base import RunActiveError, RunRecord, Store, StoreError
 from runyard.store.sql_auth import Principal
 
 router = APIRouter(tags=["runs"])
@@ -116,12 +118,27 @@ def list_runs(
     sort: Annotated[str | None, Query(description="Field, `-field` for descending.")] = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
+    id_prefix: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, description="Runs whose id starts with this."),
+    ] = None,
 ) -> ORJSONResponse:
     """Runs the key may see, newest first unless ``sort`` says otherwise; ``total`` counts the
     matching runs before ``limit``/``offset``. Filtered, sorted and paged by the store
-    (``Store.query_runs``: in SQL for the SQL store)."""
+    (``Store.query_runs``: in SQL for the SQL store). With ``id_prefix`` (and nothing else
+    but ``entity``, ``project``, ``limit``): the newest runs whose id starts with it, how a
+    short id is found (``Store.runs_by_id_prefix``)."""
     if entity is not None:
         require_entity(who, entity)
+    if id_prefix is not None:
+        found = store.runs_by_id_prefix(
+            id_prefix,
+            entity,
+            project,
+            limit or 10,
+            entities=None if who.admin else sorted(who.entities),
+        )
+        return json_response({"runs": [run_doc(r) for r in found], "total": len(found)})
     try:
         specs = [_filter_spec(filter or [])]
         states = _csv(state)
@@ -174,6 +191,56 @@ def set_run_state(
     run = find_run(store, who, entity, project, run_id)
     changed = store.mark_run_state(run.pk, body.state, body.failure, body.only_if_running)
     return json_response({"changed": changed})
+
+
+@router.patch(
+    "/runs/{entity}/{project}/{run_id}",
+    response_class=ORJSONResponse,
+    responses=doc(RunModel, 401, 403, 404, 422),
+)
+def update_run(
+    entity: Entity, project: Project, run_id: RunId, body: RunUpdateIn, store: StoreDep, who: Who
+) -> ORJSONResponse:
+    """Change a run's name, tags, notes, group, job type, config or summary: the fields
+    given replace the stored ones (``Store.update_run``). The run after."""
+    find_run(store, who, entity, project, run_id)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("name", "") is None:
+        raise invalid("name cannot be null: give the run's new name")
+    try:
+        updated = store.update_run(entity, project, run_id, **restore(changes))
+    except LookupError as exc:
+        raise not_found(str(exc)) from None
+    except StoreError as exc:
+        raise invalid(str(exc)) from None
+    return json_response(run_doc(updated))
+
+
+@router.delete(
+    "/runs/{entity}/{project}/{run_id}",
+    response_class=ORJSONResponse,
+    responses=doc(RunDeletionOut, 401, 403, 404, 409),
+)
+def delete_run(
+    entity: Entity,
+    project: Project,
+    run_id: RunId,
+    store: StoreDep,
+    who: Who,
+    force: bool = False,
+    dry_run: bool = False,
+) -> ORJSONResponse:
+    """Delete a run and what it logged; its files' content that nothing else holds goes from
+    the blob store (``Store.delete_run``). 409 for a running run unless ``force``.
+    ``dry_run``: what would be deleted."""
+    find_run(store, who, entity, project, run_id)
+    try:
+        report = store.delete_run(entity, project, run_id, force=force, dry_run=dry_run)
+    except LookupError as exc:
+        raise not_found(str(exc)) from None
+    except RunActiveError as exc:
+        raise ApiError(409, str(exc), "conflict") from None
+    return json_response(record(report))
 
 
 @router.get(
