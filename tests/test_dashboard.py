@@ -725,6 +725,7 @@ def test_runyard_ui(tmp_path: Path) -> None:
             "--port",
             str(port),
             "--no-browser",
+            "--create",
             "--dir",
             str(tmp_path / ".runyard"),
         ],

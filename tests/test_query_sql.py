@@ -373,6 +373,12 @@ def _condition(rng: random.Random) -> dict[str, Any]:
         arg = rng.choice(PATTERNS)
     else:
         arg = rng.choice(SCALARS)
+    if field == "state":  # a word that is no state is refused (QueryError): use real ones
+        arg = (
+            [rng.choice(S.RUN_STATES) if isinstance(a, str) else a for a in arg]
+            if isinstance(arg, list)
+            else (rng.choice(S.RUN_STATES) if isinstance(arg, str) and op != "$regex" else arg)
+        )
     if op == "$eq" and rng.random() < 0.5:
         return {field: arg}
     return {field: {op: arg}}

@@ -999,18 +999,32 @@ main.add_command(_server_command)
     "--dir",
     "directory",
     envvar="RUNYARD_DIR",
-    help="The .runyard folder of the embedded store (default: found up from here).",
+    help="The .runyard folder of the embedded store, or the folder that holds it (default: "
+    "found up from here).",
+)
+@click.option(
+    "--create", is_flag=True, help="Start an empty store where none is (--dir, or ./.runyard)."
 )
 @click.option("--no-browser", is_flag=True, help="Only print the URL; open no browser.")
 @click.pass_context
-def ui(ctx: click.Context, port: int, directory: str | None, no_browser: bool) -> None:
+def ui(
+    ctx: click.Context, port: int, directory: str | None, create: bool, no_browser: bool
+) -> None:
     """The dashboard over the embedded store, on http://127.0.0.1:PORT/ (this machine only).
 
     The same server as `runyard server`, bound to 127.0.0.1 without API keys. A team's server
-    shows the same dashboard at its own address.
+    shows the same dashboard at its own address. A missing --dir (a typo) or a folder without
+    a store is refused unless --create.
     """
+    from runyard.server.cli import port_problem
+
+    root = _ui_store(directory, create)
+    problem = port_problem("127.0.0.1", port)
+    if problem is not None:  # before the URL: never a browser on someone else's server
+        raise RunyardCLIError(problem)
     url = f"http://127.0.0.1:{port}/"
     console.print(f"runyard dashboard: {url}", highlight=False)
+    console.print(f"store: {root}", highlight=False)
     if not no_browser:
         import threading
 
@@ -1018,7 +1032,7 @@ def ui(ctx: click.Context, port: int, directory: str | None, no_browser: bool) -
     ctx.invoke(
         _server_command,
         store=None,
-        directory=directory,
+        directory=str(root),
         host="127.0.0.1",
         port=port,
         workers=1,
@@ -1030,6 +1044,39 @@ def ui(ctx: click.Context, port: int, directory: str | None, no_browser: bool) -
         alert_webhook=os.environ.get("RUNYARD_SERVER_ALERT_WEBHOOK")
         or os.environ.get("RUNYARD_ALERT_WEBHOOK"),
         access_log=False,
+    )
+
+
+def _ui_store(directory: str | None, create: bool) -> Any:
+    """The ``.runyard`` folder `runyard ui` shows: ``directory`` (or the ``.runyard`` inside
+    it), else the one found up from here; refused when it holds no store, unless ``create``."""
+    from pathlib import Path
+
+    from runyard.store.locate import DB_NAME, DIR_NAME, original_cwd
+
+    if directory:
+        given = Path(directory).expanduser().resolve()
+        if (given / DIR_NAME / DB_NAME).is_file() and not (given / DB_NAME).is_file():
+            return given / DIR_NAME  # the project's folder was given
+        if (given / DB_NAME).is_file() or create:
+            given.mkdir(parents=True, exist_ok=True)
+            return given
+        what = "does not exist" if not given.exists() else "holds no runyard store"
+        raise RunyardCLIError(
+            f"--dir {directory}: {given} {what} (no {DB_NAME}). Give the .runyard folder of "
+            f"your runs (or the folder that holds it), or pass --create to start an empty "
+            f"store there"
+        )
+    start = original_cwd().resolve()
+    for parent in (start, *start.parents):
+        if (parent / DIR_NAME).is_dir():
+            return parent / DIR_NAME
+    if create:
+        (start / DIR_NAME).mkdir()
+        return start / DIR_NAME
+    raise RunyardCLIError(
+        f"no {DIR_NAME} folder in {start} or above it: run `runyard ui` in the folder of your "
+        f"training runs, give it with --dir, or pass --create to start an empty store here"
     )
 
 

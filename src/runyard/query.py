@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from runyard.limits import MAX_FILTER_DEPTH
-from runyard.store.base import RunRecord
+from runyard.store.base import RUN_STATES, RunRecord
 
 _MISSING = object()
 _SIMPLE_FIELDS = {
@@ -150,11 +150,32 @@ def _unknown_field(field: str) -> QueryError:
     )
 
 
+#: fields whose values are one of a few words: a filter naming another is a typo, said so
+_ENUMERATED = {"state": RUN_STATES}
+
+
+def _check_enumerated(field: str, op: str, arg: Any) -> None:
+    allowed = _ENUMERATED.get(field)
+    if allowed is None or op not in ("$eq", "$ne", "$in", "$nin"):
+        return
+    values = arg if isinstance(arg, list | tuple | set) and op in ("$in", "$nin") else [arg]
+    for value in values:
+        if isinstance(value, str) and value not in allowed:  # a misspelt word, not a number
+            import difflib
+
+            close = difflib.get_close_matches(str(value), allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise QueryError(
+                f"{field} {value!r} is not a run state: {hint}states are {', '.join(allowed)}"
+            )
+
+
 def _field_predicate(field: str, cond: Any) -> Callable[[RunRecord], bool]:
     if not (isinstance(cond, Mapping) and cond and all(str(k).startswith("$") for k in cond)):
         cond = {"$eq": cond}
     checks: list[Callable[[Any], bool]] = []
     for op, arg in cond.items():
+        _check_enumerated(_SIMPLE_FIELDS.get(field, field), op, arg)
         checks.append(_operator(field, op, arg))
     return lambda r: all(c(_lookup(r, field)) for c in checks)
 

@@ -195,6 +195,9 @@ def server(
         os.environ["RUNYARD_SERVER_FILES_ROOT"] = os.path.abspath(files_root)
     else:
         os.environ.pop("RUNYARD_SERVER_FILES_ROOT", None)
+    problem = port_problem(host, port)
+    if problem is not None:
+        raise _error(problem)
     shown_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
     console.print(
         f"runyard server on http://{shown_host}:{port}/api/v1 (store {_safe_url(url)}, "
@@ -216,6 +219,58 @@ def server(
         log_level="info",
         timeout_graceful_shutdown=10,
     )
+
+
+def check_port(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be served (taken by another program), or None. Binds a socket
+    with the options uvicorn uses (``SO_REUSEADDR``), so a port whose last connections are in
+    TIME_WAIT counts as free, as it is for uvicorn."""
+    import errno
+    import socket
+
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host.strip("[]"), port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "taken"
+            return exc.strerror or str(exc)
+    return None
+
+
+def free_port_near(host: str, port: int) -> int | None:
+    """The first port after ``port`` that :func:`check_port` finds free (of the next 20)."""
+    for candidate in range(port + 1, min(port + 21, 65536)):
+        if check_port(host, candidate) is None:
+            return candidate
+    return None
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """A message for a port that cannot be served (naming a runyard server already there,
+    and a free port to use instead), or None."""
+    why = check_port(host, port)
+    if why is None:
+        return None
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    if why != "taken":
+        return f"cannot listen on {shown}:{port}: {why}; pass another address or --port"
+    other = ""
+    try:
+        import httpx
+
+        health = httpx.get(f"http://{shown}:{port}/api/v1/health", timeout=0.5)
+        if health.status_code == 200 and "auth" in health.json():
+            other = f" (a runyard server answers there: http://{shown}:{port}/ may be it)"
+    except Exception:
+        pass
+    near = free_port_near(host, port)
+    suggestion = f"--port {near}" if near else "another --port"
+    return f"port {port} on {shown} is taken by another program{other}; use {suggestion}"
 
 
 # -- keys -----------------------------------------------------------------------------------------
@@ -323,11 +378,16 @@ def entities_create(name: str, kind: str, store: str | None, directory: str | No
     from runyard.cli import console
     from runyard.store.sql_auth import AuthError
 
+    auth_store = _open(store, directory)
     try:
-        entity = _open(store, directory).create_entity(name, kind)
+        existed = auth_store.get_entity(name) is not None
+        entity = auth_store.create_entity(name, kind)
     except AuthError as exc:
         raise _error(str(exc)) from None
-    console.print(f"{entity.kind} {entity.name} exists")
+    if existed:
+        console.print(f"{entity.kind} {entity.name} exists already (nothing changed)")
+    else:
+        console.print(f"created {entity.kind} {entity.name}")
 
 
 @entities.command("add-member")

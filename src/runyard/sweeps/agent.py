@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -124,6 +125,7 @@ class Agent:
                 f"was made for runyard.agent({self.sweep.id!r}, function=...), which runs a "
                 "Python function per trial; use that, or create a sweep with a program"
             )
+        self._check_program()  # before anything is registered: nothing to clean up
         self._patient(
             "register",
             lambda: self.store.register_agent(self.id, self.sweep.id, hostname(), os.getpid()),
@@ -135,6 +137,7 @@ class Agent:
             self._status.start()
         try:
             while self.options.count is None or self.done < self.options.count:
+                self._check_program()  # gone meanwhile: stop before a trial is made
                 decision = self._patient(
                     "next run", lambda: self.controller.next_run(self.id, reclaim=True)
                 )
@@ -167,6 +170,25 @@ class Agent:
                 self._say(f"[yellow]warning:[/] could not send the last heartbeat: {exc}")
         self._say(f"agent done: {self.done} run(s)" + self._best_text())
         return self.done
+
+    def _check_program(self) -> None:
+        """:class:`AgentError` when the command runs ``${program}`` and there is no such
+        file in the agent's folder (an agent started in the wrong folder): said before a
+        trial is created, so no failed run counts toward run_cap or feeds the search."""
+        program = self.config.program
+        command = self.config.command or DEFAULT_COMMAND
+        if not program or not any("${program}" in part for part in command):
+            return
+        cwd = Path(self.options.cwd)
+        if (cwd / program).expanduser().exists():
+            return
+        if "/" not in program and os.sep not in program and shutil.which(program):
+            return  # a command on PATH
+        raise AgentError(
+            f"the sweep's program {program!r} is not in {cwd}: start `runyard agent` in the "
+            f"folder the program is in (where the sweep was created), e.g. `cd <that folder> && "
+            f"runyard agent {self.sweep.id}`; no run was started"
+        )
 
     # -- one run --------------------------------------------------------------------------------
 
