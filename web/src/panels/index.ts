@@ -3,11 +3,22 @@
 // a project's metrics for automatic panels (a media kind goes before "line").
 
 import { registerPanel } from "./registry";
+import { audioPanel, htmlPanel, imagesPanel, plotlyPanel, videoPanel } from "./media";
+import { histogramPanel } from "./histogram";
+import { tablePanel } from "./table";
 import { linePanel } from "./line";
 import { barPanel } from "./bar";
 import { scatterPanel } from "./scatter";
 import { parcoordsPanel } from "./parcoords";
 
+// media kinds first: they claim the keys whose summary is a media reference
+registerPanel(imagesPanel);
+registerPanel(audioPanel);
+registerPanel(videoPanel);
+registerPanel(htmlPanel);
+registerPanel(plotlyPanel);
+registerPanel(histogramPanel);
+registerPanel(tablePanel);
 registerPanel(linePanel);
 registerPanel(barPanel);
 registerPanel(scatterPanel);

@@ -5,7 +5,8 @@ import { ApiError, apiKey, fileUrl, get, getBlob, runPath, type Doc, type Json, 
 import type { View } from "../main";
 import { setCrumbs, setTitle } from "../main";
 import { LinePanel } from "../panels/line";
-import type { PanelSpec } from "../panels/types";
+import { panelKinds } from "../panels";
+import type { PanelInstance, PanelSpec } from "../panels/types";
 import { copyText, errorBox, exactValue, fmtDateTime, fmtDuration, fmtNumber, fmtSummary, fmtTime, h, hashFor, replaceQuery, stateBadge } from "../util";
 import { FixedContext } from "../workspace/runs";
 import type { LineChart } from "../charts/line";
@@ -125,6 +126,8 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
   const ctx = new FixedContext(entity, project);
   ctx.opts.x = query?.get("x") || "step_metric"; // each chart against the step metric define_metric gave it
   const panels = new Map<string, { panel: LinePanel; slot: HTMLElement; spec: PanelSpec }>();
+  // media keys (images, histograms, tables, ...): panels of their kind, in the same sections
+  const mediaPanels = new Map<string, { panel: PanelInstance; slot: HTMLElement; spec: PanelSpec }>();
   const systemCharts: LineChart[] = [];
 
   const tabs: [string, string][] = [["charts", "Charts"], ["overview", "Overview"], ["config", "Config"], ["summary", "Summary"], ["console", "Console"], ["files", "Files"]];
@@ -301,7 +304,44 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
       slot.querySelector(".last")!.textContent = `last ${fmtNumber(last)}${pts.downsampled ? ` · ${pts.total.toLocaleString()} points, downsampled` : ""}`;
     }
 
+    /** The panel kind that claims a key other than "line" (a media key), from its summary. */
+    function mediaKindOf(key: string): { kind: string; config: Doc; create: (spec: PanelSpec) => PanelInstance; label: string } | null {
+      for (const k of panelKinds()) {
+        const config = k.auto?.(key, run.summary[key]);
+        if (!config) continue;
+        return k.kind === "line" ? null : { kind: k.kind, config, create: (spec) => k.create(ctx, spec), label: k.label };
+      }
+      return null;
+    }
+
+    function addMedia(key: string, grid: HTMLElement): boolean {
+      const kind = mediaKindOf(key);
+      if (!kind) return false;
+      const spec: PanelSpec = { id: key, kind: kind.kind, w: 1, h: kind.kind === "table" ? 360 : 300, config: kind.config };
+      const panel = kind.create(spec);
+      const slot = h("figure.chart-panel.media-chart", { "data-metric": key, "data-kind": kind.kind, "aria-label": `${kind.label.split(" (")[0]} of ${key}` }, h("figcaption", null, h("span.title", null, key)), h("div.chart-slot", null, panel.el));
+      mediaPanels.set(key, { panel, slot, spec });
+      grid.append(slot);
+      return true;
+    }
+
+    async function drawMedia(only?: Set<string>): Promise<void> {
+      await Promise.all(
+        [...mediaPanels.entries()]
+          .filter(([key]) => !only || only.has(key))
+          .map(async ([, { panel, slot }]) => {
+            try {
+              await panel.update("runs");
+              slot.classList.add("drawn");
+            } catch (err) {
+              slot.querySelector(".chart-slot")!.replaceChildren(errorBox(err));
+            }
+          }),
+      );
+    }
+
     function addChart(key: string, grid: HTMLElement): void {
+      if (addMedia(key, grid)) return;
       const spec: PanelSpec = { id: key, kind: "line", w: 1, h: 220, config: { key } };
       const slot = h("figure.chart-panel", { "data-metric": key, "aria-label": `Chart of ${key}` }, h("figcaption", null, h("span.title", null, key), h("span.last.muted", null, "")), h("div.chart-slot"));
       const panel = new LinePanel(ctx, spec);
@@ -312,6 +352,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
 
     async function drawCharts(): Promise<void> {
       chartsPanel.dataset.ready = "false";
+      const media = drawMedia();
       await Promise.all(
         [...panels.entries()].map(async ([key, { panel, slot }]) => {
           try {
@@ -325,6 +366,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
           }
         }),
       );
+      await media;
       chartsPanel.dataset.ready = "true";
     }
 
@@ -345,7 +387,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
           const after = [...chartsBody.querySelectorAll<HTMLElement>("[data-section]")].find((el) => order.indexOf(el.dataset.section!) > order.indexOf(s));
           chartsBody.insertBefore(details, after ?? null);
         }
-        for (const k of bySection.get(s)!) if (!panels.has(k)) addChart(k, grid);
+        for (const k of bySection.get(s)!) if (!panels.has(k) && !mediaPanels.has(k)) addChart(k, grid);
         grid.closest("details")!.querySelector(".count")!.textContent = `(${bySection.get(s)!.length})`;
       }
     }
@@ -382,6 +424,10 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
           chartsBody.querySelector("#no-metrics")?.remove();
           layoutCharts();
         }
+        // media panels: a key whose summary changed logged again (new steps for the slider)
+        const grown = new Set([...mediaPanels.keys()].filter((k) => JSON.stringify(fresh.summary[k]) !== lastMedia.get(k)));
+        for (const k of mediaPanels.keys()) lastMedia.set(k, JSON.stringify(fresh.summary[k]));
+        if (grown.size) await drawMedia(grown);
         const changed = await ctx.series.live([run.run_id]);
         for (const [key, { panel, slot }] of panels) {
           if (!changed.has(key) && panel.el.classList.contains("drawn")) continue;
@@ -395,6 +441,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
         /* the next tick */
       }
     }
+    const lastMedia = new Map([...mediaPanels.keys()].map((k) => [k, JSON.stringify(run.summary[k])]));
     if (run.state === "running") {
       liveTimer = window.setInterval(() => void live(), refreshMs(query, LIVE_MS));
       tickTimer = window.setInterval(tickRuntime, 1000);
@@ -409,6 +456,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
       window.clearInterval(liveTimer);
       window.clearInterval(tickTimer);
       for (const { panel } of panels.values()) panel.destroy();
+      for (const { panel } of mediaPanels.values()) panel.destroy();
       for (const c of systemCharts) c.destroy();
     },
   };
