@@ -72,8 +72,20 @@ postgres-binaries:
 	       $(SUDO) apt-get update -qq && \
 	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
-unit: $(STAMP) postgres-binaries web chromium
-	$(BIN)/pytest -q
+# The oldest wandb client the W&B door supports (tests/test_wandb_oldest.py), beside the newest
+# that the dev extra pins: two versions of one package need two venvs.
+WANDB_OLDEST := .venv-wandb-oldest
+$(WANDB_OLDEST)/.installed: Makefile
+	$(PY) -m venv $(WANDB_OLDEST)
+	$(WANDB_OLDEST)/bin/pip install --quiet 'wandb==0.19.11' 'numpy>=1.26' 'pillow>=10'
+	touch $@
+
+# Two workers (pytest-xdist), a test file per worker at a time (module fixtures stay shared):
+# most tests wait on subprocesses, servers and databases, so two cores run the suite in about
+# half the time. PYTEST_WORKERS=0 runs it in one process; the slowest tests are listed at the end.
+PYTEST_WORKERS ?= 2
+unit: $(STAMP) $(WANDB_OLDEST)/.installed postgres-binaries web chromium
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
 test: lint typecheck unit
 

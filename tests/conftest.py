@@ -17,6 +17,19 @@ from runyard.store.sql import SQLStore
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with the most slow tests first (order otherwise kept). ``make test`` runs the
+    files on two workers (pytest-xdist ``--dist loadfile``), handed out in this order: a long
+    file started last would leave one worker running alone at the end. Every worker collects
+    the same order, as xdist requires."""
+    slow: dict[str, int] = {}
+    for item in items:
+        path = str(item.path)
+        slow[path] = slow.get(path, 0) + (item.get_closest_marker("slow") is not None)
+    position = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (-slow[str(item.path)], position[id(item)]))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_stray_store(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A ``.runyard`` folder above the tests' temporary folders (``/tmp/.runyard``, left by a
