@@ -41,7 +41,7 @@ from runyard.artifacts.manifest import ArtifactError, ManifestEntry
 from runyard.compat.wandb import convert
 from runyard.compat.wandb.context import Context
 from runyard.compat.wandb.graphql import Field, GraphQLFieldError
-from runyard.compat.wandb.ids import node_id, parse_node_id
+from runyard.compat.wandb.ids import node_id, padded_node_id, parse_node_id
 from runyard.compat.wandb.nodes import PROJECT_FIELDS, iso, project_node
 from runyard.compat.wandb.resolvers import RESOLVERS
 from runyard.compat.wandb.uploads import ARTIFACT_PREFIX, path_of, signed_url
@@ -66,7 +66,7 @@ def _artifacts(ctx_state: Any) -> Any:
 
 
 def artifact_id(v: VersionRecord) -> str:
-    return node_id("Artifact", v.entity, v.project, v.name, str(v.version))
+    return padded_node_id("Artifact", v.entity, v.project, v.name, str(v.version))
 
 
 def parse_artifact_id(text: Any) -> tuple[str, str, str, int] | None:
@@ -433,7 +433,71 @@ def _aliases(data: dict[str, Any]) -> list[str]:
     return out
 
 
-@RESOLVERS.field("createArtifact")
+# What wandb-core's capability probes (``__type``) are told: the ``Artifact`` fields
+# artifact_node answers and the ``CreateArtifactInput`` fields createArtifact reads (no
+# ``tags``/``ttlDurationSeconds``: runyard does not keep them, so the client leaves them out).
+RESOLVERS.describe(
+    "Artifact",
+    [
+        "aliases",
+        "artifactCollection",
+        "artifactCollections",
+        "artifactSequence",
+        "artifactType",
+        "commitHash",
+        "createdAt",
+        "createdBy",
+        "currentManifest",
+        "description",
+        "digest",
+        "digestAlgorithm",
+        "displayName",
+        "file",
+        "fileCount",
+        "files",
+        "filesByManifestEntries",
+        "historyStep",
+        "id",
+        "labels",
+        "metadata",
+        "name",
+        "project",
+        "size",
+        "state",
+        "tags",
+        "ttlDurationSeconds",
+        "ttlIsInherited",
+        "updatedAt",
+        "usedBy",
+        "version",
+        "versionIndex",
+    ],
+)
+RESOLVERS.describe(
+    "CreateArtifactInput",
+    [
+        "entityName",
+        "projectName",
+        "artifactTypeName",
+        "artifactCollectionName",
+        "artifactCollectionNames",
+        "digest",
+        "digestAlgorithm",
+        "description",
+        "aliases",
+        "metadata",
+        "runName",
+        "clientID",
+        "sequenceClientID",
+        "historyStep",
+        "enableDigestDeduplication",
+        "distributedID",
+    ],
+    input_type=True,
+)
+
+
+@RESOLVERS.field("createArtifact", mutation=True)
 def create_artifact(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     data = args.get("input")
     if not isinstance(data, dict):
@@ -524,14 +588,14 @@ def _manifest_answer(ctx: Context, entity: str, key: str, draft_text: str) -> di
     }
 
 
-@RESOLVERS.field("createArtifactManifest")
+@RESOLVERS.field("createArtifactManifest", mutation=True)
 def create_artifact_manifest(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     data = args.get("input") or {}
     entity, key, _draft = _draft_of(ctx, data.get("artifactID"))
     return _manifest_answer(ctx, entity, key, str(data.get("artifactID")))
 
 
-@RESOLVERS.field("updateArtifactManifest")
+@RESOLVERS.field("updateArtifactManifest", mutation=True)
 def update_artifact_manifest(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     data = args.get("input") or {}
     parts = parse_node_id(data.get("artifactManifestID"), "DraftManifest")
@@ -541,7 +605,7 @@ def update_artifact_manifest(ctx: Context, args: dict[str, Any]) -> dict[str, An
     return _manifest_answer(ctx, entity, key, parts[0])
 
 
-@RESOLVERS.field("createArtifactFiles")
+@RESOLVERS.field("createArtifactFiles", mutation=True)
 def create_artifact_files(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     data = args.get("input") or {}
     specs = data.get("artifactFiles")
@@ -588,7 +652,7 @@ def create_artifact_files(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"files": {"edges": edges}}
 
 
-@RESOLVERS.field("commitArtifact")
+@RESOLVERS.field("commitArtifact", mutation=True)
 def commit_artifact(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     data = args.get("input") or {}
     found = version_of(ctx, data.get("artifactID"))
@@ -600,7 +664,7 @@ def commit_artifact(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"artifact": artifact_node(ctx, found)}
 
 
-@RESOLVERS.field("useArtifact")
+@RESOLVERS.field("useArtifact", mutation=True)
 def use_artifact(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     data = args.get("input") or {}
     entity = ctx.entity(data.get("entityName"))

@@ -21,7 +21,7 @@ exception each give an entry of the response's ``errors`` array, and that field 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
@@ -66,24 +66,50 @@ class Resolvers(Generic[C]):
 
     def __init__(self) -> None:
         self._table: dict[str, Resolver[C]] = {}
+        self._mutations: set[str] = set()
+        self._types: dict[str, tuple[bool, tuple[str, ...]]] = {}
 
-    def field(self, *names: str) -> Callable[[Resolver[C]], Resolver[C]]:
-        """Decorator: ``@resolvers.field("upsertBucket")``."""
+    def field(self, *names: str, mutation: bool = False) -> Callable[[Resolver[C]], Resolver[C]]:
+        """Decorator: ``@resolvers.field("upsertBucket", mutation=True)``. ``mutation`` only
+        decides which type introspection (``__type(name: "Mutation")``) lists the field under:
+        either kind of operation may select any field, as before."""
 
         def register(fn: Resolver[C]) -> Resolver[C]:
             for name in names:
                 if name in self._table:
                     raise ValueError(f"top-level field {name!r} has two resolvers")
                 self._table[name] = fn
+                if mutation:
+                    self._mutations.add(name)
             return fn
 
         return register
+
+    def describe(self, type_name: str, fields: Sequence[str], *, input_type: bool = False) -> None:
+        """Declare the fields of a type that clients probe with ``__type``: W&B's clients ask
+        which ``ServerInfo``/``Artifact`` fields and which ``CreateArtifactInput`` fields
+        (``input_type``) a server has before they use newer ones. List only fields that are
+        served: a client sends or reads whatever is listed."""
+        self._types[type_name] = (input_type, tuple(fields))
 
     def get(self, name: str) -> Resolver[C] | None:
         return self._table.get(name)
 
     def names(self) -> list[str]:
         return sorted(self._table)
+
+    def type_fields(self, type_name: str) -> tuple[bool, list[str]]:
+        """``(is an input type, field names)`` that introspection answers for ``type_name``."""
+        if type_name == "Query":
+            return False, sorted(set(self._table) - self._mutations)
+        if type_name == "Mutation":
+            return False, sorted(self._mutations)
+        described = self._types.get(type_name)
+        if described is None:
+            # A type runyard does not describe has no optional fields: a probing client then
+            # takes the path that every server speaks (a null type crashes older clients).
+            return type_name.endswith("Input"), []
+        return described[0], list(described[1])
 
 
 @dataclass
@@ -173,6 +199,23 @@ def execute(request: GraphQLRequest, resolvers: Resolvers[C], context: C) -> dic
         key = node.alias.value if node.alias else name
         if name == "__typename":
             data[key] = "Mutation" if operation.operation.value == "mutation" else "Query"
+            continue
+        if name == "__type":
+            # Capability probes (``ProbeServerCapabilities``): the names runyard serves, so a
+            # client picks the protocol both sides speak. Only the names of ``fields`` or
+            # ``inputFields``: no types, arguments or descriptions.
+            type_name = _arguments(node, run).get("name")
+            described = None
+            if isinstance(type_name, str):
+                is_input, names = resolvers.type_fields(type_name)
+                described = {
+                    "__typename": "__Type",
+                    "name": type_name,
+                    "kind": "INPUT_OBJECT" if is_input else "OBJECT",
+                    "fields": None if is_input else [{"name": f} for f in names],
+                    "inputFields": [{"name": f} for f in names] if is_input else None,
+                }
+            data[key] = _project(described, node.selection_set, run, [key])
             continue
         resolver = resolvers.get(name)
         if resolver is None:

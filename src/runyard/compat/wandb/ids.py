@@ -58,6 +58,13 @@ def node_id(kind: str, *names: str) -> str:
     return _encode([kind, *names])
 
 
+def padded_node_id(kind: str, *names: str) -> str:
+    """:func:`node_id` in standard, padded base64, as W&B's own ids are: the client decodes an
+    artifact's id to hex for its ``wandb-artifact://<hex>/path`` references (and encodes it
+    back to look the artifact up), which needs the padding. :func:`parse_node_id` reads both."""
+    return base64.standard_b64encode(orjson.dumps([kind, *names])).decode()
+
+
 def parse_node_id(text: str | None, kind: str) -> list[str] | None:
     if not text:
         return None

@@ -56,6 +56,9 @@ def server_info(_ctx: Context, _args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+RESOLVERS.describe("ServerInfo", list(server_info(None, {})))  # type: ignore[arg-type]
+
+
 @RESOLVERS.field("entity")
 def entity(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return entity_node(ctx, ctx.entity(args.get("name") or args.get("entityName")))
@@ -69,7 +72,7 @@ def project(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return project_node(ctx, ctx.entity(args.get("entityName")), name)
 
 
-@RESOLVERS.field("upsertBucket")
+@RESOLVERS.field("upsertBucket", mutation=True)
 def upsert_bucket(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     data = args.get("input")
     if not isinstance(data, dict):
@@ -86,7 +89,7 @@ def upsert_bucket(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"bucket": run_node(ctx, run, session), "inserted": inserted}
 
 
-@RESOLVERS.field("createRunFiles")
+@RESOLVERS.field("createRunFiles", mutation=True)
 def create_run_files(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     data = args.get("input") or {}
     entity_name = ctx.entity(data.get("entityName"))
@@ -122,7 +125,7 @@ def create_run_files(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@RESOLVERS.field("notifyScriptableRunAlert")
+@RESOLVERS.field("notifyScriptableRunAlert", mutation=True)
 def notify_alert(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     """``run.alert(title, text, level, wait_duration)``: the run's ``alert`` record, rate
     limited and notified by runyard's alerts (docs/system.md)."""
@@ -145,7 +148,7 @@ def notify_alert(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"success": True}
 
 
-@RESOLVERS.field("stopRun")
+@RESOLVERS.field("stopRun", mutation=True)
 def stop_run(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     """``wandb.Api().run(path)``'s stop: the run becomes ``stopped``; its client is told on its
     next file-stream post (as with runyard's own stop)."""

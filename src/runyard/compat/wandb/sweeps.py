@@ -135,7 +135,7 @@ def sweep_field(ctx: Context, entity: str, project: str) -> Field:
 PROJECT_FIELDS["sweep"] = sweep_field
 
 
-@RESOLVERS.field("upsertSweep")
+@RESOLVERS.field("upsertSweep", mutation=True)
 def upsert_sweep(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     data = args.get("input")
     if not isinstance(data, dict):
@@ -213,7 +213,7 @@ def _change_sweep(ctx: Context, sweep: SweepRecord, data: dict[str, Any]) -> dic
     return {"sweep": sweep_node(ctx, sweep), "configValidationWarnings": []}
 
 
-@RESOLVERS.field("createAgent")
+@RESOLVERS.field("createAgent", mutation=True)
 def create_agent(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     data = args.get("input") or {}
     sweep_id = data.get("sweep")
@@ -237,7 +237,7 @@ def _run_states(value: Any) -> set[str]:
     return {str(k) for k, v in value.items() if v}
 
 
-@RESOLVERS.field("agentHeartbeat")
+@RESOLVERS.field("agentHeartbeat", mutation=True)
 def agent_heartbeat(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     data = args.get("input") or {}
     ref = parse_node_id(data.get("id"), "Agent")
