@@ -103,11 +103,41 @@ def _log(url: str, key: str) -> None:
                 table.add_data(i, Image(_picture(i)), 100.0 + i, "late")
             row["preds"] = table  # logged again: the panel shows this version
         run.log(row, step=step)
+    _log_charts(run)
     run.finish()
     other = runyard.init(project="media", entity="lab", id="m2", name="other-run")
     for step in (0, 2, 4):
         other.log({"examples": [Image(_picture(step + 3), caption=f"o{step}")]}, step=step)
     other.finish()
+
+
+def _log_charts(run: Any) -> None:
+    """One chart of each ``runyard.plot`` kind (stored as W&B stores them)."""
+    import runyard
+    from runyard.media import Table
+
+    plot = runyard.plot
+    points = Table(columns=["x", "y", "c"], data=[[i, (i * 3) % 7, "ab"[i % 2]] for i in range(10)])
+    bars = Table(columns=["name", "n"], data=[["cat", 5], ["dog", 9], ["owl", 2]])
+    values = Table(columns=["v"], data=[[float(i % 10)] for i in range(100)])
+    truth = [0, 1, 2, 0, 1, 2, 0, 1, 2, 2]
+    preds = [0, 1, 1, 0, 1, 2, 0, 2, 2, 2]
+    probas = [[0.8 if c == p else 0.1 for c in range(3)] for p in preds]
+    run.log(
+        {
+            "c_line": plot.line(points, "x", "y", stroke="c", title="line"),
+            "c_scatter": plot.scatter(points, "x", "y", title="scatter"),
+            "c_bar": plot.bar(bars, "name", "n", title="bar"),
+            "c_hist": plot.histogram(values, "v", title="hist"),
+            "c_series": plot.line_series(
+                [[0, 1, 2], [0, 1, 2]], [[1, 2, 3], [3, 2, 1]], keys=["up", "down"]
+            ),
+            "c_cm": plot.confusion_matrix(y_true=truth, preds=preds, class_names=["a", "b", "c"]),
+            "c_roc": plot.roc_curve(truth, probas, labels=["a", "b", "c"]),
+            "c_pr": plot.pr_curve(truth, probas, labels=["a", "b", "c"]),
+        },
+        step=STEPS - 1,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +214,8 @@ def test_run_page_media_sections_and_image_slider(page: Any) -> None:
         "rollout": "video",
         "fig": "plotly",
         "report": "html",
+        **{f"c_{c}_table": "custom-chart" for c in ("line", "scatter", "bar", "hist")},
+        **{f"c_{c}_table": "custom-chart" for c in ("series", "cm", "roc", "pr")},
     }
     panel = "figure[data-metric='examples'] .media-panel"
     page.wait_for_selector(f"{panel}[data-step='{STEPS - 1}']")
@@ -400,3 +432,52 @@ def test_workspace_media_panels_across_runs(page: Any) -> None:
         == "o2"
     )
     shot(page, "media-workspace")
+
+
+def test_plot_custom_charts(page: Any) -> None:
+    _open_run(page)
+
+    def chart(key: str) -> str:
+        sel = f"figure[data-metric='c_{key}_table'] .cc-panel.drawn"
+        page.wait_for_selector(sel)
+        return sel
+
+    got = {
+        k: page.eval_on_selector(chart(k), "p => p.dataset.chart")
+        for k in ("line", "scatter", "bar", "hist", "series", "cm", "roc", "pr")
+    }
+    assert got == {
+        "line": "line",
+        "scatter": "scatter",
+        "bar": "bar",
+        "hist": "histogram",
+        "series": "lineseries",
+        "cm": "confusion_matrix",
+        "roc": "area-under-curve",
+        "pr": "area-under-curve",
+    }
+    assert page.eval_on_selector(chart("line"), "p => p.dataset.series") == "2"  # stroke a, b
+    assert page.eval_on_selector(chart("series"), "p => p.dataset.series") == "2"  # up, down
+    assert page.eval_on_selector(chart("roc"), "p => p.dataset.series") == "3"  # a class each
+    assert page.eval_on_selector(chart("scatter"), "p => p.dataset.points") == "10"
+    bars = page.eval_on_selector_all(
+        f"{chart('bar')} rect.cc-bar", "rs => rs.map(r => [r.dataset.label, +r.dataset.value])"
+    )
+    assert bars == [["cat", 5], ["dog", 9], ["owl", 2]]
+    heights = page.eval_on_selector_all(
+        f"{chart('bar')} rect.cc-bar", "rs => rs.map(r => r.getBBox().width)"
+    )
+    assert heights[1] > heights[0] > heights[2]
+    assert page.eval_on_selector(chart("hist"), "p => p.dataset.values") == "100"
+    hist = page.eval_on_selector_all(
+        f"{chart('hist')} rect.cc-bar", "rs => rs.map(r => +r.dataset.value)"
+    )
+    assert sum(hist) == 100
+    cells = page.eval_on_selector_all(
+        f"{chart('cm')} rect.cc-cell",
+        "rs => rs.map(r => [r.dataset.actual, r.dataset.predicted, +r.dataset.count])",
+    )
+    by = {(a, p): n for a, p, n in cells}
+    assert len(cells) == 9 and by[("a", "a")] == 3 and by[("b", "c")] == 1 and by[("c", "b")] == 1
+    page.locator("figure[data-metric='c_cm_table']").scroll_into_view_if_needed()
+    shot(page, "media-custom-charts")

@@ -98,8 +98,9 @@ export interface PanelKind {
   create(ctx: PanelContext, spec: PanelSpec): PanelInstance;
   /** Automatic panels: claim a logged metric for a panel of this kind (return its config),
    * given its summary value in a run that has it; the first kind in the registry that
-   * claims a metric gets it. */
-  auto?(metric: string, sample: Json | undefined): Doc | null;
+   * claims a metric gets it. `run` is a run that logged it (its meta holds W&B's custom
+   * chart specs). */
+  auto?(metric: string, sample: Json | undefined, run?: Run): Doc | null;
   /** the add-panel dialog's first field (a metric, a summary key, ...) */
   readonly pick?: "metric" | "summary" | "none";
 }

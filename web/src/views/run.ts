@@ -307,7 +307,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
     /** The panel kind that claims a key other than "line" (a media key), from its summary. */
     function mediaKindOf(key: string): { kind: string; config: Doc; create: (spec: PanelSpec) => PanelInstance; label: string } | null {
       for (const k of panelKinds()) {
-        const config = k.auto?.(key, run.summary[key]);
+        const config = k.auto?.(key, run.summary[key], run);
         if (!config) continue;
         return k.kind === "line" ? null : { kind: k.kind, config, create: (spec) => k.create(ctx, spec), label: k.label };
       }

@@ -3,7 +3,7 @@
 // and order; metrics nobody placed get an automatic panel in the section of their prefix
 // (`train/loss` in "train", `loss` in "charts") unless the user removed it.
 
-import type { Doc, Json } from "../api";
+import type { Doc, Json, Run } from "../api";
 import { panelKinds } from "../panels";
 import type { PanelSpec, WorkspaceSettings } from "../panels/types";
 
@@ -104,7 +104,7 @@ export function panelMetric(p: PanelSpec): string | null {
 /** Add automatic panels for the metrics no panel shows (and the user did not remove), each
  * claimed by the first panel kind that wants it; `sample(metric)` is its summary value in a
  * run that has one. Returns whether the document changed. */
-export function autoLayout(doc: WorkspaceDoc, metrics: string[], sample: (metric: string) => Json | undefined): boolean {
+export function autoLayout(doc: WorkspaceDoc, metrics: string[], sample: (metric: string) => Json | undefined, runOf?: (metric: string) => Run | undefined): boolean {
   const placed = new Set<string>();
   for (const s of doc.sections) for (const p of s.panels) {
     const m = panelMetric(p);
@@ -118,7 +118,7 @@ export function autoLayout(doc: WorkspaceDoc, metrics: string[], sample: (metric
     const value = sample(metric);
     let spec: PanelSpec | null = null;
     for (const kind of kinds) {
-      const config = kind.auto?.(metric, value);
+      const config = kind.auto?.(metric, value, runOf?.(metric));
       if (config) {
         spec = { id: newId(), kind: kind.kind, w: 1, h: DEFAULT_HEIGHT, config };
         break;

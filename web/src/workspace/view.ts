@@ -356,7 +356,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
     const saved = await get<SavedWorkspace>(wsPath);
     doc = parseDoc(saved.doc);
     savedScope = saved.scope;
-    autoLayout(doc, keys.metrics ?? [], sampleOf);
+    autoLayout(doc, keys.metrics ?? [], sampleOf, runOf);
     fillSelects();
     invalidate();
     drawSidebar();
@@ -365,6 +365,10 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
   }
 
   // -- panels ---------------------------------------------------------------------------------
+  function runOf(metric: string): Run | undefined {
+    return runs.find((r) => metric in r.summary);
+  }
+
   function sampleOf(metric: string): Json | undefined {
     for (const r of runs) if (metric in r.summary) return r.summary[metric];
     return undefined;
@@ -822,7 +826,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
       liveEl.textContent = n ? `● ${n} running` : "";
     } else await reloadRuns();
     if (disposed) return;
-    autoLayout(doc, keys.metrics ?? [], sampleOf);
+    autoLayout(doc, keys.metrics ?? [], sampleOf, runOf);
     renderSections();
     root.dataset.ready = "true";
     liveTimer = window.setInterval(() => void liveTick(), refreshMs(query, LIVE_MS));
