@@ -209,6 +209,15 @@ class Runs(Sequence["ApiRun"]):
             compile_filter(filters)
             check_order(order)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to a list (or any sequence) of the same runs: ``Api.runs`` returned a list
+        before it paged, and ``api.runs(...) == []`` must keep working."""
+        if isinstance(other, Runs | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
     def _wanted(self) -> int:
         total = self._total if self._total is not None else 1 << 62
         return total if self._limit is None else min(total, self._limit)

@@ -483,9 +483,9 @@ def _default_entity(settings: Settings) -> str:
     saved = credentials.user_for(url, key)
     if settings.mode == "offline":
         return saved or username()
-    init_timeout = _seconds(settings.init_timeout, 0.5)
-    # Without a saved user the entity depends on the answer: wait longer for it.
-    answer = _ask_viewer(url, key, init_timeout if saved else max(init_timeout, 5.0))
+    # init() never waits longer than init_timeout for a server (issue 16): a server that does
+    # not answer in time leaves the saved user (runyard login saves it) or the OS user.
+    answer = _ask_viewer(url, key, _seconds(settings.init_timeout, 0.5))
     if isinstance(answer, BaseException):
         raise answer
     if answer is not None and answer.get("user"):
@@ -527,8 +527,9 @@ def _env_tags(raw: str | None) -> list[str]:
 
 
 class RunFolderError(OSError):
-    """The run's folder (``RUNYARD_DIR``, ``init(dir=...)``) cannot be written: the run cannot
-    keep a journal there. ``str()`` is the message with the fix."""
+    """The run's folder (``RUNYARD_DIR``, or the ``.runyard`` found from the working directory)
+    cannot be written: the run cannot keep a journal there. ``str()`` is the message with the
+    fix."""
 
     def __str__(self) -> str:
         return str(self.strerror)
@@ -548,7 +549,7 @@ def _folder_error(exc: OSError, root: Any) -> OSError:
         f"runyard.init: cannot write in {where} ({os.strerror(exc.errno or 0)}). The run keeps "
         f"its journal there (every logged record, until the store has it), so it cannot start "
         f"with {root or 'this folder'} as its folder. Choose a writable folder with "
-        f"RUNYARD_DIR=/path/to/.runyard or runyard.init(dir=...), or make this one writable "
+        f"RUNYARD_DIR=/path/to/.runyard, or make this one writable "
         f"(mode='disabled' runs without tracking anything)",
     )
 
