@@ -107,6 +107,8 @@ def test_against_a_server_entity_is_the_keys_user_and_renames_stick(
 ) -> None:
     monkeypatch.setenv("RUNYARD_BASE_URL", auth_server.url)
     monkeypatch.setenv("RUNYARD_API_KEY", bob_key)
+    # init() asks the server within init_timeout (0.5 s by default): room for a loaded machine
+    monkeypatch.setenv("RUNYARD_INIT_TIMEOUT", "30")
     run = wandb.init(project="p")
     assert run.entity == "bob"
     assert run.url == run.get_url() == f"{auth_server.url}/#/r/bob/p/{run.id}"
