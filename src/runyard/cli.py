@@ -111,6 +111,8 @@ _STATE_STYLE = {
     "failed": "red",
     "crashed": "red",
     "killed": "yellow",
+    "preempting": "yellow",
+    "preempted": "yellow",
 }
 
 

@@ -4,7 +4,7 @@ A journal is recoverable when nobody holds its lock: its writer finished or vani
 are applied past the store's mark for that journal, so recovering twice, or recovering a journal
 that was half shipped, neither duplicates nor loses rows. A journal without a ``finish`` record
 belonged to a process that vanished (``kill -9``, OOM, power loss of a node): its run is marked
-``crashed``.
+``crashed`` (``preempted`` if it had called ``mark_preempting()``).
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ def recover_journal(path: Path, store: Store, keep: bool | None = None) -> Recov
         records, media = _complete_media(records, path, store)
         tracker, finished = replay(records)
         state = "finished"
+        preempting = any(kind == "preempt" for _, kind, _ in records)
         if not finished:
             last_time = max(
                 (p.get("_timestamp", 0.0) for _, k, p in records if k == "row"),
@@ -125,7 +126,8 @@ def recover_journal(path: Path, store: Store, keep: bool | None = None) -> Recov
                     records[-1][0] + 1,
                     "finish",
                     {
-                        "state": "crashed",
+                        # it said it may be preempted (mark_preempting), then vanished
+                        "state": "preempted" if preempting else "crashed",
                         "exit_code": None,
                         "failure": CRASH_MESSAGE,
                         "time": last_time,
@@ -133,7 +135,7 @@ def recover_journal(path: Path, store: Store, keep: bool | None = None) -> Recov
                     },
                 )
             )
-            state = "crashed"
+            state = "preempted" if preempting else "crashed"
         else:
             state = next(p["state"] for _, k, p in reversed(records) if k == "finish")
         if reconciled is not None:
@@ -229,7 +231,8 @@ def recover_all(
 
 
 def mark_stale_runs(store: Store, timeout: float = 300.0) -> list[str]:
-    """Mark ``crashed`` the running runs whose process is gone.
+    """Mark ``crashed`` the running runs whose process is gone (``preempted``: those that
+    called ``mark_preempting()``).
 
     On this host a run whose process no longer exists is crashed at once (its journal, if any,
     has just been recovered); elsewhere a heartbeat older than ``timeout`` seconds decides.
@@ -241,7 +244,7 @@ def mark_stale_runs(store: Store, timeout: float = 300.0) -> list[str]:
     here = hostname()
     now = time.time()
     marked = []
-    for run in store.list_runs(RunQuery(states=["running"])):
+    for run in store.list_runs(RunQuery(states=["running", "preempting"])):
         if run.host == here and run.pid is not None:
             gone = not _pid_alive(run.pid)
         else:

@@ -157,7 +157,8 @@ def existing_run_start(
             f"runyard.init: run {path} already exists; pass resume='allow' to continue it, or "
             f"choose another id"
         )
-    if existing.state == "running" and existing.host == hostname() and _pid_alive(existing.pid):
+    live = existing.state in ("running", "preempting")
+    if live and existing.host == hostname() and _pid_alive(existing.pid):
         raise ValueError(
             f"runyard.init: run {path} is still running in process {existing.pid}; finish it first"
         )

@@ -93,6 +93,7 @@ class Run:
         self._shipper: Shipper | None = None
         self._console: ConsoleCapture | None = None
         self.state = "running"
+        self._preempting = False
         self.journal_path: Path | None = None
         self._uploads: Any = None  # sdk/uploads.FileUploads, once save() uploads to a server
         #: save() globs of policy "end"/"live" (saved again at finish), and what was saved:
@@ -688,6 +689,26 @@ class Run:
             )
         self._alerts.wake(soon=True)
 
+    def mark_preempting(self) -> None:
+        """Say that this run may be preempted (W&B's ``run.mark_preempting()``): the run is
+        ``preempting`` in the store at once, and if its process then ends without finishing
+        it cleanly (a non-zero exit, SIGTERM, an exception, or SIGKILL found by recovery), it
+        ends ``preempted`` rather than ``failed``/``killed``/``crashed``. A requeued job resumes
+        it with ``init(id=..., resume="allow")`` (it is ``running`` again); a sweep's
+        ``requeue()`` runs preempted trials again. A run that still finishes cleanly is
+        ``finished``. Calling it twice is harmless."""
+        if self._finished:
+            raise RunFinishedError(f"runyard: run {self.id} is finished; it cannot be preempted")
+        with self._lock:
+            if self._preempting:
+                return
+            self._preempting = True
+            self.state = "preempting"
+            if self.mode != "disabled" and self._is_owner():
+                self._append("preempt", {"time": time.time()})
+                if self._shipper is not None:
+                    self._shipper.flush_soon()
+
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
         """Write the last row, mark the run finished (or failed for a non-zero exit code)."""
         state = "finished" if not exit_code else "failed"
@@ -705,6 +726,8 @@ class Run:
 
         if self._stop is not None and not self._finished:
             state, failure = self._stop.final_state(state, failure)
+        if self._preempting and state in ("failed", "crashed", "killed"):
+            state = "preempted"  # it said it may be preempted, then ended without finishing
         git_thread = getattr(self, "_git_thread", None)
         if git_thread is not None and os.getpid() == self._owner_pid:
             git_thread.join(timeout=5.0)  # a short run still gets its git metadata

@@ -628,6 +628,11 @@ def define_metric(name: str, **kwargs: Any) -> Any:
     return _require_run("define_metric").define_metric(name, **kwargs)
 
 
+def mark_preempting() -> None:
+    """Tell the store the current run may be preempted (see :meth:`Run.mark_preempting`)."""
+    _require_run("mark_preempting").mark_preempting()
+
+
 # -- process hooks -----------------------------------------------------------------------------
 
 

@@ -30,7 +30,17 @@ from runyard.limits import (
 from runyard.server.errors import ApiError
 from runyard.store.base import JournalBatch
 
-RUN_STATES = ("pending", "running", "finished", "failed", "crashed", "killed", "stopped")
+RUN_STATES = (
+    "pending",
+    "running",
+    "preempting",
+    "finished",
+    "failed",
+    "crashed",
+    "killed",
+    "stopped",
+    "preempted",
+)
 RECORD_KINDS = (
     "run",
     "config",
@@ -42,6 +52,7 @@ RECORD_KINDS = (
     "finish",
     "tags",
     "attrs",
+    "preempt",
     "quarantined",
     "stats",
     "alert",
@@ -411,6 +422,10 @@ def _check_record(record: Any, previous: int) -> tuple[int, str, Any]:
             raise _bad(f"record {seq}: tags must be a list of strings without NUL characters")
     elif kind == "attrs":
         _check_attrs(seq, payload)
+    elif kind == "preempt":
+        if type(payload) is not dict:
+            raise _bad(f"record {seq}: preempt is an object (mark_preempting's time)")
+        _check_time(payload.get("time"), f"record {seq}: preempt.time")
     elif kind not in RECORD_KINDS:
         raise _bad(f"record {seq}: unknown kind {kind!r}; kinds are {', '.join(RECORD_KINDS)}")
     return seq, kind, payload

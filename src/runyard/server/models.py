@@ -19,7 +19,17 @@ Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9.
 ShortText = Annotated[str, Field(max_length=256, pattern=r"^[^\x00]*$")]
 LongText = Annotated[str, Field(max_length=100_000, pattern=r"^[^\x00]*$")]
 
-RunState = Literal["pending", "running", "finished", "failed", "crashed", "killed", "stopped"]
+RunState = Literal[
+    "pending",
+    "running",
+    "preempting",
+    "finished",
+    "failed",
+    "crashed",
+    "killed",
+    "stopped",
+    "preempted",
+]
 SweepState = Literal["running", "paused", "finished", "canceled"]
 AgentState = Literal["running", "finished", "killed", "failed", "dead"]
 
@@ -135,7 +145,7 @@ class RunCapIn(_In):
     run_cap: int = Field(ge=1, le=INT32)
 
 
-ResultState = Literal["finished", "failed", "crashed", "killed", "stopped"]
+ResultState = Literal["finished", "failed", "crashed", "killed", "stopped", "preempted"]
 
 
 class DeadAgentIn(_In):

@@ -96,11 +96,27 @@ class RunRecord:
         return f"{self.entity}/{self.project}/{self.run_id}"
 
 
-#: every state a run can be in (``pending`` until its program starts, ``running``, then one
-#: of the final states); the query language checks ``state`` values against it
-RUN_STATES = ("pending", "running", "finished", "failed", "crashed", "killed", "stopped")
+#: every state a run can be in (``pending`` until its program starts, ``running`` (or
+#: ``preempting`` once it called ``mark_preempting()``), then one of the final states); the
+#: query language checks ``state`` values against it
+RUN_STATES = (
+    "pending",
+    "running",
+    "preempting",
+    "finished",
+    "failed",
+    "crashed",
+    "killed",
+    "stopped",
+    "preempted",
+)
 #: the states after which a run's process writes nothing more
-FINAL_RUN_STATES = ("finished", "failed", "crashed", "killed", "stopped")
+FINAL_RUN_STATES = ("finished", "failed", "crashed", "killed", "stopped", "preempted")
+#: the states of a run whose process is (or should be) alive
+LIVE_RUN_STATES = ("running", "preempting")
+#: a ``preempting`` run that ends in one of these ends ``preempted`` instead (W&B: a run that
+#: said it may be preempted and then died was preempted, not crashed; requeued jobs resume it)
+PREEMPTED_ENDINGS = ("failed", "crashed", "killed")
 
 #: :meth:`Store.update_run`'s fields and their length limits (None: no limit), as init() checks
 RUN_TEXT_FIELDS: dict[str, int | None] = {"name": 256, "notes": None, "group": 256, "job_type": 128}

@@ -265,7 +265,17 @@ KIND_FLOAT, KIND_NAN, KIND_BOOL, KIND_INT, KIND_STR, KIND_NONE = 0, 1, 2, 3, 4, 
 #: A JSON value (a list, a media reference ``{"_type": ...}``) in ``text``, runyard._json form.
 KIND_JSON = 6
 
-RUN_STATES = ("pending", "running", "finished", "failed", "crashed", "killed", "stopped")
+RUN_STATES = (
+    "pending",
+    "running",
+    "preempting",
+    "finished",
+    "failed",
+    "crashed",
+    "killed",
+    "stopped",
+    "preempted",
+)
 SWEEP_STATES = ("running", "paused", "finished", "canceled")
 
 # -- artifacts (runyard/artifacts; docs/artifacts.md) -------------------------------------------

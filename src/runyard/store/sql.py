@@ -30,6 +30,8 @@ from runyard.blobs import (
 from runyard.store import schema as S
 from runyard.store import sql_query
 from runyard.store.base import (
+    LIVE_RUN_STATES,
+    PREEMPTED_ENDINGS,
     BatchRejectedError,
     FileData,
     FileRecord,
@@ -334,7 +336,7 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
                 if batch.heartbeat_at is not None:
                     conn.execute(
                         S.runs.update()
-                        .where(S.runs.c.pk == run_pk, S.runs.c.state == "running")
+                        .where(S.runs.c.pk == run_pk, S.runs.c.state.in_(LIVE_RUN_STATES))
                         .values(heartbeat_at=batch.heartbeat_at)
                     )
                 return applied
@@ -533,12 +535,21 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
                 )
                 # A sweep that stopped the run early keeps its verdict (and reason) when the
                 # run's own finish record (killed, crashed) arrives later.
-                if not self._is_stopped(conn, run_pk):
+                current = run_update.get("state") or self._state_of(conn, run_pk)
+                if current != "stopped":
+                    final = payload["state"]
+                    if current == "preempting" and final in PREEMPTED_ENDINGS:
+                        final = "preempted"  # it said it may be preempted, then died
                     run_update.update(
-                        state=payload["state"],
+                        state=final,
                         exit_code=payload.get("exit_code"),
                         failure=payload.get("failure"),
                     )
+            elif kind == "preempt":
+                # run.mark_preempting(): a live run may be preempted (W&B's PreemptRecord)
+                current = run_update.get("state") or self._state_of(conn, run_pk)
+                if current == "running":
+                    run_update["state"] = "preempting"
             elif kind == "tags":
                 run_update["tags"] = dumps_doc(list(payload))
             elif kind == "attrs":
@@ -671,9 +682,8 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
             columns = tuple(list(c) for c in zip(*params, strict=True))
             conn.exec_driver_sql(_UPSERT_BLOCKS.format(rows=_UNNEST_PG), columns)
 
-    def _is_stopped(self, conn: Connection, run_pk: int) -> bool:
-        current = conn.execute(sa.select(S.runs.c.state).where(S.runs.c.pk == run_pk)).scalar()
-        return bool(current == "stopped")
+    def _state_of(self, conn: Connection, run_pk: int) -> str:
+        return str(conn.execute(sa.select(S.runs.c.state).where(S.runs.c.pk == run_pk)).scalar())
 
     def _remember_run_keys(
         self, conn: Connection, run_pk: int, key_ids: set[int], staged: _StagedCaches
@@ -703,9 +713,12 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
         with self.engine.begin() as conn:
             stmt = S.runs.update().where(S.runs.c.pk == run_pk)
             if only_if_running:
-                stmt = stmt.where(S.runs.c.state == "running")
+                stmt = stmt.where(S.runs.c.state.in_(LIVE_RUN_STATES))
+            final: Any = state
+            if state in PREEMPTED_ENDINGS:  # a preempting run that dies was preempted
+                final = sa.case((S.runs.c.state == "preempting", "preempted"), else_=state)
             result = conn.execute(
-                stmt.values(state=state, failure=failure, finished_at=now, updated_at=now)
+                stmt.values(state=final, failure=failure, finished_at=now, updated_at=now)
             )
             return bool(result.rowcount)
 

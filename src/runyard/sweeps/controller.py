@@ -48,7 +48,17 @@ FINAL_SWEEP_STATES = ("finished", "canceled")
 _REQUEUE = "requeue"
 _SUPERSEDED = "superseded"
 #: the states :meth:`SweepControl.record_results` may give a run
-RESULT_STATES = ("finished", "failed", "crashed", "killed", "stopped")
+RESULT_STATES = ("finished", "failed", "crashed", "killed", "stopped", "preempted")
+#: trials :meth:`SweepControl.requeue` may run again (live ones only under a stopped agent)
+INTERRUPTED = ("crashed", "killed", "preempted", "pending", "running", "preempting")
+
+
+def _ended(state: str) -> str:
+    """The state of a trial whose process is gone: ``preempted`` if it had said it may be
+    (``mark_preempting()``), else ``crashed``."""
+    return "preempted" if state == "preempting" else "crashed"
+
+
 #: at most this many results or agents in one call (one transaction, one request)
 MAX_BATCH = 10_000
 
@@ -207,9 +217,10 @@ class SweepControl(abc.ABC):
 
     def requeue(self, run_ids: Sequence[str] | None = None) -> list[str]:
         """Run interrupted trials again (a resumed Hydra sweep asks for this): each trial that
-        is ``crashed`` or ``killed``, or still ``pending``/``running`` under an agent that is
-        no longer ``running`` (it was stopped; the trial is marked ``crashed``), is queued, and
-        the next :meth:`next_run` calls hand out its parameters again, as new runs, before any
+        is ``crashed``, ``killed`` or ``preempted``, or still ``pending``/``running`` under an
+        agent that is no longer ``running`` (it was stopped; the trial is marked ``crashed``,
+        ``preempted`` if it was ``preempting``), is queued, and the next :meth:`next_run` calls
+        hand out its parameters again, as new runs, before any
         new suggestion. A requeued trial stays in the store as it is but no longer counts
         towards ``run_cap`` or the search (its retry does), and is never requeued twice. A
         ``finished`` sweep (say, a grid whose interrupted cells were its last) goes back to
@@ -275,7 +286,7 @@ class SweepController(SweepControl):
                 continue
             value = None
             values: tuple[float | None, ...] | None = None
-            done = record.state not in ("pending", "running")
+            done = record.state not in ("pending", "running", "preempting")
             if metric is not None and done:
                 value = objective(record.summary, metric.name, metric.goal)
             if multi:
@@ -296,11 +307,11 @@ class SweepController(SweepControl):
             return
         for agent_id in dead:
             tx.set_agent_state(agent_id, "dead")
-        for record in tx.trials(states=("pending", "running")):
+        for record in tx.trials(states=("pending", "running", "preempting")):
             if record.agent_id in dead:
                 tx.set_trial_state(
                     record.run_id,
-                    "crashed",
+                    _ended(record.state),
                     failure=f"its agent {record.agent_id} stopped sending heartbeats",
                 )
 
@@ -382,17 +393,17 @@ class SweepController(SweepControl):
             stopped = {a.id for a in tx.agents() if a.state != "running"}
             wanted = None if run_ids is None else set(run_ids)
             chosen = []
-            for record in tx.trials(states=("crashed", "killed", "pending", "running")):
+            for record in tx.trials(states=INTERRUPTED):
                 if record.run_id in superseded:
                     continue
                 if wanted is not None and record.run_id not in wanted:
                     continue
-                if record.state in ("pending", "running"):
+                if record.state in ("pending", "running", "preempting"):
                     if record.agent_id not in stopped:
                         continue  # its agent may still run it
                     tx.set_trial_state(
                         record.run_id,
-                        "crashed",
+                        _ended(record.state),
                         failure=f"its sweeper or agent ({record.agent_id}) stopped before the "
                         "trial finished",
                     )
@@ -444,7 +455,12 @@ class SweepController(SweepControl):
             record = next((r for r in tx.trials() if r.run_id == run_id), None)
             if record is None:
                 return None
-            if stop_reason is not None and record.state in ("running", "killed", "pending"):
+            if stop_reason is not None and record.state in (
+                "running",
+                "preempting",
+                "killed",
+                "pending",
+            ):
                 tx.set_trial_state(run_id, "stopped", failure=f"stopped early: {stop_reason}")
             elif record.state == "pending":
                 # The program never called runyard.init(): nothing was tracked.
@@ -461,6 +477,13 @@ class SweepController(SweepControl):
                         "failed",
                         failure=f"the program exited with code {exit_code} before runyard.init()",
                     )
+            elif record.state == "preempting":
+                # It said it may be preempted, then its process ended without finishing it.
+                tx.set_trial_state(
+                    run_id,
+                    "preempted",
+                    failure=f"the program ended (exit code {exit_code}) after mark_preempting()",
+                )
             elif record.state == "running":
                 # Its process is gone but the run was not finished (e.g. killed by signal).
                 tx.set_trial_state(
@@ -494,10 +517,11 @@ class SweepController(SweepControl):
                 tx.set_agent_state(agent.id, "dead")
                 reaped.add(agent.id)
             for record in tx.trials():
-                if record.agent_id in reaped and record.state in ("pending", "running"):
+                live = record.state in ("pending", "running", "preempting")
+                if record.agent_id in reaped and live:
                     tx.set_trial_state(
                         record.run_id,
-                        "crashed",
+                        _ended(record.state),
                         failure=failure
                         or f"its sweeper or agent ({record.agent_id}) stopped before the trial "
                         "finished",

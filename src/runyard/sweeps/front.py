@@ -20,7 +20,7 @@ from runyard.sweeps.pareto import hypervolume, non_dominated_sort, orient, refer
 
 __all__ = ["Front", "objective_values", "ranked", "sweep_front"]
 
-ACTIVE = ("pending", "running")
+ACTIVE = ("pending", "running", "preempting")
 
 
 def objective_values(summary: dict[str, Any], metrics: Sequence[MetricSpec]) -> list[float | None]:

@@ -100,7 +100,7 @@ def run_node(ctx: Context, run: RunRecord, session: str | None = None) -> dict[s
         "updatedAt": iso(run.updated_at),
         "heartbeatAt": iso(run.heartbeat_at),
         "exitcode": run.exit_code,
-        "running": run.state == "running",
+        "running": run.state in ("running", "preempting"),
         "failed": run.state in ("failed", "crashed"),
         "stopped": run.state == "stopped",
         "shouldStop": run.state == "stopped",

@@ -53,7 +53,7 @@ from runyard.store.base import FileData, JournalBatch, RunRecord, Store
 
 log = logging.getLogger("runyard.compat.wandb")
 
-TERMINAL = ("finished", "failed", "crashed", "killed", "stopped")
+TERMINAL = ("finished", "failed", "crashed", "killed", "stopped", "preempted")
 _RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
