@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -389,25 +390,36 @@ def projects(fmt: str, store: str | None, directory: str | None) -> None:
 
 
 @main.command("sync")
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--include-offline/--no-include-offline", default=True, show_default=True)
 @store_option
 @dir_option
-def sync(include_offline: bool, store: str | None, directory: str | None) -> None:
-    """Upload journals not yet in the store: offline runs, and runs whose process died."""
+def sync(
+    paths: tuple[str, ...], include_offline: bool, store: str | None, directory: str | None
+) -> None:
+    """Upload journals not yet in the store: offline runs, and runs whose process died.
+
+    PATHS (as `wandb sync DIR`): journal files (.journal), store folders (.runyard), their
+    journal/ folders, or folders holding .journal files; without PATHS, the store's own
+    journals. They go to the store that --store/--dir (or the current folder) names."""
     from runyard.api import Api
     from runyard.sdk.recovery import mark_stale_runs, pending_journals, recover_all
 
+    chosen = _journals_of(paths) if paths else None
     try:
         api = Api(store=store, dir=directory, recover=False)
     except Exception as exc:
         raise RunyardCLIError(f"cannot open the store: {exc}") from None
-    pending = pending_journals(api.root)
-    if not pending:
-        console.print(f"nothing to sync in {api.root}")
-        return
-    report = recover_all(api.root, api.store, include_offline=include_offline, quiet=True)
+    if chosen is not None:
+        report = _recover_paths(chosen, api.store, include_offline)
+    else:
+        pending = pending_journals(api.root)
+        if not pending:
+            console.print(f"nothing to sync in {api.root}")
+            return
+        report = recover_all(api.root, api.store, include_offline=include_offline, quiet=True)
     for result in report.recovered:
-        files = _sync_files(api, result.run_path)
+        files = _sync_files(api, result.run_path, result.path.parent.parent)
         aside = (
             f", {result.quarantined} record(s) set aside in journal/quarantine/"
             if result.quarantined
@@ -431,12 +443,79 @@ def sync(include_offline: bool, store: str | None, directory: str | None) -> Non
         )
 
 
-def _sync_files(api: Any, run_path: str) -> str:
+def _journals_of(paths: tuple[str, ...]) -> list[Path]:
+    """The journals that ``runyard sync PATH...`` names, or a CLI error saying what a path that
+    is none of them should have been."""
+    from runyard.sdk.journal import JOURNAL_SUFFIX
+    from runyard.sdk.recovery import pending_journals
+
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise RunyardCLIError(
+                f"{raw}: no such file or folder; give a run's journal (.journal file), a store "
+                f"folder (.runyard) or a folder of journals"
+            )
+        if path.is_file():
+            if not path.name.endswith(JOURNAL_SUFFIX):
+                raise RunyardCLIError(
+                    f"{raw} is not a runyard journal: expected a file ending in "
+                    f"{JOURNAL_SUFFIX} (in a store folder's journal/), a store folder "
+                    f"(.runyard) or a folder of journals"
+                )
+            found.append(path)
+            continue
+        journals = pending_journals(path) or sorted(path.glob(f"*{JOURNAL_SUFFIX}"))
+        if not journals and (path / ".runyard").is_dir():
+            journals = pending_journals(path / ".runyard")
+        if not journals:
+            raise RunyardCLIError(
+                f"{raw} holds no runyard journals to sync: expected a store folder (.runyard, "
+                f"with journal/*{JOURNAL_SUFFIX}), a folder of {JOURNAL_SUFFIX} files or a "
+                f"journal file (synced runs' journals are gone: nothing is left to sync)"
+            )
+        found.extend(journals)
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def _recover_paths(journals: list[Path], store: Any, include_offline: bool) -> Any:
+    """:func:`recover_all`'s report for the journals given (oldest session first)."""
+    from runyard.sdk.recovery import RecoveryFailure, RecoveryReport, recover_journal
+    from runyard.sdk.resume import journal_header
+
+    report = RecoveryReport()
+    dated = []
+    for path in journals:
+        header = journal_header(path)
+        if header is None:
+            report.failed.append(RecoveryFailure(path, "not a runyard journal (no run header)"))
+            continue
+        if not include_offline and header.get("mode") == "offline":
+            report.offline.append(path)
+            continue
+        dated.append((float(header.get("start_time") or 0.0), path))
+    for _, path in sorted(dated):
+        try:
+            result = recover_journal(path, store)
+        except FileNotFoundError:
+            continue
+        except Exception as exc:
+            report.failed.append(RecoveryFailure(path, str(exc)))
+            continue
+        if result is not None:
+            report.recovered.append(result)
+        elif path.exists():
+            report.live.append(path)
+    return report
+
+
+def _sync_files(api: Any, run_path: str, root: Path | None = None) -> str:
     """Upload a synced run's saved files (``run.save``) that a server does not have yet."""
     if not api.store_url.lower().startswith(("http://", "https://")):
         return ""  # the embedded store keeps them in place already
     entity, project, run_id = run_path.split("/")
-    folder = api.root / "files" / entity / project / run_id
+    folder = (root or api.root) / "files" / entity / project / run_id
     if not folder.is_dir():
         return ""
     have = {f.name: f.size for f in api.store.list_files(entity, project, run_id)}
