@@ -352,3 +352,48 @@ def test_job_joins_the_sweep_run_assigned_through_env_set(
         assert run.summary["return_value"] == 2.0
     else:
         assert run.summary["epochs"] == 3
+
+
+APP_WITH_OUTPUT_DIR = """
+import os
+import hydra
+from hydra.core.hydra_config import HydraConfig
+import runyard as wandb
+
+
+@hydra.main(config_path="conf", config_name="config", version_base=None)
+def main(cfg):
+    out = HydraConfig.get().runtime.output_dir
+    run = wandb.init(project="p", dir=out, config={"lr": cfg.lr})
+    with open(os.path.join(run.dir, "note.txt"), "w") as f:
+        f.write(f"lr={cfg.lr}")
+    wandb.log({"loss": cfg.lr})
+    open(os.path.join(out, "run_dir.txt"), "w").write(run.dir)
+    wandb.finish()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_init_dir_output_dir_keeps_one_store(tmp_path: Path, root: Path) -> None:
+    """The Hydra habit ``init(dir=HydraConfig.get().runtime.output_dir)``: each job's run files
+    go under its output folder, while every job's run lands in the one store of the project."""
+    _app(tmp_path, APP_WITH_OUTPUT_DIR)
+    _run(tmp_path, "-m", "hydra.job.chdir=True", "lr=0.1,0.2")
+    runs = _runs(root)
+    assert sorted(r.config["lr"] for r in runs) == [0.1, 0.2]
+    assert all(r.state == "finished" for r in runs)
+    assert [p for p in tmp_path.rglob(".runyard") if p != root] == []  # no store per job
+    written = sorted(tmp_path.glob("multirun/*/*/*/run_dir.txt"))
+    assert len(written) == 2
+    for marker in written:
+        run_dir = Path(marker.read_text())
+        assert run_dir.is_relative_to(marker.parent), (run_dir, marker.parent)
+        assert (run_dir / "note.txt").read_text().startswith("lr=")
+    for run in runs:
+        names = [f.name for f in run.files()]
+        assert "note.txt" in names, names
+        assert run.file("note.txt").download(root=str(tmp_path / "dl" / run.id)) is not None
+        assert (tmp_path / "dl" / run.id / "note.txt").read_text() == f"lr={run.config['lr']}"
