@@ -12,7 +12,7 @@ import { setCrumbs, setTitle } from "../main";
 import { errorBox, fmtAgo, fmtNumber, fmtTime, fmtValue, h, hashFor, stateBadge } from "../util";
 
 const POLL_MS = 5000;
-const FINAL = new Set(["finished", "failed", "crashed", "killed", "stopped"]);
+const FINAL = new Set(["finished", "failed", "crashed", "killed", "stopped", "preempted"]);
 
 /** The sweep metric of a run from its summary, as runyard.sweeps.controller.objective. */
 export function objective(summary: Doc, metric: string, goal: string): number | null {
