@@ -272,3 +272,161 @@ def test_pytorch_lightning_package_trains_with_its_own_logger_class(root: Path) 
     run = Api(dir=root).run(logger._experiment.path)
     assert run.state == "finished" and run.config == {"width": 3}
     assert [r["trainer/global_step"] for r in run.scan_history() if "loss" in r] == [0, 1, 2, 3]
+
+
+# -- Hugging Face Transformers ----------------------------------------------------------------
+
+
+class Tokens(torch.utils.data.Dataset):  # type: ignore[misc]
+    def __len__(self) -> int:
+        return 16
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ids = torch.tensor([(i * 7 + j) % 50 for j in range(8)])
+        return {
+            "input_ids": ids,
+            "attention_mask": torch.ones(8, dtype=torch.long),
+            "labels": torch.tensor(i % 2),
+        }
+
+
+def _bert() -> Any:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=2,
+    )
+    return BertForSequenceClassification(config)
+
+
+def _hf_args(output_dir: Path, **kwargs: Any) -> Any:
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        logging_steps=1,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=8,
+        use_cpu=True,
+        learning_rate=1e-3,
+        disable_tqdm=True,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def hf_train(shared_root: Path) -> dict[str, Any]:
+    from transformers import Trainer
+
+    import runyard.integrations.transformers  # noqa: F401  (registers report_to="runyard")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RUNYARD_LOG_MODEL", "checkpoint")
+        args = _hf_args(
+            shared_root / "hf-out",
+            report_to="runyard",
+            run_name="hf-tiny",
+            max_steps=4,
+            eval_strategy="steps",
+            eval_steps=2,
+            save_strategy="steps",
+            save_steps=2,
+        )
+        trainer = Trainer(model=_bert(), args=args, train_dataset=Tokens(), eval_dataset=Tokens())
+    callback = next(
+        c for c in trainer.callback_handler.callbacks if type(c).__name__ == "RunyardCallback"
+    )
+    trainer.train()
+    assert callback.run is not None
+    state_after_train = callback.run.state
+    trainer.evaluate()  # after train() finished the run: resumes it
+    resumed = callback.run
+    assert resumed.state == "running" and not resumed._finished
+    resumed.finish()  # (else at exit, as for any run)
+    weights = shared_root / "hf-out" / "checkpoint-4" / "model.safetensors"
+    return {
+        "run": callback.run.path,
+        "state": state_after_train,
+        "sha": _sha256(weights),
+    }
+
+
+def test_transformers_config_metrics_and_step_metric(
+    shared_root: Path, hf_train: dict[str, Any]
+) -> None:
+    assert hf_train["state"] == "finished"  # on_train_end
+    run = Api(dir=shared_root / ".runyard").run(hf_train["run"])
+    assert run.project == "huggingface" and run.name == "hf-tiny"
+    assert run.state == "finished"
+    assert run.config["hidden_size"] == 16 and run.config["max_steps"] == 4  # model + args
+    assert run.config["learning_rate"] == 1e-3 and run.config["model/num_parameters"] > 0
+    rows = list(run.scan_history())
+    losses = [r for r in rows if "train/loss" in r]
+    assert [r["train/global_step"] for r in losses] == [1, 2, 3, 4]
+    assert all(isinstance(r["train/loss"], float) for r in losses)
+    evals = [r for r in rows if "eval/loss" in r]
+    assert [r["train/global_step"] for r in evals] == [2, 4, 4]  # + the evaluate() after train
+    assert all("eval_loss" not in r and "train/eval_loss" not in r for r in rows)
+    defs = {d["name"]: d for d in run.metric_definitions}
+    assert defs["*"]["step_metric"] == "train/global_step"
+    # the end-of-training scalars are summary values, not history
+    assert isinstance(run.summary["train_loss"], float) and "train_runtime" in run.summary
+    assert not any("train/train_loss" in r for r in rows)
+
+
+def test_transformers_checkpoints_as_model_artifacts(
+    shared_root: Path, hf_train: dict[str, Any]
+) -> None:
+    api = Api(dir=shared_root / ".runyard")
+    run = api.run(hf_train["run"])
+    store = artifact_store_for(api.store)
+    versions = store.versions(run.entity, "huggingface", "model-hf-tiny")
+    aliases = sorted(a for v in versions for a in v.aliases)
+    assert len(versions) == 3  # the architecture, then checkpoint-2 and checkpoint-4
+    assert "base_model" in aliases and "latest" in aliases
+    assert "checkpoint_global_step_2" in aliases and "checkpoint_global_step_4" in aliases
+    latest = store.get(run.entity, "huggingface", "model-hf-tiny", "checkpoint_global_step_4")
+    assert "latest" in latest.aliases and latest.type == "model"
+    assert latest.created_by == run.id
+    paths = {e.path for e in latest.entries or []}
+    assert {"model.safetensors", "config.json", "trainer_state.json"} <= paths
+    got = api.artifact(f"{run.entity}/huggingface/model-hf-tiny:latest").download(
+        str(shared_root / "hf-download")
+    )
+    assert _sha256(Path(got) / "model.safetensors") == hf_train["sha"]
+
+
+def test_transformers_callback_logs_the_final_model_at_end(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import Trainer
+
+    from runyard.integrations.transformers import RunyardCallback
+
+    monkeypatch.setenv("RUNYARD_LOG_MODEL", "end")
+    callback = RunyardCallback(project="hf-end", tags=["hf"])
+    args = _hf_args(root.parent / "out", report_to="none", max_steps=2, save_strategy="no")
+    Trainer(model=_bert(), args=args, train_dataset=Tokens(), callbacks=[callback]).train()
+    assert callback.run is not None
+    api = Api(dir=root)
+    run = api.run(callback.run.path)
+    assert run.state == "finished" and run.tags == ["hf"]
+    final = api.artifact(f"hf-end/model-{run.id}:final_model")  # no run_name: the run's id
+    assert final.metadata["final_model"] is True
+    assert {"model.safetensors", "config.json", "model_architecture.txt"} <= {
+        e.path for e in final.files()
+    }
+
+
+def test_transformers_log_model_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runyard.integrations.transformers import RunyardCallback
+
+    monkeypatch.setenv("RUNYARD_LOG_MODEL", "always")
+    with pytest.raises(ValueError, match="RUNYARD_LOG_MODEL='always' is not valid"):
+        RunyardCallback()
