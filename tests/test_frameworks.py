@@ -430,3 +430,57 @@ def test_transformers_log_model_setting_is_checked(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("RUNYARD_LOG_MODEL", "always")
     with pytest.raises(ValueError, match="RUNYARD_LOG_MODEL='always' is not valid"):
         RunyardCallback()
+
+
+def test_lightning_ctrl_c_marks_the_run_killed(root: Path) -> None:
+    import signal
+
+    from runyard.integrations.lightning import RunyardLogger
+
+    class Interrupted(Regressor):
+        def training_step(self, batch: Any, index: int) -> Any:
+            if self.global_step == 1:
+                raise KeyboardInterrupt
+            return super().training_step(batch, index)
+
+    logger = RunyardLogger(project="pl-ctrl-c")
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit):  # Lightning's graceful shutdown ends with sys.exit(1)
+            _trainer(logger, root.parent).fit(Interrupted(), *_loaders())
+    finally:
+        signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT from then on
+    assert logger._experiment is not None
+    assert Api(dir=root).run(logger._experiment.path).state == "killed"
+
+
+def test_lightning_logger_in_a_run_already_started_and_media_helpers(root: Path) -> None:
+    import numpy as np
+
+    from runyard.integrations.lightning import RunyardLogger
+
+    run = runyard.init(project="mine", config={"seed": 1})
+    with pytest.warns(UserWarning, match="already in progress"):
+        logger = RunyardLogger(project="ignored", prefix="fold0")
+        assert logger.experiment is run
+    logger.log_hyperparams({"lr": 0.1, "act": torch.nn.ReLU, "fn": print})
+    logger.log_metrics({"acc": 0.5}, step=3)
+    logger.log_image("samples", [np.zeros((4, 4, 3), dtype=np.uint8)] * 2, caption=["a", "b"])
+    logger.log_table("preds", columns=["x", "y"], data=[[1, "one"], [2, "two"]])
+    logger.log_text("notes", columns=["text"], data=[["hello"]])
+    with pytest.raises(ValueError, match="caption must be a list with one value per item"):
+        logger.log_image("bad", [np.zeros((2, 2))], caption=["a", "b"])
+    logger.finalize("success")
+    assert not run._finished  # the user's run: the user finishes it
+    run.finish()
+    stored = Api(dir=root).run(run.path)
+    assert stored.config["seed"] == 1 and stored.config["lr"] == 0.1
+    assert stored.config["act"] == "torch.nn.modules.activation.ReLU"
+    assert stored.config["fn"].startswith("<built-in function print")
+    rows = list(stored.scan_history())
+    assert rows[0]["fold0-acc"] == 0.5 and rows[0]["trainer/global_step"] == 3
+    images = rows[1]["fold0-samples"]  # the prefix applies to every key, as in WandbLogger
+    assert images["_type"] == "images/separated" and images["count"] == 2
+    assert images["captions"] == ["a", "b"]
+    assert rows[2]["fold0-preds"]["_type"] == "table-file"
+    assert rows[3]["fold0-notes"]["_type"] == "table-file"
