@@ -484,3 +484,19 @@ def test_lightning_logger_in_a_run_already_started_and_media_helpers(root: Path)
     assert images["captions"] == ["a", "b"]
     assert rows[2]["fold0-preds"]["_type"] == "table-file"
     assert rows[3]["fold0-notes"]["_type"] == "table-file"
+
+
+@pytest.mark.parametrize(
+    ("module", "package"),
+    [("lightning", "lightning"), ("transformers", "transformers")],
+)
+def test_integration_without_its_framework_says_what_to_install(module: str, package: str) -> None:
+    code = (
+        f"import sys; sys.modules[{package!r}] = None\n"  # as if it were not installed
+        f"try:\n    import runyard.integrations.{module}\n"
+        f"except ImportError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert f"needs the {package} package" in out and f"pip install {package}" in out

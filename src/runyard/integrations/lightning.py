@@ -15,7 +15,13 @@ docs/integrations.md; the behaviour is in runyard/integrations/_lightning_logger
 
 from __future__ import annotations
 
-from lightning.pytorch.loggers.logger import Logger
+try:
+    from lightning.pytorch.loggers.logger import Logger
+except ImportError as exc:  # say what to install, not just the missing module
+    raise ImportError(
+        f"runyard.integrations.lightning needs the lightning package ({exc}); "
+        f"install it with: pip install lightning"
+    ) from exc
 
 from runyard.integrations._lightning_logger import RunyardLoggerMixin
 

@@ -5,7 +5,13 @@ pytorch_lightning as pl``): the same logger as ``runyard.integrations.lightning`
 
 from __future__ import annotations
 
-from pytorch_lightning.loggers.logger import Logger
+try:
+    from pytorch_lightning.loggers.logger import Logger
+except ImportError as exc:  # say what to install, not just the missing module
+    raise ImportError(
+        f"runyard.integrations.pytorch_lightning needs the pytorch_lightning package ({exc}); "
+        f"install it with: pip install pytorch-lightning"
+    ) from exc
 
 from runyard.integrations._lightning_logger import RunyardLoggerMixin
 

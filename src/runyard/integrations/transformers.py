@@ -34,7 +34,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transformers import TrainerCallback
+try:
+    from transformers import TrainerCallback
+except ImportError as exc:  # say what to install, not just the missing module
+    raise ImportError(
+        f"runyard.integrations.transformers needs the transformers package ({exc}); "
+        f"install it with: pip install transformers"
+    ) from exc
 
 from runyard.integrations._common import (
     check_init_kwargs,
