@@ -313,7 +313,8 @@ def test_dashboard_served(server: ServerProc) -> None:
         pytest.fail("the dashboard bundle is not built: run `make web`")
     assert page.status_code == 200 and "<title>runyard</title>" in page.text
     assert page.headers["cache-control"] == "no-cache"
-    asset = next((DIST / "assets").glob("*.js")).name
+    # the entry script (lazily loaded chunks, such as plotly's, are not in index.html)
+    asset = next(p.name for p in (DIST / "assets").glob("index-*.js"))
     assert f"/assets/{asset}" in page.text
     js = httpx.get(f"{server.url}/assets/{asset}")
     assert js.status_code == 200 and "immutable" in js.headers["cache-control"]
