@@ -843,14 +843,7 @@ def sweep_show(
         }
         click.echo(json.dumps(_json_safe(doc), indent=2, default=_json_default))
         return
-    counts: dict[str, int] = {}
-    for trial in trials:
-        counts[trial.state] = counts.get(trial.state, 0) + 1
-    cap = f"/{config.run_cap}" if config.run_cap else ""
-    console.print(
-        f"[bold]{record.path}[/] {record.name or ''}  {record.method}  [{record.state}]  "
-        f"runs {len(trials)}{cap}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    )
+    _print_sweep_status(record, config, trials)
     if metric:
         console.print(f"metric: {metric} ({config.metric.goal if config.metric else ''})")
     table = Table(title=f"best {len(best)} run(s)", title_justify="left")
@@ -868,6 +861,18 @@ def sweep_show(
         cells.extend(_fmt_value(trial.params.get(p.name)) for p in names)
         table.add_row(*cells)
     console.print(table)
+
+
+def _print_sweep_status(record: Any, config: Any, trials: list[Any]) -> None:
+    """``runyard sweep show``'s first line: path, name, method, state, runs by state."""
+    counts: dict[str, int] = {}
+    for trial in trials:
+        counts[trial.state] = counts.get(trial.state, 0) + 1
+    cap = f"/{config.run_cap}" if config.run_cap else ""
+    console.print(
+        f"[bold]{record.path}[/] {record.name or ''}  {record.method}  [{record.state}]  "
+        f"runs {len(trials)}{cap}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
 
 
 def _sweep_show_front(record: Any, config: Any, trials: list[Any], fmt: str, top: int) -> None:
@@ -888,14 +893,7 @@ def _sweep_show_front(record: Any, config: Any, trials: list[Any], fmt: str, top
         }
         click.echo(json.dumps(_json_safe(doc), indent=2, default=_json_default))
         return
-    counts: dict[str, int] = {}
-    for trial in trials:
-        counts[trial.state] = counts.get(trial.state, 0) + 1
-    cap = f"/{config.run_cap}" if config.run_cap else ""
-    console.print(
-        f"[bold]{record.path}[/] {record.name or ''}  {record.method}  [{record.state}]  "
-        f"runs {len(trials)}{cap}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    )
+    _print_sweep_status(record, config, trials)
     console.print("metrics: " + ", ".join(f"{m.name} ({m.goal})" for m in config.metrics))
     if front.hypervolume is not None and front.reference is not None:
         console.print(
