@@ -64,6 +64,8 @@ interface Frame {
 const FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
 const AXIS = "#5d6675";
 const GRID = "#edf0f4";
+/** room kept right of a growing chart's data, as a share of its x span */
+const GROW_ROOM = 0.15;
 
 function fade(color: string, alpha: number): string {
   const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color);
@@ -95,6 +97,19 @@ function quantile(sorted: Float64Array, q: number): number {
   return i + 1 < sorted.length ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[i];
 }
 
+/** The last point of a series as drawn: its x, y (and raw y) and how many points it had. */
+interface Tail {
+  n: number;
+  x: number;
+  y: number;
+  r: number;
+}
+
+function tailOf(s: PlotSeries): Tail {
+  const n = s.xs.length;
+  return n ? { n, x: s.xs[n - 1], y: s.ys[n - 1], r: s.raw ? s.raw[n - 1] : NaN } : { n: 0, x: NaN, y: NaN, r: NaN };
+}
+
 export class Plot {
   readonly el: HTMLElement;
   private base: HTMLCanvasElement;
@@ -109,8 +124,8 @@ export class Plot {
   private hover: { x: number; y: number } | null = null;
   private raf = 0;
   private lastWidth = 0;
-  /** points of each series already on the canvas (extend draws the rest) */
-  private drawnLen = new Map<string, number>();
+  /** the last point of each series on the canvas (extend draws the points after it) */
+  private drawnTail = new Map<string, Tail>();
   private optsKey = "";
 
   constructor(
@@ -156,7 +171,10 @@ export class Plot {
   }
 
   /** The same series with more points at their ends (live runs): the new segments are drawn
-   * onto the chart when they fit its axes; anything else redraws it. */
+   * onto the chart when they fit its axes; anything else redraws it. A series may also have
+   * been thinned before its new points (the live cache keeps its size bounded): what is on the
+   * canvas stays (it has every point the thinned line has), and the new segments start at the
+   * last point drawn, which thinning keeps. */
   extend(series: PlotSeries[], opts?: PlotOptions): void {
     const f = this.frame;
     const key = JSON.stringify(opts ?? this.opts);
@@ -172,19 +190,33 @@ export class Plot {
       const ty = this.tx(y, logY);
       return tx >= f.x0 && tx <= f.x1 && ty >= f.y0 && ty <= f.y1;
     };
+    // where each series' new points start: just after its last point on the canvas
+    const starts: number[] = new Array(series.length);
     for (let k = 0; k < series.length; k++) {
       const s = series[k];
-      const prev = this.drawnLen.get(s.id);
-      if (s.id !== this.series[k].id || prev === undefined || s.xs.length < prev || s.lo || s.hi) {
+      const tail = this.drawnTail.get(s.id);
+      if (s.id !== this.series[k].id || tail === undefined || s.lo || s.hi) {
         this.set(series, opts);
         return;
       }
-      for (let i = prev; i < s.xs.length; i++) {
+      const n = s.xs.length;
+      let from = n - 1;
+      if (tail.n === 0) from = -1;
+      else {
+        while (from >= 0 && !(s.xs[from] <= tail.x)) from--;
+        // the point drawn last must still be there, with the same value (else: a new line)
+        if (from < 0 || !Object.is(s.xs[from], tail.x) || !Object.is(s.ys[from], tail.y) || (s.raw && !Object.is(s.raw[from], tail.r))) {
+          this.set(series, opts);
+          return;
+        }
+      }
+      for (let i = from + 1; i < n; i++) {
         if (!fits(s.xs[i], s.ys[i]) || (s.raw && !fits(s.xs[i], s.raw[i]))) {
           this.set(series, opts);
           return;
         }
       }
+      starts[k] = from;
     }
     // every new point fits: draw the new segments only
     const dpr = window.devicePixelRatio || 1;
@@ -196,14 +228,15 @@ export class Plot {
     ctx.clip();
     const many = series.length > 60;
     let points = 0;
-    for (const s of series) {
-      const prev = this.drawnLen.get(s.id)!;
+    for (let k = 0; k < series.length; k++) {
+      const s = series[k];
       points += s.xs.length;
-      if (s.xs.length === prev) continue;
-      const from = Math.max(0, prev - 1);
-      if (s.raw) this.line(ctx, s.xs, s.raw, fade(s.color, 0.22), 1, from);
-      this.line(ctx, s.xs, s.ys, many ? fade(s.color, 0.75) : s.color, many ? 1 : 1.5, from);
-      this.drawnLen.set(s.id, s.xs.length);
+      const from = starts[k];
+      if (from === s.xs.length - 1) continue;
+      const start = Math.max(0, from);
+      if (s.raw) this.line(ctx, s.xs, s.raw, fade(s.color, 0.22), 1, start);
+      this.line(ctx, s.xs, s.ys, many ? fade(s.color, 0.75) : s.color, many ? 1 : 1.5, start);
+      this.drawnTail.set(s.id, tailOf(s));
     }
     ctx.restore();
     this.series = series;
@@ -293,7 +326,9 @@ export class Plot {
       }
     }
     if (this.zoom) [xmin, xmax] = this.zoom;
-    else if (this.opts.growing && xmax > xmin && !logX) xmax += (xmax - xmin) * 0.1;
+    // room on the right for a growing chart's next points: a live update draws them onto the
+    // canvas (extend) until they reach the edge, then the chart is redrawn with room again
+    else if (this.opts.growing && xmax > xmin && !logX) xmax += (xmax - xmin) * GROW_ROOM;
     const values: number[] = [];
     let ymin = Infinity;
     let ymax = -Infinity;
@@ -447,7 +482,7 @@ export class Plot {
     for (const s of this.series) if (s.raw) this.line(ctx, s.xs, s.raw, fade(s.color, 0.22), 1);
     for (const s of this.series) this.line(ctx, s.xs, s.ys, many ? fade(s.color, 0.75) : s.color, many ? 1 : 1.5);
     ctx.restore();
-    this.drawnLen = new Map(this.series.map((s) => [s.id, s.xs.length]));
+    this.drawnTail = new Map(this.series.map((s) => [s.id, tailOf(s)]));
     this.optsKey = JSON.stringify(this.opts);
     this.el.dataset.xticks = JSON.stringify(xTicks.map((t) => [t.value, t.label]));
     this.el.dataset.yticks = JSON.stringify(yTicks.map((t) => [t.value, t.label]));

@@ -183,6 +183,14 @@ export class LinePanel implements PanelInstance {
     }
     this.el.dataset.series = String(series.length);
     this.el.dataset.points = String(series.reduce((n, s) => n + s.xs.length, 0));
+    // the latest step drawn (tests compare it with the run's last logged step)
+    let lastStep = -Infinity;
+    for (const r of shown) {
+      const p = data.get(r.run.run_id);
+      if (p && p.steps.length) lastStep = Math.max(lastStep, p.steps[p.steps.length - 1]);
+    }
+    if (Number.isFinite(lastStep)) this.el.dataset.lastStep = String(lastStep);
+    else delete this.el.dataset.lastStep;
     if (!series.length) {
       this.chart?.destroy();
       this.chart = null;

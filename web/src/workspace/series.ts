@@ -194,23 +194,23 @@ export class SeriesCache {
               const pts = cache.get(id);
               if (!s || !pts || !s.steps.length) continue;
               const xs = s.xs ?? s.steps;
-              let added = 0;
-              for (let i = 0; i < s.steps.length; i++) {
-                if (s.steps[i] <= pts.last) continue; // another key's older step
+              let first = 0;
+              while (first < s.steps.length && s.steps[first] <= pts.last) first++; // another key's older step
+              const added = s.steps.length - first;
+              if (!added) continue;
+              // appended raw points: once they would outnumber twice the resolution, thin what
+              // is cached first, as the server does (no new request, the extremes and ends
+              // kept): its last point stays, so a chart draws the new points on from it
+              if (pts.steps.length + added > 2 * samples) thin(pts, samples);
+              for (let i = first; i < s.steps.length; i++) {
                 pts.steps.push(s.steps[i]);
                 pts.xs.push(xs[i]);
                 pts.ys.push(s.values[i]);
-                pts.last = s.steps[i];
-                added++;
               }
-              if (added) {
-                pts.total += added;
-                this.stats.points += added;
-                changed.add(key);
-                // appended raw points: once they outnumber twice the resolution, thin them
-                // here as the server does (no new request, the extremes and ends kept)
-                if (pts.steps.length > 2 * samples) thin(pts, samples);
-              }
+              pts.last = s.steps[s.steps.length - 1];
+              pts.total += added;
+              this.stats.points += added;
+              changed.add(key);
             }
           }
         }

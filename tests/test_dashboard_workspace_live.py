@@ -1,0 +1,121 @@
+"""The workspace's live updates in chromium: a running run's new points are drawn onto its
+charts (not a reload), the cached series stays bounded (thinned in the browser as the server
+downsamples), and the chart ends at the run's last logged point.
+
+The store is written directly (``SQLStore.apply``, the journal batches the SDK ships) so that
+the test decides when the run logs; the dashboard refreshes every second (``?refresh=1``).
+Screenshots go to ``test-artifacts/dashboard/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runyard.store.base import JournalBatch
+from runyard.store.sql import SQLStore
+from tests.serverproc import ServerProc, running_server
+from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, DIST, shot
+
+HEAD = {
+    "entity": "lab",
+    "project": "grow",
+    "run_id": "lv",
+    "name": "run-live",
+    "config": {"lr": 0.1},
+    "start_time": 1_800_000_000.0,
+    "journal_id": "j-lv",
+}
+FIRST_ROWS = 1500  # more than a chart of 1 run asks for (1,000 points): downsampled
+BURST = 100
+BURSTS = 14  # 1,500 + 1,400 rows: the cache passes twice the resolution and is thinned
+PANEL = ".ws-panel[data-key='loss'] .line-panel.drawn"
+
+
+def loss(step: int) -> float:
+    # decreasing with a wiggle, inside the first screen's y range
+    return round(1.0 - step / 10_000 + 0.01 * ((step * 7919) % 13) / 13, 6)
+
+
+def rows(lo: int, hi: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "_step": s,
+            "_runtime": s * 0.1,
+            "_timestamp": HEAD["start_time"] + s * 0.1,
+            "loss": loss(s),
+        }  # type: ignore[operator]
+        for s in range(lo, hi)
+    ]
+
+
+def append(store: SQLStore, seq: int, lo: int, hi: int) -> int:
+    batch = rows(lo, hi)
+    records = [(seq + i, "row", r) for i, r in enumerate(batch)]
+    store.apply(JournalBatch("j-lv", HEAD, records, summary={"loss": batch[-1]["loss"]}))
+    return seq + len(records)
+
+
+@pytest.fixture()
+def live_store(tmp_path: Path) -> Iterator[tuple[SQLStore, str]]:
+    url = f"sqlite:///{tmp_path / 'runyard.db'}"
+    store = SQLStore(url)
+    try:
+        yield store, url
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_live_points_are_appended_and_the_last_point_kept(
+    live_store: tuple[SQLStore, str],
+) -> None:
+    if not os.path.exists(CHROMIUM) or not (DIST / "index.html").is_file():
+        pytest.fail("chromium and the dashboard bundle (`make web`) are needed")
+    from playwright.sync_api import sync_playwright
+
+    store, url = live_store
+    store.apply(JournalBatch("j-lv", HEAD, [(1, "run", HEAD)]))
+    seq = append(store, 2, 0, FIRST_ROWS)
+    server: ServerProc
+    with running_server(url) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.set_default_timeout(30_000)
+        page.goto(f"{server.url}/#/p/lab/grow?refresh=1")
+        page.wait_for_selector(PANEL)
+        assert page.get_attribute(PANEL, "data-last-step") == str(FIRST_ROWS - 1)
+        first_points = int(page.get_attribute(PANEL, "data-points") or "0")
+        assert first_points <= 1000  # downsampled by the server
+        end = FIRST_ROWS
+        for _ in range(BURSTS):
+            seq = append(store, seq, end, end + BURST)
+            end += BURST
+            page.wait_for_function(
+                "([sel, s]) => document.querySelector(sel)?.dataset.lastStep === String(s)",
+                arg=[PANEL, end - 1],
+            )
+        plot = f"{PANEL} .plot"
+        # new points were drawn onto the chart as segments (not only by redrawing it)
+        assert int(page.get_attribute(plot, "data-extended") or "0") >= 1
+        # 2,900 points logged, 1,400 of them live: the cache was thinned, not grown without end
+        points = int(page.get_attribute(PANEL, "data-points") or "0")
+        assert points < first_points + BURSTS * BURST
+        assert points <= 2 * 1000 + BURST
+        # the readout (not hovering) shows the last logged value: the last point is kept
+        assert (
+            page.inner_text(f"{PANEL} .readout")
+            .strip()
+            .endswith(str(float(f"{loss(end - 1):.5g}")))
+        )
+        series = store.series_many(list(store.run_pks("lab", "grow", ["lv"]).values()), "loss")
+        assert next(iter(series.values())).steps[-1] == end - 1
+        shot(page, "workspace-live-appended")
+        browser.close()
+        assert not errors, f"JavaScript errors: {errors}"
