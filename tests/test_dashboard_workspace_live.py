@@ -119,3 +119,62 @@ def test_live_points_are_appended_and_the_last_point_kept(
         shot(page, "workspace-live-appended")
         browser.close()
         assert not errors, f"JavaScript errors: {errors}"
+
+
+FILTER_RUNS = 120  # 500 points each at this many runs (samplesFor): downsampled
+FILTER_STEPS = 600
+FILTER_KEYS = ["train/loss", "train/acc", "val/loss", "val/acc", "lr", "grad_norm"]
+
+
+@pytest.mark.slow
+def test_filter_change_draws_the_filtered_runs_then_refines(
+    live_store: tuple[SQLStore, str],
+) -> None:
+    """A filter applied right after the workspace opens (some panels still fetching): every
+    panel on screen draws exactly the filter's runs, then each at the resolution of fewer
+    runs (every point of a 600-step run)."""
+    if not os.path.exists(CHROMIUM) or not (DIST / "index.html").is_file():
+        pytest.fail("chromium and the dashboard bundle (`make web`) are needed")
+    from playwright.sync_api import sync_playwright
+
+    store, url = live_store
+    for i in range(FILTER_RUNS):
+        head = {**HEAD, "project": "filt", "run_id": f"f{i:03d}", "name": f"f-{i:03d}"}
+        head.update(config={"kind": ["cnn", "mlp", "vit", "rnn"][i % 4]}, journal_id=f"j-f{i}")
+        records: list[tuple[int, str, Any]] = [(1, "run", head)]
+        records += [
+            (
+                2 + s,
+                "row",
+                {"_step": s, **{k: (i + 1) / (s + 1) + j for j, k in enumerate(FILTER_KEYS)}},
+            )
+            for s in range(FILTER_STEPS)
+        ]
+        records.append((len(records) + 1, "finish", {"state": "finished", "exit_code": 0}))
+        store.apply(JournalBatch(head["journal_id"], head, records))
+    wanted = FILTER_RUNS // 4
+    with running_server(url) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.set_default_timeout(30_000)
+        page.goto(f"{server.url}/#/p/lab/filt")
+        page.wait_for_selector(".ws-panel .line-panel.drawn")
+        page.fill("#ws-filter", "config.kind = cnn")
+        page.press("#ws-filter", "Enter")
+        on_screen = """n => { const ps = [...document.querySelectorAll('.ws-panel .line-panel')]
+          .filter(p => p.getBoundingClientRect().top < innerHeight);
+          return ps.length >= 3 && ps.every(p => p.classList.contains('drawn') && p.dataset.series === String(n)); }"""
+        page.wait_for_function(on_screen, arg=wanted)
+        assert page.get_attribute("#ws-count", "data-visible") == str(wanted)
+        # refined: the filter's runs at the resolution of 30 runs, every point of each
+        page.wait_for_function(
+            """n => [...document.querySelectorAll('.ws-panel .line-panel')]
+              .filter(p => p.getBoundingClientRect().top < innerHeight)
+              .every(p => p.dataset.points === String(n))""",
+            arg=wanted * FILTER_STEPS,
+        )
+        shot(page, "workspace-filter-refined")
+        browser.close()
+        assert not errors, f"JavaScript errors: {errors}"

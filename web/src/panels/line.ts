@@ -117,16 +117,33 @@ export class LinePanel implements PanelInstance {
     }
     const samples = samplesFor(shown.length);
     const data = new Map<string, Points>();
+    let done = false; // this update's own series arrived (an early draw is then stale)
     // runs shown before at another resolution (a filter or an eye changed how many runs are
     // visible): draw what is cached at once, then again at this resolution
     if ([...byX].some(([x, runs]) => runs.some((r) => !this.ctx.series.peek(key, x, samples)?.has(r.run.run_id)))) {
-      const early = new Map<string, Points>();
-      const all = [...byX].every(([x, runs]) => {
-        const got = this.ctx.series.peekAny(key, x, runs.map((r) => r.run.run_id), samples);
-        got?.forEach((p, id) => early.set(id, p));
-        return !!got;
-      });
-      if (all) this.draw(shown, early, this.xs);
+      const drawEarly = (): boolean => {
+        const early = new Map<string, Points>();
+        const all = [...byX].every(([x, runs]) => {
+          const got = this.ctx.series.peekAny(key, x, runs.map((r) => r.run.run_id), samples);
+          got?.forEach((p, id) => early.set(id, p));
+          return !!got;
+        });
+        if (all) this.draw(shown, early, this.xs);
+        return all;
+      };
+      if (!drawEarly()) {
+        // some runs' series are still on their way at another resolution (the panel was
+        // mounted just before a filter change): draw when those arrive, if this update's own
+        // request has not answered by then
+        const waits = [...byX].map(([x, runs]) => this.ctx.series.pendingAny(key, x, runs.map((r) => r.run.run_id)));
+        if (waits.every((w) => w !== null)) {
+          void Promise.all(waits)
+            .then(() => {
+              if (gen === this.generation && !done) drawEarly();
+            })
+            .catch(() => undefined);
+        }
+      }
     }
     try {
       await Promise.all(
@@ -139,9 +156,11 @@ export class LinePanel implements PanelInstance {
         }),
       );
     } catch (err) {
+      done = true;
       if (gen === this.generation) this.status.textContent = err instanceof Error ? err.message : String(err);
       return;
     }
+    done = true;
     if (gen !== this.generation) return;
     this.data = data;
     // the x axes of the runs that have the metric (a run without it says nothing of the axis)

@@ -108,6 +108,22 @@ export class SeriesCache {
     return out;
   }
 
+  /** Requests under way (at any resolution) for those of `runIds` that no cache of `key`
+   * against `x` has yet; null when a run has neither (a panel drawn early from another
+   * resolution waits for these rather than for its own, slower request). */
+  pendingAny(key: string, x: string, runIds: string[]): Promise<void> | null {
+    const prefix = `${key}\u0000${x}\u0000`;
+    const caches = [...this.data.entries()].filter(([ck]) => ck.startsWith(prefix));
+    const waits = new Set<Promise<void>>();
+    for (const id of runIds) {
+      if (caches.some(([, m]) => m.has(id))) continue;
+      const p = caches.map(([ck]) => this.pending.get(`${ck}\u0000${id}`)).find((w) => w !== undefined);
+      if (!p) return null;
+      waits.add(p);
+    }
+    return Promise.all(waits).then(() => undefined);
+  }
+
   /** The series of `key` against `x` for `runIds`; only runs not cached yet are fetched. */
   async get(key: string, x: string, runIds: string[], samples: number): Promise<Map<string, Points>> {
     const ck = comboKey(key, x, samples);
