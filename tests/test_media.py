@@ -347,6 +347,40 @@ def test_spool_segments_are_reused_and_stale_entries_never_read(tmp_path: Path) 
     writer.close()
 
 
+def test_a_burst_that_outran_the_encoder_leaves_segments_for_the_next(tmp_path: Path) -> None:
+    """Back to back, log() fills segments faster than the encoder recycles them (written with
+    pwritev then); once encoded they are all kept, mapped, so the next burst of that size
+    copies into them, and read_spool still returns exactly the live entries."""
+    from runyard.media._spool import SpoolWriter, read_spool
+
+    seen: list = []
+    writer = SpoolWriter(tmp_path / "sp", seen.append, segment_bytes=1 << 16)
+    writer._helping = True  # the helper thread's work is done below, when the test says
+    payloads: dict[int, bytes] = {}
+
+    def burst() -> tuple[list[int], int]:
+        ids, mapped = [], 0
+        for _ in range(12):  # 12 x 40 KB, nothing recycled meanwhile
+            data = RNG.bytes(40_000)
+            ids.append(writer.append({"enc": "file"}, [data]))
+            payloads[ids[-1]] = data
+            mapped += writer._mm is not None
+        return ids, mapped
+
+    first, mapped_first = burst()
+    done = list(dict.fromkeys(e.segment for e in seen if e.id in first))[:-1]
+    for segment in done:
+        writer.recycle(segment)  # the encoder catches up (the last one is still current)
+    writer._help()  # arms them
+    writer._helping = True
+    second, mapped = burst()
+    assert mapped_first == 0 and len(done) >= 5 and mapped == len(done)
+    live = [e.id for e in seen if e.id in first and e.segment not in done] + second
+    got = {e.id: e for e in read_spool(tmp_path / "sp")}
+    assert sorted(got) == live and all(got[k].read() == payloads[k] for k in live)
+    writer.close()
+
+
 def test_masks_and_boxes_are_stored_as_wandb_stores_them(root: Path) -> None:
     mask = np.zeros((32, 48), np.uint8)
     mask[8:16, 10:20] = 2

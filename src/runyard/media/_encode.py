@@ -95,8 +95,6 @@ def _video(header: dict[str, Any], payload: bytes, results: Results) -> Encoded:
 
 
 _local = threading.local()
-#: Values binned at a time by the histogram encoder, between two :func:`pause` points.
-HIST_CHUNK = 1 << 16
 
 
 def set_pause(pause: Callable[[], None] | None) -> None:
@@ -112,29 +110,20 @@ def pause() -> None:
         fn()
 
 
-def _hist(header: dict[str, Any], payload: bytes, results: Results) -> Encoded:
+def _hist(header: dict[str, Any], payload: bytes | memoryview, results: Results) -> Encoded:
     """A histogram's counts and edges, exactly ``np.histogram(values, bins)``'s (the reference
-    stays inline). Binned in chunks with numpy's own range (its minimum and maximum), which
-    gives numpy's edges and, added up, its counts; between chunks the encoder lets a
-    ``log()`` on the training thread finish first (``np.histogram`` is many short numpy calls
-    that would otherwise keep taking the GIL from it)."""
+    stays inline), by :func:`runyard.media._binning.numpy_histogram`; between chunks the
+    encoder lets a ``log()`` on the training thread finish first (binning is many short numpy
+    calls that would otherwise keep taking the GIL from it)."""
     import numpy as np
 
     from runyard._json import sanitize
+    from runyard.media._binning import numpy_histogram
 
     values = np.frombuffer(payload, dtype=np.dtype(header["dtype"]))
-    bins = int(header["bins"])
-    if values.size == 0:
-        empty, empty_edges = np.histogram(values, bins=bins)
-        return Encoded(b"", "", inline={"values": empty.tolist(), "bins": empty_edges.tolist()})
-    lo, hi = values.min(), values.max()
-    total: Any = None
-    edges: Any = None
-    for start in range(0, values.size, HIST_CHUNK):
-        pause()
-        counts, edges = np.histogram(values[start : start + HIST_CHUNK], bins=bins, range=(lo, hi))
-        total = counts if total is None else total + counts
-    return Encoded(b"", "", inline={"values": total.tolist(), "bins": sanitize(edges.tolist())})
+    counts, edges = numpy_histogram(values, int(header["bins"]), pause)
+    del values  # no reference to the payload (a view of the spool's mapping) survives
+    return Encoded(b"", "", inline={"values": counts.tolist(), "bins": sanitize(edges.tolist())})
 
 
 def _table(header: dict[str, Any], payload: bytes, results: Results) -> Encoded:
@@ -171,12 +160,20 @@ ENCODERS: dict[str, Encoder] = {
     "wav": _wav,
     "video": _video,
     "table": _table,
-    "hist": _hist,
+}
+#: Encoders that take the payload in place (a view of the spool's mapping, see
+#: ``SpoolEntry.view``) and keep no reference to it once they return.
+IN_PLACE: dict[str, Callable[[dict[str, Any], bytes | memoryview, Results], Encoded]] = {
+    "hist": _hist
 }
 
 
-def encode(header: dict[str, Any], payload: bytes, results: Results) -> Encoded:
-    enc = ENCODERS.get(header.get("enc", ""))
+def encode(header: dict[str, Any], payload: bytes | memoryview, results: Results) -> Encoded:
+    name = header.get("enc", "")
+    in_place = IN_PLACE.get(name)
+    if in_place is not None:
+        return in_place(header, payload, results)
+    enc = ENCODERS.get(name)
     if enc is None:
         raise ValueError(f"unknown media encoder {header.get('enc')!r}")
-    return enc(header, payload, results)
+    return enc(header, payload if isinstance(payload, bytes) else bytes(payload), results)

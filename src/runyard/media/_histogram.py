@@ -4,9 +4,10 @@ Binning a million floats takes numpy 7-15 ms, too long for the training thread. 
 computes a large histogram off it, the way images are encoded: the values go to the run's
 spool as raw bytes before ``log()`` returns (one ``writev``; durable against ``kill -9``), the
 row holds a pending reference, and the encoder thread (or recovery, for a process that died)
-computes the bins with ``np.histogram`` itself, so the counts and edges are exactly numpy's. The
-training thread only checks the values (dtype; ``min``/``max`` for finiteness, so bad input is
-still refused by ``log()`` with the key) and copies them. Small inputs (fewer than
+computes the bins (:mod:`runyard.media._binning`: numpy's algorithm in fewer passes, the
+counts and edges exactly ``np.histogram``'s). The training thread only checks the values
+(dtype; one sum per chunk for finiteness, ``min``/``max`` only where it is not finite, so bad
+input is still refused by ``log()`` with the key) and copies them. Small inputs (fewer than
 :data:`SPOOL_MIN` values), ``np_histogram=`` and a histogram whose ``histogram``/``bins`` were
 read already are inline at once.
 """

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runyard.blobs import LocalBlobStore
-from runyard.media._encode import encode, set_pause
+from runyard.media._encode import IN_PLACE, encode, set_pause
 from runyard.media._pins import pin_blob, pins_dir_for, prunable, release_all
 from runyard.media._resolve import MediaResolver, Record
 from runyard.media._spool import SpoolEntry, SpoolWriter, read_spool, spool_dir_for
@@ -34,7 +34,15 @@ def encode_entry(
     ``pins``: the journal's pin folder (see :mod:`runyard.media._pins`)."""
     header = entry.header
     try:
-        encoded = encode(header, entry.read(), results)
+        if header.get("enc") in IN_PLACE:
+            payload = entry.view()
+            try:
+                encoded = encode(header, payload, results)
+            finally:
+                if isinstance(payload, memoryview):
+                    payload.release()
+        else:
+            encoded = encode(header, entry.read(), results)
         if encoded.inline is not None:
             return {"id": entry.id, "inline": encoded.inline}
         info = blobs.put_bytes(encoded.data)
