@@ -47,9 +47,9 @@ SEGMENT_BYTES = 16 << 20
 #: Segments kept ready for reuse at first (recycled, else prefilled with zeros by the helper).
 FREE_SEGMENTS = 2
 #: Encoded segments kept for reuse at most: the reserve starts at :data:`FREE_SEGMENTS` and
-#: grows by one each time ``log()`` finds no ready segment (a burst of large media outran the
-#: encoder), so that the next burst of that size copies into recycled pages: 256 MiB of page
-#: cache at most, mapped (file pages in the process's RSS) until the run finishes.
+#: doubles each time ``log()`` finds no ready segment (a burst of large media outran the
+#: encoder), so that the next burst copies into recycled pages: 256 MiB of page cache at most,
+#: mapped (file pages in the process's RSS) until the run finishes.
 MAX_RESERVE = 16
 #: Segments mapped at most at once (the current one, the ready ones, and those waiting for the
 #: encoder); the helper prefills no new segment beyond it.
@@ -152,7 +152,7 @@ class SpoolWriter:
         self._offset = 0
         ready = next((r for r in reversed(self._ready) if r.armed), None)
         if ready is None and self._seg_no > 1:  # log() writes to fresh pages: keep more next time
-            self._reserve = min(MAX_RESERVE, self._reserve + 1)
+            self._reserve = min(MAX_RESERVE, self._reserve * 2)
         if ready is not None and total <= self._segment_bytes:
             self._ready.remove(ready)
             try:
