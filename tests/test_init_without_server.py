@@ -192,3 +192,21 @@ def test_a_session_killed_before_the_server_answered_is_placed_by_recovery(
     assert _rows(store, stored) == [(0, 0), (1, 1), (2, 2), (3, 3), (4, 20), (5, 21), (6, 22)]
     assert stored.state == "crashed"
     assert stored.meta["resume"]["decided_by"] == "recovery"
+
+
+def test_a_run_resumed_while_the_server_is_stopped_keeps_its_metric_definitions(
+    server: ServerProc,
+) -> None:
+    with runyard.init(project="p", id="frozen-defs") as first:
+        first.define_metric("acc", summary="max", step_metric="epoch")
+        for epoch, acc in enumerate([0.5, 0.9, 0.7]):
+            first.log({"acc": acc, "epoch": epoch})
+    with stopped(server):
+        run = _timed_init(id="frozen-defs", resume="allow")
+        run.log({"acc": 0.4, "epoch": 3})
+    run.log({"acc": 0.3, "epoch": 4})
+    run.finish()
+    _store, stored = _run(server, "frozen-defs")
+    assert stored.meta["resume"]["decided_by"] == "store after start"
+    assert stored.summary["acc"] == {"max": 0.9}
+    assert [d["name"] for d in stored.metric_defs] == ["acc"]

@@ -165,3 +165,64 @@ def test_a_late_journal_does_not_undo_stopped(root: Path, store_url: str | None)
     store.apply(JournalBatch("late", late, [(1, "run", late), (2, "finish", {"state": "crashed"})]))
     run = store.find_run("e", "p", decision.run_id)
     assert run is not None and run.state == "stopped" and "hyperband" in (run.failure or "")
+
+
+def _define_and_log(run_id: str) -> None:
+    with runyard.init(project="p", id=run_id) as first:
+        first.define_metric("epoch")
+        first.define_metric("acc", summary="max", step_metric="epoch")
+        first.define_metric("loss", summary="min,first")
+        for epoch, (acc, loss) in enumerate([(0.5, 2.0), (0.9, 1.0), (0.7, 1.5)]):
+            first.log({"acc": acc, "loss": loss, "epoch": epoch})
+
+
+def test_a_resumed_run_keeps_its_metric_definitions_and_aggregates(
+    root: Path, store_url: str | None
+) -> None:
+    _define_and_log("d1")
+    # The second session does not repeat define_metric (a script resumed from a checkpoint
+    # often skips its setup): the stored definitions and the max over both sessions stay.
+    again = runyard.init(project="p", id="d1", resume="must")
+    for epoch, (acc, loss) in enumerate([(0.6, 3.0), (0.4, 0.5)], start=3):
+        again.log({"acc": acc, "loss": loss, "epoch": epoch})
+    again.finish()
+    stored = api(root).run("p/d1")
+    assert stored.summary["acc"] == {"max": 0.9}
+    assert stored.summary["loss"] == {"min": 0.5, "first": 2.0}
+    defs = {d["name"]: d for d in stored.metric_definitions}
+    assert defs["acc"]["step_metric"] == "epoch" and defs["acc"]["summary"] == ["max"]
+
+
+def test_a_resumed_session_may_redefine_a_metric(root: Path, store_url: str | None) -> None:
+    _define_and_log("d2")
+    with runyard.init(project="p", id="d2", resume="must") as again:
+        again.define_metric("acc", summary="last")  # newer than the stored definition
+        again.log({"acc": 0.6, "epoch": 3})
+    stored = api(root).run("p/d2")
+    assert stored.summary["acc"] == {"last": 0.6}
+    assert {d["name"] for d in stored.metric_definitions} == {"epoch", "acc", "loss"}
+
+
+DIE_AFTER_RESUME = """
+import os, signal, runyard
+run = runyard.init(project="p", id="d3", resume="must")
+run.log({"acc": 0.3, "epoch": 3})
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_recovering_a_killed_resumed_session_keeps_the_definitions(
+    tmp_path: Path, root: Path, store_url: str | None
+) -> None:
+    _define_and_log("d3")
+    proc = run_python(
+        DIE_AFTER_RESUME,
+        tmp_path,
+        env={"RUNYARD_FLUSH_INTERVAL": "60", **store_env(store_url)},
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL
+    stored = api(root).run("p/d3")  # recovers the killed session's journal
+    assert stored.state == "crashed" and stored.summary["epoch"] == 3
+    assert stored.summary["acc"] == {"max": 0.9}
+    assert {d["name"] for d in stored.metric_definitions} == {"epoch", "acc", "loss"}

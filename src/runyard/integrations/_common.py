@@ -97,27 +97,17 @@ def start_or_adopt(
 
 
 def reopen(run: Run) -> Run:
-    """``run`` again after it was finished: the same id, resumed (its steps go on), with the
-    metric definitions it had (a resumed run's tracker starts without them, and the store
-    keeps the definitions its latest session sends)."""
+    """``run`` again after it was finished: the same id, resumed (its steps go on; the store
+    hands back its metric definitions and summary aggregates, sdk/resume.py)."""
     from runyard.sdk.state import current_run, init
 
-    again = init(
+    return init(
         id=run.id,
         project=run.project,
         entity=run.entity,
         resume="must",
         reinit="create_new" if current_run() is not None else None,
     )
-    for definition in run._tracker.definitions:
-        again.define_metric(
-            definition.name,
-            step_metric=definition.step_metric,
-            summary=",".join(definition.summary) or None,
-            goal=definition.goal,
-            hidden=definition.hidden or None,
-        )
-    return again
 
 
 def end_run(run: Run, failed: bool) -> None:

@@ -68,7 +68,11 @@ def replay(records: list[Record]) -> tuple[SummaryTracker, bool]:
     """The summary tracker after ``records``, and whether they include a ``finish`` record."""
     tracker = SummaryTracker()
     if records and records[0][1] == "run":
-        tracker.last.update(records[0][2].get("initial_summary") or {})
+        header = records[0][2]
+        tracker.last.update(header.get("initial_summary") or {})
+        tracker.restore(
+            header.get("initial_metric_defs") or (), header.get("initial_summary") or {}
+        )
     finished = False
     for _seq, kind, payload in records:
         if kind == "row":
@@ -87,6 +91,7 @@ def replay(records: list[Record]) -> tuple[SummaryTracker, bool]:
             merged = {**stored, **tracker.last}
             tracker.last.clear()
             tracker.last.update(merged)
+            tracker.restore(payload.get("stored_metric_defs") or (), stored)
         elif kind == "finish":
             finished = True
     return tracker, finished

@@ -62,6 +62,8 @@ class ResumeStart:
     start_step: int = 0
     runtime_offset: float = 0.0
     initial_summary: dict[str, Any] | None = None
+    #: the stored (or journaled) metric definitions of a resumed run, carried into this session
+    stored_metric_defs: list[dict[str, Any]] | None = None
     #: the stored (or journaled) config the run's config is merged over, if it resumes
     stored_config: dict[str, Any] | None = None
     #: True when the store did not answer at init: the run reconciles once it does
@@ -167,6 +169,7 @@ def existing_run_start(
         start_step=existing.last_step + 1,
         runtime_offset=existing.runtime,
         initial_summary=dict(existing.summary),
+        stored_metric_defs=list(existing.metric_defs),
         stored_config=dict(existing.config),
         decision=_decision("resumed", decided_by, existing.last_step + 1),
         stored_name=existing.name,
@@ -247,6 +250,7 @@ def start_with_id(
                 start_step=local.next_step,
                 runtime_offset=local.runtime,
                 initial_summary=local.summary,
+                stored_metric_defs=local.metric_defs,
                 stored_config=local.config,
                 stored_name=local.name,
                 provisional=True,
@@ -332,6 +336,7 @@ class LocalSession:
     next_step: int | None = None
     runtime: float = 0.0
     summary: dict[str, Any] | None = None
+    metric_defs: list[dict[str, Any]] | None = None
     config: dict[str, Any] | None = None
     name: str | None = None
 
@@ -417,6 +422,7 @@ def local_session(root: Path, entity: str, project: str, run_id: str) -> LocalSe
         next_step=next_step,
         runtime=max(runtimes, default=float(header.get("runtime_offset") or 0.0)),
         summary=tracker.snapshot(),
+        metric_defs=[d.to_dict() for d in tracker.definitions],
         config=dict(config or {}),
         name=name if isinstance(name, str) else None,
     )
@@ -443,6 +449,7 @@ class Reconciliation:
     resume_seq: int = 1 << 62
     stored_config: dict[str, Any] | None = None
     initial_summary: dict[str, Any] | None = None
+    stored_metric_defs: list[dict[str, Any]] | None = None
     resumed: bool = False
     #: rows dropped by the last :meth:`rewrite`
     dropped: int = 0
@@ -459,6 +466,7 @@ class Reconciliation:
             "absolute_from_seq": self.absolute_from_seq,
             "stored_config": self.stored_config,
             "initial_summary": self.initial_summary,
+            "stored_metric_defs": self.stored_metric_defs,
             "resumed": self.resumed,
         }
 
@@ -474,6 +482,7 @@ class Reconciliation:
             resume_seq=int(record[0]),
             stored_config=payload.get("stored_config"),
             initial_summary=payload.get("initial_summary"),
+            stored_metric_defs=payload.get("stored_metric_defs"),
             resumed=bool(payload.get("resumed")),
         )
 
@@ -586,6 +595,7 @@ def reconcile(
         absolute_from_seq=absolute_from_seq,
         stored_config=dict(existing.config) if existing is not None else None,
         initial_summary=dict(existing.summary) if existing is not None else None,
+        stored_metric_defs=list(existing.metric_defs) if existing is not None else None,
         resumed=resumed,
     )
 

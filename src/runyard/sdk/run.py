@@ -9,7 +9,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -57,6 +57,7 @@ class Run:
         start_step: int = 0,
         runtime_offset: float = 0.0,
         initial_summary: Mapping[str, Any] | None = None,
+        initial_metric_defs: Sequence[Mapping[str, Any]] | None = None,
         resume_start: ResumeStart | None = None,
     ) -> None:
         self._settings = settings
@@ -86,6 +87,8 @@ class Run:
         self._tracker = SummaryTracker()
         if initial_summary:
             self._tracker.last.update(initial_summary)
+        if initial_metric_defs:
+            self._tracker.restore(initial_metric_defs, initial_summary or {})
         self.summary = Summary(self._tracker, on_set=self._on_summary_set)
         self.config = config
         self._journal: JournalWriter | None = None
@@ -276,6 +279,8 @@ class Run:
                 merged = {**recon.initial_summary, **last}
                 last.clear()
                 last.update(merged)
+            if recon.stored_metric_defs:
+                self._tracker.restore(recon.stored_metric_defs, recon.initial_summary or {})
             record = self._append("resume", recon.record_payload())
             if record is not None:
                 recon.resume_seq = record[0]

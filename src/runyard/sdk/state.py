@@ -272,6 +272,7 @@ def _start(
         "join_sweep": sweep is not None,
         # A resumed run's summary so far: recovery replays this journal on top of it.
         "initial_summary": start.initial_summary,
+        "initial_metric_defs": start.stored_metric_defs,
         "resumed": resumed,
         # The step and runtime this session starts from; provisional: assumed without the
         # store's answer, reconciled when it answers (sdk/resume.py).
@@ -295,6 +296,7 @@ def _start(
             start_step=start.start_step,
             runtime_offset=start.runtime_offset,
             initial_summary=start.initial_summary,
+            initial_metric_defs=start.stored_metric_defs,
             resume_start=start if explicit_id and settings.mode == "online" else None,
         )
     except OSError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +110,25 @@ class _Aggregate:
             if value > self.maximum:
                 self.maximum = value
 
+    #: an earlier session's aggregates (a resumed run), rendered until this session has values
+    prior: dict[str, Any] = field(default_factory=dict)
+
+    def seed(self, earlier: Mapping[str, Any], goal: str | None) -> None:
+        """Carry the aggregates an earlier session of the run stored (``{"max": 0.9}``): min,
+        max, best and first continue exactly; a mean cannot (its count is not stored), so it
+        covers the resumed session's values once there are any."""
+        self.prior = dict(earlier)
+        if "first" in earlier:
+            self.first = earlier["first"]
+        best = "min" if goal == "minimize" else "max"
+        for name, value in earlier.items():
+            if type(value) not in (int, float) or value != value:
+                continue
+            if name == "min" or (name == "best" and best == "min"):
+                self.minimum = min(self.minimum, value)
+            elif name == "max" or (name == "best" and best == "max"):
+                self.maximum = max(self.maximum, value)
+
     def render(self, definition: MetricDefinition, last: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for agg in definition.summary:
@@ -118,6 +137,8 @@ class _Aggregate:
             elif agg == "first":
                 out["first"] = self.first
             elif self.count == 0:
+                if agg in self.prior:
+                    out[agg] = self.prior[agg]
                 continue
             elif agg == "min":
                 out["min"] = self.minimum
@@ -167,6 +188,30 @@ class SummaryTracker:
             found = match
         self._resolved[key] = found
         return found
+
+    def restore(self, definitions: Iterable[Mapping[str, Any]], summary: Mapping[str, Any]) -> None:
+        """Carry an earlier session's metric definitions and aggregates into a resumed run, so
+        that its first batch does not store the definitions away and ``max`` stays the max
+        over every session. A definition this session made already wins (it is newer)."""
+        known = {d.name for d in self.definitions}
+        earlier = [
+            MetricDefinition.from_dict(d)
+            for d in definitions
+            if isinstance(d, Mapping) and d.get("name") and d["name"] not in known
+        ]
+        if not earlier:
+            return
+        self.definitions = earlier + self.definitions
+        self._resolved.clear()
+        for key, value in summary.items():
+            definition = self.definition_for(key) if key[:1] != "_" else None
+            if definition is None or type(value) is not dict:
+                continue
+            if key not in self._aggregates:
+                self._aggregates[key] = _Aggregate()
+            self._aggregates[key].seed(value, definition.goal)
+            if "last" in value:
+                self.last[key] = value["last"]
 
     def update_row(self, row: Mapping[str, Any]) -> None:
         """Account for one committed history row (values in journal form)."""
