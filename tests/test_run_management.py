@@ -307,6 +307,36 @@ def test_cli_rename_tag_stop_delete(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert refused.exit_code != 0 and "not running" in refused.output
 
 
+def test_cli_stops_a_preempting_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """W&B lets a preempting run be stopped: `runyard runs stop` takes it, its process learns
+    it (should_stop) and it ends `stopped` (not `preempted`); as a live run, delete refuses it
+    without --force."""
+    monkeypatch.setenv("RUNYARD_STOP_POLL_INTERVAL", "0.05")
+    cli = CliRunner()
+    live = runyard.init(project="pre", name="requeued")
+    live.log({"acc": 0.5})
+    live.mark_preempting()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = Api(recover=False).runs("pre")
+        if len(found) and found[0].state == "preempting":
+            break
+        time.sleep(0.02)  # the shipper delivers the preempt record in the background
+    assert Api(recover=False).run(live.id).state == "preempting"
+    refused = cli.invoke(main, ["runs", "delete", live.id, "--yes"])
+    assert refused.exit_code != 0 and "preempting" in refused.output
+    assert "runyard runs stop" in refused.output
+    result = cli.invoke(main, ["runs", "stop", live.id])
+    assert result.exit_code == 0, result.output
+    assert "stopped" in result.output
+    deadline = time.monotonic() + 10
+    while not live.should_stop and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert live.should_stop and "runyard runs stop" in (live.stop_reason or "")
+    live.finish()
+    assert Api().run(live.id).state == "stopped"
+
+
 # -- through a server with --auth --------------------------------------------------------------
 
 

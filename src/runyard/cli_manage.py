@@ -85,12 +85,12 @@ def runs_tag(
 @store_option
 @dir_option
 def runs_stop(run_path: str, store: str | None, directory: str | None) -> None:
-    """Stop a running run: it becomes `stopped` (it keeps that state whatever its process
-    reports after). Its process learns it within seconds: `run.should_stop` turns true (and
-    `log()` raises runyard.StopRun with RUNYARD_STOP_RAISE=1); a wandb client is interrupted,
-    as W&B's stop button does."""
+    """Stop a running (or preempting, or pending) run: it becomes `stopped` (it keeps that
+    state whatever its process reports after). Its process learns it within seconds:
+    `run.should_stop` turns true (and `log()` raises runyard.StopRun with
+    RUNYARD_STOP_RAISE=1); a wandb client is interrupted, as W&B's stop button does."""
     run = _get_run(_api(store, directory), run_path)
-    if run.state not in ("running", "pending"):
+    if run.state not in ("running", "preempting", "pending"):
         raise RunyardCLIError(f"run {run.path} is {run.state}, not running: nothing to stop")
     changed = run._store.mark_run_state(
         run.record.pk, "stopped", "stopped from runyard (runyard runs stop)", True
@@ -135,7 +135,7 @@ def runs_delete(
         found.setdefault(run.path, run)
     plans = []
     for run in found.values():
-        if run.state in ("running", "pending") and not force:
+        if run.state in ("running", "preempting", "pending") and not force:
             raise RunyardCLIError(
                 f"run {run.path} is {run.state}: stop it first (`runyard runs stop {run.id}`) "
                 f"or delete it anyway with --force"

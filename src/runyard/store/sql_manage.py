@@ -33,7 +33,13 @@ from sqlalchemy.engine import Connection
 
 from runyard._json import dumps_doc
 from runyard.store import schema as S
-from runyard.store.base import RunActiveError, RunDeletion, RunRecord, check_run_update
+from runyard.store.base import (
+    LIVE_RUN_STATES,
+    RunActiveError,
+    RunDeletion,
+    RunRecord,
+    check_run_update,
+)
 
 if TYPE_CHECKING:
     from runyard.store.sql import SQLStore
@@ -114,7 +120,7 @@ def delete_run(
         if found is None:
             raise LookupError(f"no run {path}")
         pk, state = found
-        if state in ("pending", "running") and not force:
+        if state in ("pending", *LIVE_RUN_STATES) and not force:
             raise RunActiveError(
                 f"run {path} is {state}: its process would go on writing to it. Stop it "
                 f"first (`runyard runs stop {run_id}`) and wait for it to end, or delete it "
