@@ -293,3 +293,38 @@ export async function pool<T>(tasks: (() => Promise<T>)[], limit = 6): Promise<T
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
   return out;
 }
+
+// -- run management (PATCH/DELETE /runs/{e}/{p}/{id}, POST .../state) ---------------------------
+
+/** The fields of a run the dashboard edits; each given replaces the stored one (null clears notes). */
+export interface RunUpdate {
+  name?: string;
+  tags?: string[];
+  notes?: string | null;
+}
+
+/** DELETE /runs/{e}/{p}/{id}: what went (with `dry_run`: what would go). */
+export interface RunDeletion {
+  path: string;
+  files: number;
+  file_bytes: number;
+  freed_bytes: number;
+  history_rows: number;
+  dry_run: boolean;
+}
+
+/** Change a run's name, tags or notes; the run after. */
+export function updateRun(entity: string, project: string, runId: string, changes: RunUpdate): Promise<Run> {
+  return send<Run>("PATCH", runPath(entity, project, runId), changes);
+}
+
+/** Delete a run and what it logged (`dryRun`: only say what would go). 409 while it runs. */
+export function deleteRun(entity: string, project: string, runId: string, dryRun = false): Promise<RunDeletion> {
+  return del<RunDeletion>(runPath(entity, project, runId), { dry_run: dryRun ? "true" : undefined });
+}
+
+/** Stop a live run as `runyard runs stop` does: it becomes `stopped` (only if it is still live);
+ * its process learns it on its next check (`run.should_stop`, the wandb client's file stream). */
+export function stopRun(entity: string, project: string, runId: string, failure: string): Promise<{ changed: boolean }> {
+  return post<{ changed: boolean }>(runPath(entity, project, runId) + "/state", { state: "stopped", failure, only_if_running: true });
+}

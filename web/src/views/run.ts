@@ -10,9 +10,15 @@ import type { PanelInstance, PanelSpec } from "../panels/types";
 import { copyText, errorBox, exactValue, fmtDateTime, fmtDuration, fmtNumber, fmtSummary, fmtTime, h, hashFor, replaceQuery, stateBadge } from "../util";
 import { FixedContext } from "../workspace/runs";
 import type { LineChart } from "../charts/line";
+import { runEditor } from "./runedit";
 import { alertsPanel, systemSection } from "./system";
 
 const LIVE_MS = 3000;
+
+/** A run whose process is alive (a preempting run still runs). */
+function isLive(run: Run): boolean {
+  return run.state === "running" || run.state === "preempting";
+}
 
 export function sectionOf(key: string): string {
   const i = key.indexOf("/");
@@ -201,13 +207,24 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
     }
     function tickRuntime(): void {
       // while running, the runtime goes on between two reads of the run
-      const extra = run.state === "running" ? Math.max(0, Date.now() / 1000 - fetchedAt) : 0;
+      const extra = isLive(run) ? Math.max(0, Date.now() / 1000 - fetchedAt) : 0;
       runtimeEl.textContent = fmtDuration(run.runtime + extra);
       runtimeEl.dataset.seconds = String(run.runtime + extra);
     }
-    root.append(h("div.runhead", null, h("h1", null, run.name), stateEl, h("span", null, meta, runtimeEl)), tablist, ...sections.values());
+    let metaEl = metaPanel(run);
+    // name, tags and notes edited in place, Stop and Delete (runedit.ts)
+    const editor = runEditor(run, (changed) => {
+      run = changed;
+      setTitle(run.name);
+      setCrumbs([["Projects", "#/"], [`${entity}/${project}`, hashFor(["p", entity, project])], [run.name, null]]);
+      drawHead();
+      const fresh = metaPanel(run);
+      metaEl.replaceWith(fresh);
+      metaEl = fresh;
+    });
+    root.append(h("div.runhead", null, editor.title, stateEl, h("span", null, meta, runtimeEl)), editor.bar, tablist, ...sections.values());
     drawHead();
-    sections.get("overview")!.append(metaPanel(run), alertsPanel(base));
+    sections.get("overview")!.append(metaEl, alertsPanel(base));
     const configPanel = sections.get("config")!;
     configPanel.append(
       Object.keys(run.config).length
@@ -408,7 +425,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
 
     // live: the run's state, runtime and summary, the new points of every chart, new metrics
     async function live(): Promise<void> {
-      if (disposed || document.hidden || run.state !== "running") return;
+      if (disposed || document.hidden || !isLive(run)) return;
       try {
         const fresh = await get<Run>(base);
         if (disposed) return;
@@ -416,6 +433,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
         fetchedAt = Date.now() / 1000;
         ctx.setRuns([run], run.pk);
         drawHead();
+        editor.update(run);
         drawSummary();
         const names = (await get<string[]>(base + "/metrics")).filter((k) => !k.startsWith("_"));
         if (names.length !== metrics.length) {
@@ -442,7 +460,7 @@ export function runView(root: HTMLElement, entity: string, project: string, runI
       }
     }
     const lastMedia = new Map([...mediaPanels.keys()].map((k) => [k, JSON.stringify(run.summary[k])]));
-    if (run.state === "running") {
+    if (isLive(run)) {
       liveTimer = window.setInterval(() => void live(), refreshMs(query, LIVE_MS));
       tickTimer = window.setInterval(tickRuntime, 1000);
     }
