@@ -641,3 +641,66 @@ def test_wandb_api_reads_what_runyard_stored(
     assert "hello from stdout" in out["console"] and "oops on stderr" in out["console"]
     trials = sorted(t.run_id for t in api.store.sweep_trials(swept.sweep_id))
     assert out["sweep"] == ["FINISHED", trials]
+
+
+#: A job on a machine that may take its processor away (SLURM, spot instances): it says so with
+#: run.mark_preempting(), waits until the test saw the state, then dies by its SIGTERM handler's
+#: exit code; the requeued job resumes the run and finishes it.
+PREEMPTED_JOB = """
+import sys
+import wandb
+run = wandb.init(project="preempt", id="pre1", resume="allow")
+start = 3 if run.resumed else 0
+for i in range(start, start + 3):
+    run.log({"v": i})
+if not run.resumed:
+    run.mark_preempting()
+    print("MARKED", flush=True)
+    sys.stdin.readline()  # the test saw `preempting`
+    sys.exit(128 + 15)
+run.finish()
+"""
+
+
+def test_mark_preempting_is_runyards_preempting_then_preempted(door: Door, tmp_path: Path) -> None:
+    """The real client's run.mark_preempting() (the file stream's `preempting`) makes the run
+    `preempting` in runyard while it runs, as runyard's own mark_preempting() does; the job's
+    non-zero exit then ends it `preempted` (not failed), and the requeued job resumes it."""
+    home = tmp_path / "job"
+    home.mkdir()
+    (home / "job.py").write_text(PREEMPTED_JOB)
+    proc = subprocess.Popen(
+        [sys.executable, "job.py"],
+        cwd=home,
+        env=wandb_env(home, door.url, door.alice),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "MARKED"
+        api = door.api()
+        deadline = time.monotonic() + 60
+        while (found := api.store.find_run("alice", "preempt", "pre1")) is None or (
+            found.state != "preempting"
+        ):
+            assert time.monotonic() < deadline, f"never preempting: {found}"
+            time.sleep(0.05)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, out
+    run = door.api().run("alice/preempt/pre1")
+    assert run.state == "preempted" and run.exit_code == 143
+    assert door.api().runs("alice/preempt", filters={"state": "preempted"})[0].id == "pre1"
+
+    run_script(PREEMPTED_JOB, home, door.url, door.alice, name="job.py")
+    run = door.api().run("alice/preempt/pre1")
+    assert run.state == "finished"
+    assert [r["v"] for r in run.history(pandas=False, samples=None)] == [0, 1, 2, 3, 4, 5]

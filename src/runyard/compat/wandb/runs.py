@@ -13,7 +13,8 @@ gives for free:
 journal    what                                   ``seq``
 ========== ====================================== ==========================================
 ``wb-S-c`` the run (created or resumed by the     ``max(clock in µs, applied + 1)``
-           header), config, tags, meta, summary
+           header), config, tags, meta, summary,
+           alerts, ``preempt`` (mark_preempting)
 ``wb-S-h`` history rows                           the line's file-stream offset + 1
 ``wb-S-o`` console lines                          the line's file-stream offset + 1
 ``wb-S-e`` system metrics (``stats`` samples)     the line's file-stream offset + 1
@@ -383,7 +384,8 @@ class RunWriter:
     # -- the file stream ----------------------------------------------------------------------
 
     def stream(self, run: RunRecord, body: Mapping[str, Any]) -> StreamResult:
-        """Apply one file-stream post (``{"files": {...}, "complete": ..., "exitcode": ...}``)."""
+        """Apply one file-stream post (``{"files": {...}, "preempting": ..., "complete": ...,
+        "exitcode": ...}``)."""
         result = StreamResult(run=run)
         session = session_of(run)
         if session is None:
@@ -421,6 +423,17 @@ class RunWriter:
                 header,
                 [(seq, "summary", {})],
                 summary=summary,
+                heartbeat_at=now,
+            )
+            applied_any = True
+
+        if body.get("preempting") is True:
+            # run.mark_preempting(): the client sends it at once, in a post of its own. The
+            # run is `preempting`, and a failed/killed exit after it ends `preempted`.
+            self._deliver(
+                _journal(session, "c"),
+                header,
+                [(self._control_seq(session), "preempt", {"time": now})],
                 heartbeat_at=now,
             )
             applied_any = True
