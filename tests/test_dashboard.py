@@ -16,6 +16,7 @@ import subprocess
 import sys
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -383,16 +384,34 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-@pytest.fixture
-def page(browser: Any, server: ServerProc) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.url)
+@contextmanager
+def checked_page(
+    browser: Any,
+    base_url: str,
+    *,
+    size: tuple[int, int] = (1280, 800),
+    timeout: int = 15_000,
+    init_script: str | None = None,
+) -> Iterator[Any]:
+    """A page in a browser context of its own (``init_script`` runs before each document's
+    scripts); when the block ends, the context is closed and the test fails if the page raised
+    any JavaScript error. The browser tests' ``page`` fixtures are made of it."""
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, base_url=base_url)
+    if init_script is not None:
+        context.add_init_script(init_script)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.set_default_timeout(15_000)
+    pg.set_default_timeout(timeout)
     yield pg
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any, server: ServerProc) -> Iterator[Any]:
+    with checked_page(browser, server.url) as pg:
+        yield pg
 
 
 def shot(page: Any, name: str) -> None:

@@ -6,7 +6,6 @@ nodes open the run pages. The store is filled by the SDK in a subprocess and ser
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 
 from tests.conftest import run_python
 from tests.serverproc import ServerProc, running_server
-from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, DIST, shot
+from tests.test_dashboard import browser, checked_page, shot  # noqa: F401 - the shared chromium fixture
 
 FILL = r"""
 import json, struct, zlib, runyard
@@ -68,27 +67,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
         yield proc
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: `apt-get install -y chromium` (make test does)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not (DIST / "index.html").is_file():
-        pytest.fail("the dashboard bundle is not built: run `make web`")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+@pytest.fixture
+def page(browser: Any, server: ServerProc) -> Iterator[Any]:  # noqa: F811
+    with checked_page(browser, server.url, size=(1280, 900)) as pg:
+        yield pg
 
 
-def test_artifacts_view(browser: Any, server: ServerProc) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.set_default_timeout(15_000)
+def test_artifacts_view(page: Any) -> None:
     page.goto("/#/")
     page.get_by_role("link", name="artifacts").click()
     page.wait_for_url("**/#/a/e/p")
@@ -154,5 +139,3 @@ def test_artifacts_view(browser: Any, server: ServerProc) -> None:
     shot(page, "artifacts-lineage")
     graph.locator("a", has_text="run eval1").click()
     page.wait_for_url("**/#/r/e/p/eval1")
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"

@@ -12,7 +12,6 @@ through the file stream's ``stopped`` answer) and runyard's own SDK in a preempt
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import sys
 import textwrap
 import time
@@ -27,8 +26,8 @@ from runyard.api import Api
 from runyard.store.base import JournalBatch
 from runyard.store.sql import SQLStore
 from tests.serverproc import ServerProc, create_key, running_server
-from tests.test_dashboard import browser, shot  # noqa: F401 - the shared chromium fixture
-from tests.wandbclient import wandb_env
+from tests.test_dashboard import browser, checked_page, shot  # noqa: F401 - the shared chromium fixture
+from tests.wandbclient import start_script, started, stoppable_run, wait_for_run, wandb_env
 
 pytestmark = pytest.mark.slow
 
@@ -82,18 +81,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:  # noqa: F811
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=site.server.url)
-    context.add_init_script(
+    key = (
         f"if (!localStorage.getItem('runyard.apiKey')) "
         f"localStorage.setItem('runyard.apiKey', {site.alice!r});"
     )
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.set_default_timeout(20_000)
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with checked_page(
+        browser, site.server.url, size=(1280, 900), timeout=20_000, init_script=key
+    ) as pg:
+        yield pg
 
 
 def use_key(page: Any, key: str) -> None:
@@ -243,19 +238,6 @@ def test_refusals_are_shown_and_change_nothing(page: Any, site: Site) -> None:
     assert "no run alice/manage/guard1" in page.inner_text("#run-edit-error")
 
 
-def _wait_state(site: Site, run_id: str, state: str, proc: subprocess.Popen[str]) -> None:
-    api = site.api()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        found = api.store.find_run("alice", PROJECT, run_id)
-        if found is not None and found.state == state and found.last_step >= 3:
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"the script ended early:\n{proc.communicate()[0]}")
-        time.sleep(0.1)
-    raise AssertionError(f"run {run_id} never became {state} with 3 steps")
-
-
 def _stop_from_the_page(page: Any, run_id: str) -> str:
     """Open the run, press Stop, accept the question; the question asked."""
     open_run(page, run_id)
@@ -272,51 +254,21 @@ def _stop_from_the_page(page: Any, run_id: str) -> str:
     return asked[0]
 
 
-#: The real wandb client, unchanged W&B code; its stop checker polls every 15 s by default,
-#: shorter here (timing only: the protocol is the same, as in tests/test_wandb_compat.py).
-WANDB_SCRIPT = """
-import time
-import wandb
-from wandb.sdk.lib import run_stopping
-
-run_stopping.RunStopChecker.__init__.__kwdefaults__["poll_interval"] = 0.2
-run = wandb.init(project="manage", entity="alice", id="wbstop", name="wandb-client-run",
-                 settings=wandb.Settings(x_file_stream_transmit_interval=1))
-try:
-    for i in range(6000):
-        run.log({"i": i})
-        time.sleep(0.02)
-    print("NOT STOPPED")
-except KeyboardInterrupt:
-    print("INTERRUPTED", i)
-    raise
-"""
+#: The real wandb client, unchanged W&B code, logging until it is stopped.
+WANDB_SCRIPT = stoppable_run(
+    'project="manage", entity="alice", id="wbstop", name="wandb-client-run"', 6000
+)
 
 
 def test_stop_interrupts_a_wandb_client(page: Any, site: Site, tmp_path: Path) -> None:
     """W&B's stop button, through runyard: the client's file stream answers `stopped`, the
     script gets a KeyboardInterrupt, the run stays `stopped`."""
-    script = tmp_path / "train.py"
-    script.write_text(WANDB_SCRIPT)
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=wandb_env(tmp_path, site.server.url, site.alice),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _wait_state(site, "wbstop", "running", proc)
+    with start_script(WANDB_SCRIPT, tmp_path, site.server.url, site.alice) as proc:
+        wait_for_run(site.api(), f"alice/{PROJECT}/wbstop", proc, steps=3, state="running")
         asked = _stop_from_the_page(page, "wbstop")
         assert "wandb-client-run" in asked and f"alice/{PROJECT}/wbstop" in asked
         shot(page, "run-manage-stopped")
         out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert "INTERRUPTED" in out and "NOT STOPPED" not in out, out
     run = site.api().run(f"alice/{PROJECT}/wbstop")
     assert run.state == "stopped" and "dashboard" in (run.record.failure or "")
@@ -360,23 +312,10 @@ def test_stop_a_preempting_runyard_run(page: Any, site: Site, tmp_path: Path) ->
         RUNYARD_DISABLE_GIT="true",
         RUNYARD_CONFIG_DIR=str(tmp_path / ".runyard-config"),
     )
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _wait_state(site, "prestop", "preempting", proc)
+    with started([sys.executable, str(script)], tmp_path, env) as proc:
+        wait_for_run(site.api(), f"alice/{PROJECT}/prestop", proc, steps=3, state="preempting")
         _stop_from_the_page(page, "prestop")
         out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert "SHOULD_STOP" in out and "dashboard" in out and "NOT STOPPED" not in out, out
     assert proc.returncode == 0, out
     assert site.api().run(f"alice/{PROJECT}/prestop").state == "stopped"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.serverproc import ServerProc, create_key, running_server
-from tests.test_dashboard import browser, shot  # noqa: F401 - the shared chromium fixture
+from tests.test_dashboard import browser, checked_page, shot  # noqa: F401 - the shared chromium fixture
 
 pytestmark = pytest.mark.slow
 
@@ -159,21 +159,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
 @pytest.fixture(scope="module")
 def page(browser: Any, server: tuple[ServerProc, str]) -> Iterator[Any]:  # noqa: F811
     proc, key = server
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=proc.url)
     # the dashboard's key where it keeps it, a cookie of its origin, and a listener for the
     # HTML probe's report
-    context.add_init_script(
+    init = (
         f"if (window === window.top) {{ localStorage.setItem('runyard.apiKey', {key!r}); document.cookie = 'secret=dashboard';"
         "window.addEventListener('message', e => { if (e.data && e.data.probe)"
         " window.__probe = e.data.probe; }); }"
     )
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with checked_page(browser, proc.url, size=(1400, 1000), init_script=init) as pg:
+        yield pg
 
 
 def _open_run(page: Any) -> None:

@@ -18,7 +18,7 @@ import pytest
 from runyard.store.base import JournalBatch
 from runyard.store.sql import SQLStore
 from tests.serverproc import ServerProc, running_server
-from tests.test_dashboard import browser, shot  # noqa: F401 - the shared chromium fixture
+from tests.test_dashboard import browser, checked_page, shot  # noqa: F401 - the shared chromium fixture
 
 pytestmark = pytest.mark.slow
 
@@ -73,14 +73,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
 
 @pytest.fixture
 def page(browser: Any, server: ServerProc) -> Iterator[Any]:  # noqa: F811
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with checked_page(browser, server.url, size=(1280, 900)) as pg:
+        yield pg
 
 
 def test_system_section_and_alerts(page: Any) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -291,18 +291,10 @@ def test_cli_rename_tag_stop_delete(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # stop: a live run learns it (should_stop) and ends stopped
     live = runyard.init(project="c", name="live")
     live.log({"acc": 0.5})
-    deadline = time.monotonic() + 10
-    while not len(Api(recover=False).runs("c")) and time.monotonic() < deadline:
-        time.sleep(0.02)  # the shipper delivers the run in the background
+    _wait(lambda: len(Api(recover=False).runs("c")) > 0)  # the shipper delivers it meanwhile
     refused = cli.invoke(main, ["runs", "delete", live.id, "--yes"])
     assert refused.exit_code != 0 and "runyard runs stop" in refused.output
-    assert "stopped" in ok("runs", "stop", live.id)
-    deadline = time.monotonic() + 10
-    while not live.should_stop and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert live.should_stop and "runyard runs stop" in (live.stop_reason or "")
-    live.finish()
-    assert Api().run(live.id).state == "stopped"
+    _stop_from_the_cli(cli, live)
     refused = cli.invoke(main, ["runs", "stop", live.id])
     assert refused.exit_code != 0 and "not running" in refused.output
 
@@ -316,22 +308,29 @@ def test_cli_stops_a_preempting_run(monkeypatch: pytest.MonkeyPatch) -> None:
     live = runyard.init(project="pre", name="requeued")
     live.log({"acc": 0.5})
     live.mark_preempting()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        found = Api(recover=False).runs("pre")
-        if len(found) and found[0].state == "preempting":
-            break
-        time.sleep(0.02)  # the shipper delivers the preempt record in the background
+    # the shipper delivers the preempt record in the background
+    _wait(lambda: [r.state for r in Api(recover=False).runs("pre")][:1] == ["preempting"])
     assert Api(recover=False).run(live.id).state == "preempting"
     refused = cli.invoke(main, ["runs", "delete", live.id, "--yes"])
     assert refused.exit_code != 0 and "preempting" in refused.output
     assert "runyard runs stop" in refused.output
+    _stop_from_the_cli(cli, live)
+
+
+def _wait(done: Callable[[], bool], seconds: float = 10) -> None:
+    """Poll ``done()`` until it is true or ``seconds`` pass (the caller asserts the outcome)."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _stop_from_the_cli(cli: CliRunner, live: runyard.Run) -> None:
+    """`runyard runs stop` of a live run: it says so, the run's process learns it
+    (should_stop, with the command as the reason) and the run ends `stopped`."""
     result = cli.invoke(main, ["runs", "stop", live.id])
     assert result.exit_code == 0, result.output
     assert "stopped" in result.output
-    deadline = time.monotonic() + 10
-    while not live.should_stop and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _wait(lambda: live.should_stop)
     assert live.should_stop and "runyard runs stop" in (live.stop_reason or "")
     live.finish()
     assert Api().run(live.id).state == "stopped"

@@ -13,10 +13,9 @@ from __future__ import annotations
 import base64
 import json
 import math
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,15 @@ import pytest
 
 from runyard.api import Api
 from tests.serverproc import ServerProc, create_admin_key, create_key, running_server
-from tests.wandbclient import run_cli, run_script, wandb_env
+from tests.wandbclient import (
+    run_cli,
+    run_script,
+    start_script,
+    started,
+    stoppable_run,
+    wait_for_run,
+    wandb_env,
+)
 
 
 @dataclass
@@ -175,20 +182,8 @@ for i in range(4):
 print("offline hello")
 run.finish()
 
-# 6. a run stopped from runyard. The client asks about a stop every 15 s and posts every 15 s;
-# shorter here (timing only: the protocol is the same).
-run_stopping.RunStopChecker.__init__.__kwdefaults__["poll_interval"] = 0.2
-run = wandb.init(project="door", id="stopme",
-                 settings=wandb.Settings(x_file_stream_transmit_interval=1))
-try:
-    for i in range(3000):
-        run.log({"i": i})
-        time.sleep(0.02)
-    print("NOT STOPPED")
-except KeyboardInterrupt:
-    print("INTERRUPTED", i)
-    raise
-"""
+# 6. a run stopped from runyard (the test stops it once it logs)
+""" + stoppable_run('project="door", id="stopme"', 3000)
 
 
 class SessionOutput(str):
@@ -201,28 +196,8 @@ class SessionOutput(str):
 def session(door: Door, tmp_path_factory: pytest.TempPathFactory) -> SessionOutput:
     """Play :data:`SESSION`; stop its last run through runyard's API once it logs. Its output."""
     home = tmp_path_factory.mktemp("session")
-    script = home / "train.py"
-    script.write_text(SESSION)
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=home,
-        env=wandb_env(home, door.url, door.alice),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        api = door.api()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            found = api.store.find_run("alice", "door", "stopme")
-            if found is not None and found.last_step >= 5:
-                break
-            if proc.poll() is not None:
-                raise AssertionError(f"the session ended early:\n{proc.communicate()[0]}")
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the session never reached its last run")
+    with start_script(SESSION, home, door.url, door.alice) as proc:
+        wait_for_run(door.api(), "alice/door/stopme", proc, steps=5)
         stopped = httpx.post(
             f"{door.server.api}/runs/alice/door/stopme/state",
             json={"state": "stopped"},
@@ -230,10 +205,6 @@ def session(door: Door, tmp_path_factory: pytest.TempPathFactory) -> SessionOutp
         )
         assert stopped.json() == {"changed": True}
         out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     result = SessionOutput(out)
     result.home = home
     return result
@@ -538,24 +509,12 @@ def swept(door: Door, tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
     words = [w for w in (created.stdout + created.stderr).split() if w.startswith("alice/")]
     sweep_path = words[-1]
     env = wandb_env(home, door.url, door.alice)
-    agents = [
-        subprocess.Popen(
-            [sys.executable, "agent.py", sweep_path],
-            cwd=home,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    try:
+    with ExitStack() as stack:
+        agents = [
+            stack.enter_context(started([sys.executable, "agent.py", sweep_path], home, env))
+            for _ in range(2)
+        ]
         outputs = [a.communicate(timeout=120)[0] for a in agents]
-    finally:
-        for a in agents:
-            if a.poll() is None:
-                a.kill()
-                a.wait()
     return SweepResult(sweep_path.rsplit("/", 1)[1], outputs, [a.returncode for a in agents])
 
 
@@ -667,34 +626,13 @@ def test_mark_preempting_is_runyards_preempting_then_preempted(door: Door, tmp_p
     `preempting` in runyard while it runs, as runyard's own mark_preempting() does; the job's
     non-zero exit then ends it `preempted` (not failed), and the requeued job resumes it."""
     home = tmp_path / "job"
-    home.mkdir()
-    (home / "job.py").write_text(PREEMPTED_JOB)
-    proc = subprocess.Popen(
-        [sys.executable, "job.py"],
-        cwd=home,
-        env=wandb_env(home, door.url, door.alice),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
+    with start_script(PREEMPTED_JOB, home, door.url, door.alice, stdin=True, name="job.py") as proc:
+        assert proc.stdin is not None and proc.stdout is not None
         assert proc.stdout.readline().strip() == "MARKED"
-        api = door.api()
-        deadline = time.monotonic() + 60
-        while (found := api.store.find_run("alice", "preempt", "pre1")) is None or (
-            found.state != "preempting"
-        ):
-            assert time.monotonic() < deadline, f"never preempting: {found}"
-            time.sleep(0.05)
+        wait_for_run(door.api(), "alice/preempt/pre1", proc, state="preempting", timeout=60)
         proc.stdin.write("go\n")
         proc.stdin.flush()
         out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 143, out
     run = door.api().run("alice/preempt/pre1")
     assert run.state == "preempted" and run.exit_code == 143
