@@ -13,6 +13,10 @@ from typing import Any
 import click
 
 from runyard.cli import RunyardCLIError, _api, _get_run, console, dir_option, runs, store_option
+from runyard.store.base import LIVE_RUN_STATES
+
+#: the states `runs stop` takes and `runs delete` refuses without --force (as the store does)
+STOPPABLE = ("pending", *LIVE_RUN_STATES)
 
 
 def _fmt_size(n: int) -> str:
@@ -90,7 +94,7 @@ def runs_stop(run_path: str, store: str | None, directory: str | None) -> None:
     `run.should_stop` turns true (and `log()` raises runyard.StopRun with
     RUNYARD_STOP_RAISE=1); a wandb client is interrupted, as W&B's stop button does."""
     run = _get_run(_api(store, directory), run_path)
-    if run.state not in ("running", "preempting", "pending"):
+    if run.state not in STOPPABLE:
         raise RunyardCLIError(f"run {run.path} is {run.state}, not running: nothing to stop")
     changed = run._store.mark_run_state(
         run.record.pk, "stopped", "stopped from runyard (runyard runs stop)", True
@@ -135,7 +139,7 @@ def runs_delete(
         found.setdefault(run.path, run)
     plans = []
     for run in found.values():
-        if run.state in ("running", "preempting", "pending") and not force:
+        if run.state in STOPPABLE and not force:
             raise RunyardCLIError(
                 f"run {run.path} is {run.state}: stop it first (`runyard runs stop {run.id}`) "
                 f"or delete it anyway with --force"

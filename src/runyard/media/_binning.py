@@ -28,6 +28,8 @@ from typing import Any
 #: Values binned at a time (between two ``pause()`` calls): 16K float64, the buffers of a chunk
 #: stay in a core's L2 cache.
 CHUNK = 1 << 14
+#: Values per ``np.histogram`` call where numpy itself bins (:func:`_chunked_numpy`).
+NUMPY_CHUNK = 1 << 16
 #: Bins must be at least this many units in the last place of the values wide for the fast
 #: path (numpy's edges are then exact to well within a bin: see the module docstring).
 MIN_BIN_ULPS = 1 << 12
@@ -97,8 +99,9 @@ def _chunked_numpy(values: Any, bins: int, pause: Callable[[], None]) -> tuple[A
     lo, hi = values.min(), values.max()
     total: Any = None
     edges: Any = None
-    for start in range(0, values.size, 1 << 16):
+    for start in range(0, values.size, NUMPY_CHUNK):
         pause()
-        counts, edges = np.histogram(values[start : start + (1 << 16)], bins=bins, range=(lo, hi))
+        chunk = values[start : start + NUMPY_CHUNK]
+        counts, edges = np.histogram(chunk, bins=bins, range=(lo, hi))
         total = counts if total is None else total + counts
     return total, edges

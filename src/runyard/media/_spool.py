@@ -197,10 +197,7 @@ class SpoolWriter:
                 self._named += 1
                 free = self.folder / f"free-{self._named:06d}"
         if not keep:
-            if mm is not None:
-                mm.close()
-            with contextlib.suppress(OSError):
-                segment.unlink()
+            _discard(mm, segment)
             return
         try:  # outside the lock: log() goes on meanwhile (these files are not its)
             os.rename(segment, free)
@@ -214,12 +211,7 @@ class SpoolWriter:
                 self._ready.append(_Ready(free, mm))
                 self._start_helper()
                 return
-        if mm is not None:
-            mm.close()
-        with contextlib.suppress(OSError):
-            free.unlink()
-        with contextlib.suppress(OSError):
-            segment.unlink()
+        _discard(mm, free, segment)  # the rename may or may not have happened
 
     def _help(self) -> None:
         """The helper thread: arms recycled segments (faults their pages in for writing:
@@ -376,6 +368,15 @@ def _prefilled(path: Path, size: int) -> mmap.mmap:
         raise
     finally:
         os.close(fd)
+
+
+def _discard(mm: mmap.mmap | None, *paths: Path) -> None:
+    """Unmap a segment and delete its file (under whichever of ``paths`` it has)."""
+    if mm is not None:
+        mm.close()
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _remapped(path: Path, size: int) -> mmap.mmap | None:

@@ -69,10 +69,7 @@ def replay(records: list[Record]) -> tuple[SummaryTracker, bool]:
     tracker = SummaryTracker()
     if records and records[0][1] == "run":
         header = records[0][2]
-        tracker.last.update(header.get("initial_summary") or {})
-        tracker.restore(
-            header.get("initial_metric_defs") or (), header.get("initial_summary") or {}
-        )
+        tracker.resume_under(header.get("initial_summary"), header.get("initial_metric_defs"))
     finished = False
     for _seq, kind, payload in records:
         if kind == "row":
@@ -87,11 +84,7 @@ def replay(records: list[Record]) -> tuple[SummaryTracker, bool]:
         elif kind == "resume":
             # A provisional session met the stored run (sdk/resume.py): its summary so far
             # lies under what this session logged.
-            stored = payload.get("initial_summary") or {}
-            merged = {**stored, **tracker.last}
-            tracker.last.clear()
-            tracker.last.update(merged)
-            tracker.restore(payload.get("stored_metric_defs") or (), stored)
+            tracker.resume_under(payload.get("initial_summary"), payload.get("stored_metric_defs"))
         elif kind == "finish":
             finished = True
     return tracker, finished

@@ -85,10 +85,7 @@ class Run:
         self._finished = False
         self._warned_fork = False
         self._tracker = SummaryTracker()
-        if initial_summary:
-            self._tracker.last.update(initial_summary)
-        if initial_metric_defs:
-            self._tracker.restore(initial_metric_defs, initial_summary or {})
+        self._tracker.resume_under(initial_summary, initial_metric_defs)
         self.summary = Summary(self._tracker, on_set=self._on_summary_set)
         self.config = config
         self._journal: JournalWriter | None = None
@@ -275,12 +272,7 @@ class Run:
                 last["_step"] = int(last["_step"]) + recon.step_offset
             if "_runtime" in last:
                 last["_runtime"] = float(last["_runtime"]) + recon.runtime_offset
-            if recon.initial_summary:
-                merged = {**recon.initial_summary, **last}
-                last.clear()
-                last.update(merged)
-            if recon.stored_metric_defs:
-                self._tracker.restore(recon.stored_metric_defs, recon.initial_summary or {})
+            self._tracker.resume_under(recon.initial_summary, recon.stored_metric_defs)
             record = self._append("resume", recon.record_payload())
             if record is not None:
                 recon.resume_seq = record[0]

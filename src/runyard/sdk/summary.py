@@ -96,6 +96,8 @@ class _Aggregate:
     first: Any = None
     minimum: float = math.inf
     maximum: float = -math.inf
+    #: an earlier session's aggregates (a resumed run), rendered until this session has values
+    prior: dict[str, Any] = field(default_factory=dict)
 
     def add(self, value: Any) -> None:
         if self.count == 0 and self.first is None:
@@ -109,9 +111,6 @@ class _Aggregate:
                 self.minimum = value
             if value > self.maximum:
                 self.maximum = value
-
-    #: an earlier session's aggregates (a resumed run), rendered until this session has values
-    prior: dict[str, Any] = field(default_factory=dict)
 
     def seed(self, earlier: Mapping[str, Any], goal: str | None) -> None:
         """Carry the aggregates an earlier session of the run stored (``{"max": 0.9}``): min,
@@ -189,6 +188,21 @@ class SummaryTracker:
         self._resolved[key] = found
         return found
 
+    def resume_under(
+        self,
+        summary: Mapping[str, Any] | None,
+        definitions: Iterable[Mapping[str, Any]] | None,
+    ) -> None:
+        """A resumed run's earlier sessions (their stored summary and metric definitions)
+        under this session: the summary's keys go under what this session has (its own
+        values win), then :meth:`restore` carries the definitions and aggregates."""
+        if summary:
+            merged = {**summary, **self.last}
+            self.last.clear()
+            self.last.update(merged)
+        if definitions:
+            self.restore(definitions, summary or {})
+
     def restore(self, definitions: Iterable[Mapping[str, Any]], summary: Mapping[str, Any]) -> None:
         """Carry an earlier session's metric definitions and aggregates into a resumed run, so
         that its first batch does not store the definitions away and ``max`` stays the max
@@ -207,9 +221,7 @@ class SummaryTracker:
             definition = self.definition_for(key) if key[:1] != "_" else None
             if definition is None or type(value) is not dict:
                 continue
-            if key not in self._aggregates:
-                self._aggregates[key] = _Aggregate()
-            self._aggregates[key].seed(value, definition.goal)
+            self._aggregates.setdefault(key, _Aggregate()).seed(value, definition.goal)
             if "last" in value:
                 self.last[key] = value["last"]
 
