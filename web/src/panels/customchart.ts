@@ -77,7 +77,7 @@ function num(v: Json | undefined): number {
 }
 
 /** Horizontal bars (bar charts; histograms of binned values): an SVG with its axis. */
-function barsSvg(bars: { label: string; value: number; color: string }[], width: number, height: number, vertical: boolean): SVGSVGElement {
+function barsSvg(bars: { label: string; value: number; color: string }[], width: number, height: number, vertical: boolean, xTitle: string): SVGSVGElement {
   const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "cc-svg" });
   const max = Math.max(0, ...bars.map((b) => b.value));
   const min = Math.min(0, ...bars.map((b) => b.value));
@@ -100,10 +100,12 @@ function barsSvg(bars: { label: string; value: number; color: string }[], width:
     bars.forEach((b, i) => {
       if (i % step === 0) svg.append(s("text", { x: L + i * bw + bw / 2, y: height - B + 14, "text-anchor": "middle", class: "cc-tick" }, b.label));
     });
+    svg.append(s("text", { x: L + pw / 2, y: height - 4, "text-anchor": "middle", class: "cc-axis cc-xtitle" }, xTitle));
     return svg;
   }
   const L = Math.min(160, Math.max(50, ...bars.map((b) => b.label.length * 6.5)));
   const rowH = Math.max(12, Math.min(26, (height - 24) / Math.max(1, bars.length)));
+  svg.append(s("text", { x: L + (width - L - 56) / 2, y: Math.min(height - 4, 4 + bars.length * rowH + 16), "text-anchor": "middle", class: "cc-axis cc-xtitle" }, xTitle));
   const pw = width - L - 56;
   bars.forEach((b, i) => {
     const y = 4 + i * rowH;
@@ -118,7 +120,7 @@ function barsSvg(bars: { label: string; value: number; color: string }[], width:
   return svg;
 }
 
-function confusionSvg(actual: string[], predicted: string[], counts: Map<string, number>, width: number, height: number): SVGSVGElement {
+function confusionSvg(actual: string[], predicted: string[], counts: Map<string, number>, width: number, height: number, xTitle: string, yTitle: string): SVGSVGElement {
   const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "cc-svg" });
   const L = Math.min(110, Math.max(40, ...actual.map((a) => a.length * 6.5))) + 16;
   const T = 6;
@@ -136,8 +138,42 @@ function confusionSvg(actual: string[], predicted: string[], counts: Map<string,
     });
   });
   predicted.forEach((p, j) => svg.append(s("text", { x: L + j * cw + cw / 2, y: height - B + 14, "text-anchor": "middle", class: "cc-tick" }, p)));
-  svg.append(s("text", { x: L + (width - L) / 2, y: height - 4, "text-anchor": "middle", class: "cc-axis" }, "Predicted"), s("text", { x: 10, y: T + (height - T - B) / 2, transform: `rotate(-90 10 ${T + (height - T - B) / 2})`, "text-anchor": "middle", class: "cc-axis" }, "Actual"));
+  svg.append(s("text", { x: L + (width - L) / 2, y: height - 4, "text-anchor": "middle", class: "cc-axis cc-xtitle" }, xTitle), s("text", { x: 10, y: T + (height - T - B) / 2, transform: `rotate(-90 10 ${T + (height - T - B) / 2})`, "text-anchor": "middle", class: "cc-axis cc-ytitle" }, yTitle));
   return svg;
+}
+
+/** The first of `titles` that is a non-empty string. */
+function firstTitle(...titles: (string | undefined)[]): string {
+  return titles.find((t) => typeof t === "string" && t.trim() !== "") ?? "";
+}
+
+/** The axis titles of a chart, as W&B's presets draw them: the `x-axis-title` /
+ * `y-axis-title` string settings where the chart has them (ROC and PR curves), else the names of
+ * the table columns that play the x and y roles (`fieldSettings`). */
+export function axisTitles(kind: string, chart: ChartSpec): { x: string; y: string } {
+  const f = chart.fields;
+  const st = chart.strings;
+  const given = (axis: "x" | "y", ...fallback: (string | undefined)[]) => firstTitle(st[`${axis}-axis-title`], ...fallback);
+  switch (kind) {
+    case "lineseries":
+      return { x: given("x", st.xname, "x"), y: given("y", "y") };
+    case "bar": // horizontal bars: the labels down the y axis, the values along x
+      return { x: given("x", f.value, "value"), y: given("y", f.label, "label") };
+    case "histogram":
+      return { x: given("x", f.value, "value"), y: given("y", "Count") };
+    case "confusion_matrix":
+      return { x: given("x", f.Predicted, "Predicted"), y: given("y", f.Actual, "Actual") };
+    default:
+      return { x: given("x", f.x, "x"), y: given("y", f.y, "y") };
+  }
+}
+
+/** A chart with its y-axis title written up its left side. */
+function withYTitle(chart: Element, title: string): HTMLElement {
+  const label = h("div.cc-ytitle", { style: "writing-mode: vertical-rl; transform: rotate(180deg); text-align: center; font-size: 11px; font-weight: 600; color: #1d2430; padding: 0 2px; flex: none" }, title);
+  const body = h("div.cc-chart", { style: "flex: 1; min-width: 0" });
+  body.append(chart);
+  return h("div.cc-frame", { style: "display: flex; align-items: stretch" }, label, body);
 }
 
 class CustomChartPanel implements PanelInstance {
@@ -183,8 +219,11 @@ class CustomChartPanel implements PanelInstance {
     const height = Math.max(120, this.spec.h - 30);
     const multi = tables.length > 1;
     const col = (t: TableFile, role: string): number => t.columns.indexOf(chart.fields[role] ?? role);
-    const xTitle = chart.strings["x-axis-title"] ?? chart.strings.xname ?? chart.fields.x ?? "x";
-    const yTitle = chart.strings["y-axis-title"] ?? chart.fields.y ?? "y";
+    const titles = axisTitles(kind, chart);
+    const xTitle = titles.x;
+    const yTitle = titles.y;
+    this.el.dataset.xTitle = xTitle;
+    this.el.dataset.yTitle = yTitle;
 
     if (kind === "line" || kind === "lineseries" || kind === "area-under-curve") {
       const [xr, yr, gr] = kind === "lineseries" ? ["step", "lineVal", "lineKey"] : kind === "line" ? ["x", "y", "stroke"] : ["x", "y", "class"];
@@ -208,7 +247,7 @@ class CustomChartPanel implements PanelInstance {
       }
       const plot = new Plot(series, { height, xLabel: xTitle, xKind: "number", yName: yTitle, legend: series.length > 1 ? "top" : "off" });
       this.dispose.push(() => plot.destroy());
-      this.body.replaceChildren(plot.el);
+      this.body.replaceChildren(withYTitle(plot.el, yTitle));
       this.el.dataset.series = String(series.length);
     } else if (kind === "scatter") {
       const points: ScatterPoint[] = [];
@@ -220,7 +259,7 @@ class CustomChartPanel implements PanelInstance {
       const sc = new Scatter(points, xTitle, yTitle);
       sc.setHeight(height);
       this.dispose.push(() => sc.destroy());
-      this.body.replaceChildren(sc.el);
+      this.body.replaceChildren(withYTitle(sc.el, yTitle));
       this.el.dataset.points = String(points.length);
     } else if (kind === "bar") {
       const bars = tables.flatMap(({ r, t }) => {
@@ -228,7 +267,8 @@ class CustomChartPanel implements PanelInstance {
         const vi = col(t, "value");
         return t.data.map((row, i) => ({ label: `${multi ? r.run.name + " · " : ""}${String(row[li])}`, value: num(row[vi]), color: multi ? r.color : colorAt(i) }));
       });
-      this.body.replaceChildren(barsSvg(bars, width, Math.max(height, bars.length * 14 + 24), false));
+      const rowH = Math.max(12, Math.min(26, (Math.max(height, bars.length * 14 + 24) - 24) / Math.max(1, bars.length)));
+      this.body.replaceChildren(withYTitle(barsSvg(bars, width - 18, Math.max(Math.min(height, bars.length * rowH + 28), bars.length * 14 + 24), false, xTitle), yTitle));
       this.el.dataset.bars = String(bars.length);
     } else if (kind === "histogram") {
       const values = tables.flatMap(({ t }) => t.data.map((row) => num(row[col(t, "value")])).filter(Number.isFinite));
@@ -238,7 +278,7 @@ class CustomChartPanel implements PanelInstance {
       const counts = new Array(n).fill(0);
       for (const v of values) counts[Math.min(n - 1, Math.floor(((v - lo) / (hi - lo || 1)) * n))]++;
       const bars = counts.map((c, i) => ({ label: fmtNumber(lo + ((hi - lo) * i) / n), value: c, color: tables.length === 1 ? tables[0].r.color : "#1f77b4" }));
-      this.body.replaceChildren(barsSvg(bars, width, height, true));
+      this.body.replaceChildren(withYTitle(barsSvg(bars, width - 18, height, true, xTitle), yTitle));
       this.el.dataset.values = String(values.length);
       this.el.dataset.bins = String(n);
     } else if (kind === "confusion_matrix") {
@@ -257,7 +297,7 @@ class CustomChartPanel implements PanelInstance {
           counts.set(`${a}\u0000${p}`, (counts.get(`${a}\u0000${p}`) ?? 0) + (num(row[ni]) || 0));
         }
       }
-      this.body.replaceChildren(confusionSvg(actual, predicted, counts, width, height));
+      this.body.replaceChildren(confusionSvg(actual, predicted, counts, width, height, xTitle, yTitle));
       this.el.dataset.classes = String(actual.length);
     } else {
       // a Vega spec of the user's own: its table
