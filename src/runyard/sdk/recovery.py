@@ -237,12 +237,12 @@ def mark_stale_runs(store: Store, timeout: float = 300.0) -> list[str]:
     """
     from runyard.sdk.metadata import hostname
     from runyard.sdk.state import _pid_alive
-    from runyard.store.base import RunQuery
+    from runyard.store.base import LIVE_RUN_STATES, RunQuery
 
     here = hostname()
     now = time.time()
     marked = []
-    for run in store.list_runs(RunQuery(states=["running", "preempting"])):
+    for run in store.list_runs(RunQuery(states=list(LIVE_RUN_STATES))):
         if run.host == here and run.pid is not None:
             gone = not _pid_alive(run.pid)
         else:

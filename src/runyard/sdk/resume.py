@@ -42,7 +42,7 @@ from typing import Any
 import orjson
 
 from runyard.sdk.journal import JOURNAL_SUFFIX, Record, read_journal, try_lock
-from runyard.store.base import RunConflictError, RunRecord, Store
+from runyard.store.base import LIVE_RUN_STATES, RunConflictError, RunRecord, Store
 from runyard.store.locate import journal_dir
 
 #: Journal record a provisional session writes when ``log(step=...)`` first gives a step: rows
@@ -159,7 +159,7 @@ def existing_run_start(
             f"runyard.init: run {path} already exists; pass resume='allow' to continue it, or "
             f"choose another id"
         )
-    live = existing.state in ("running", "preempting")
+    live = existing.state in LIVE_RUN_STATES
     if live and existing.host == hostname() and _pid_alive(existing.pid):
         raise ValueError(
             f"runyard.init: run {path} is still running in process {existing.pid}; finish it first"
