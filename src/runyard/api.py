@@ -523,7 +523,9 @@ class ApiRun:
         ``image-file`` → a PIL image (``as_numpy``: an array, the logged pixels);
         ``images/separated`` → a list of those; ``table-file`` → a pandas DataFrame;
         ``histogram`` → ``(counts, edges)`` numpy arrays; ``plotly-file`` → the figure's dict;
-        other files (audio, video, html) → their bytes."""
+        ``audio-file`` with ``as_numpy`` → ``(samples, sample_rate)``, both read from the file;
+        other files (audio, video, html) → their bytes; the list forms (``audio``, ``videos``,
+        ``html``) → a list of those."""
         from runyard.media.load import load_reference
 
         return load_reference(self.open_file, ref, as_numpy=as_numpy)

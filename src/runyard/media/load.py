@@ -11,6 +11,9 @@ import orjson
 from runyard._json import restore
 from runyard.media._deps import require
 
+#: W&B's list forms of file media: the field that holds the single references.
+_LISTS = {"audio": "audio", "videos": "videos", "html": "html"}
+
 
 def load_reference(
     open_file: Callable[[str], IO[bytes]], ref: Mapping[str, Any], as_numpy: bool = False
@@ -32,6 +35,8 @@ def load_reference(
 
     if kind == "images/separated":
         return [_image(read(name), as_numpy) for name in ref["filenames"]]
+    if kind in _LISTS and isinstance(ref.get(_LISTS[kind]), list):
+        return [load_reference(open_file, item, as_numpy) for item in ref[_LISTS[kind]]]
     if kind in ("image-file", "mask"):
         return _image(read(ref["path"]), as_numpy)
     if kind == "boxes2D":
@@ -42,6 +47,11 @@ def load_reference(
         return pd.DataFrame(doc["data"], columns=doc["columns"])
     if kind == "plotly-file":
         return orjson.loads(read(ref["path"]))
+    if kind == "audio-file" and as_numpy:
+        # the rate comes from the file: the wandb client's reference carries no sample_rate
+        sf = require("soundfile", "soundfile", "loading an Audio's samples")
+        samples, rate = sf.read(io.BytesIO(read(ref["path"])), dtype="float32")
+        return samples, int(rate)
     if "path" in ref:
         return read(ref["path"])
     raise ValueError(f"cannot load a {kind!r} reference")
