@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import runyard
+from runyard.sdk.recovery import replay
 from runyard.store import Store, open_store
 from runyard.sweeps.controller import Decision, SweepController
 from tests.conftest import api, run_python, store_env
@@ -226,3 +227,22 @@ def test_recovering_a_killed_resumed_session_keeps_the_definitions(
     assert stored.state == "crashed" and stored.summary["epoch"] == 3
     assert stored.summary["acc"] == {"max": 0.9}
     assert {d["name"] for d in stored.metric_definitions} == {"epoch", "acc", "loss"}
+
+
+def test_a_provisional_sessions_own_last_value_wins_over_the_stored_one() -> None:
+    # A session that started without the store (init(id=) with the server down) logs acc=0.4,
+    # then meets the stored run, whose summary says last 0.7 from an earlier session: the
+    # newer 0.4 is the last value, the stored max still counts.
+    resume = {
+        "initial_summary": {"acc": {"max": 0.9, "last": 0.7}, "loss": {"last": 2.0}},
+        "stored_metric_defs": [
+            {"name": "acc", "summary": ["max", "last"]},
+            {"name": "loss", "summary": ["last"]},
+        ],
+    }
+    tracker, _ = replay(
+        [(1, "run", {}), (2, "row", {"_step": 0, "acc": 0.4}), (3, "resume", resume)]
+    )
+    summary = tracker.snapshot()
+    assert summary["acc"] == {"max": 0.9, "last": 0.4}
+    assert summary["loss"] == {"last": 2.0}  # not logged by this session: the stored one

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,17 +196,24 @@ class SummaryTracker:
         """A resumed run's earlier sessions (their stored summary and metric definitions)
         under this session: the summary's keys go under what this session has (its own
         values win), then :meth:`restore` carries the definitions and aggregates."""
+        logged = set(self.last)
         if summary:
             merged = {**summary, **self.last}
             self.last.clear()
             self.last.update(merged)
         if definitions:
-            self.restore(definitions, summary or {})
+            self.restore(definitions, summary or {}, logged=logged)
 
-    def restore(self, definitions: Iterable[Mapping[str, Any]], summary: Mapping[str, Any]) -> None:
+    def restore(
+        self,
+        definitions: Iterable[Mapping[str, Any]],
+        summary: Mapping[str, Any],
+        logged: Collection[str] = (),
+    ) -> None:
         """Carry an earlier session's metric definitions and aggregates into a resumed run, so
         that its first batch does not store the definitions away and ``max`` stays the max
-        over every session. A definition this session made already wins (it is newer)."""
+        over every session. A definition this session made already wins (it is newer), and
+        so does the last value of a key in ``logged`` (this session logged it already)."""
         known = {d.name for d in self.definitions}
         earlier = [
             MetricDefinition.from_dict(d)
@@ -222,7 +229,7 @@ class SummaryTracker:
             if definition is None or type(value) is not dict:
                 continue
             self._aggregates.setdefault(key, _Aggregate()).seed(value, definition.goal)
-            if "last" in value:
+            if "last" in value and key not in logged:
                 self.last[key] = value["last"]
 
     def update_row(self, row: Mapping[str, Any]) -> None:
