@@ -401,3 +401,32 @@ def test_requeue_runs_interrupted_trials_again(store: SQLStore) -> None:
     states = {t.run_id: t.state for t in store.sweep_trials("sw1")}
     assert states[second.run_id or ""] == states[third.run_id or ""] == "crashed"  # kept
     assert len(states) == 5
+
+
+def test_a_preempting_trial_is_still_under_way_for_the_search(store: SQLStore) -> None:
+    # A run that called mark_preempting() is still training: the search must count it as
+    # pending (bayes keeps its point as pending), not as a run that ended without a metric.
+    controller = _sweep(
+        store,
+        {
+            "method": "bayes",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"min": -5.0, "max": 5.0}},
+        },
+    )
+    decision = controller.next_run("a")
+    assert decision.run_id is not None
+    header = {
+        "entity": "e",
+        "project": "p",
+        "run_id": decision.run_id,
+        "name": decision.run_id,
+        "journal_id": "j-p",
+        "join_sweep": True,
+        "sweep_id": "sw1",
+        "start_time": time.time(),
+    }
+    store.apply(JournalBatch("j-p", header, [(1, "run", header), (2, "preempt", {})]))
+    with store.sweep_transaction("sw1") as tx:
+        trials = controller.trials(tx, controller.config())
+    assert [(t.state, t.value, t.pending) for t in trials] == [("preempting", None, True)]

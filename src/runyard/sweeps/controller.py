@@ -29,6 +29,7 @@ from runyard.store.base import (
 )
 from runyard.sweeps.config import SweepConfig, load_sweep_config
 from runyard.sweeps.search import Trial, build_search
+from runyard.sweeps.search.base import ACTIVE_STATES
 from runyard.sweeps.space import run_config
 
 #: An agent whose heartbeat is older than this (seconds; ``RUNYARD_AGENT_TIMEOUT``) is dead;
@@ -286,7 +287,7 @@ class SweepController(SweepControl):
                 continue
             value = None
             values: tuple[float | None, ...] | None = None
-            done = record.state not in ("pending", "running", "preempting")
+            done = record.state not in ACTIVE_STATES
             if metric is not None and done:
                 value = objective(record.summary, metric.name, metric.goal)
             if multi:
@@ -307,7 +308,7 @@ class SweepController(SweepControl):
             return
         for agent_id in dead:
             tx.set_agent_state(agent_id, "dead")
-        for record in tx.trials(states=("pending", "running", "preempting")):
+        for record in tx.trials(states=ACTIVE_STATES):
             if record.agent_id in dead:
                 tx.set_trial_state(
                     record.run_id,
@@ -398,7 +399,7 @@ class SweepController(SweepControl):
                     continue
                 if wanted is not None and record.run_id not in wanted:
                     continue
-                if record.state in ("pending", "running", "preempting"):
+                if record.state in ACTIVE_STATES:
                     if record.agent_id not in stopped:
                         continue  # its agent may still run it
                     tx.set_trial_state(
@@ -517,7 +518,7 @@ class SweepController(SweepControl):
                 tx.set_agent_state(agent.id, "dead")
                 reaped.add(agent.id)
             for record in tx.trials():
-                live = record.state in ("pending", "running", "preempting")
+                live = record.state in ACTIVE_STATES
                 if record.agent_id in reaped and live:
                     tx.set_trial_state(
                         record.run_id,

@@ -17,10 +17,9 @@ from typing import Any
 from runyard.store.base import TrialRecord
 from runyard.sweeps.config import MetricSpec, SweepConfig
 from runyard.sweeps.pareto import hypervolume, non_dominated_sort, orient, reference_point
+from runyard.sweeps.search.base import ACTIVE_STATES
 
 __all__ = ["Front", "objective_values", "ranked", "sweep_front"]
-
-ACTIVE = ("pending", "running", "preempting")
 
 
 def objective_values(summary: dict[str, Any], metrics: Sequence[MetricSpec]) -> list[float | None]:
@@ -73,7 +72,7 @@ def sweep_front(
     goals = [m.goal for m in metrics]
     points: list[tuple[TrialRecord, list[float]]] = []
     for trial in trials:
-        if trial.state in ACTIVE or not metrics:
+        if trial.state in ACTIVE_STATES or not metrics:
             continue
         values = objective_values(trial.summary, metrics)
         if all(v is not None and math.isfinite(v) for v in values):
@@ -106,7 +105,7 @@ def ranked(
         values = objective_values(trial.summary, metrics) if metrics else []
         if (
             metrics
-            and trial.state not in ACTIVE
+            and trial.state not in ACTIVE_STATES
             and all(v is not None and math.isfinite(v) for v in values)
         ):
             scored.append((trial, [float(v) for v in values if v is not None]))

@@ -35,6 +35,7 @@ from runyard.compat.wandb.resolvers import RESOLVERS
 from runyard.sdk.names import new_run_id
 from runyard.store.base import StoreError, SweepRecord, TrialRecord
 from runyard.sweeps.config import SweepConfigError, load_sweep_config
+from runyard.sweeps.search.base import ACTIVE_STATES
 from runyard.sweeps.space import nest
 
 #: W&B's sweep states <-> runyard's (``wandb sweep --stop`` is W&B's FINISHED)
@@ -250,7 +251,7 @@ def agent_heartbeat(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     commands: list[dict[str, Any]] = []
     mine = [t for t in ctx.store.sweep_trials(sweep.id) if t.agent_id == agent_id]
     for trial in mine:
-        if trial.state in ("pending", "running") and trial.run_id not in active:
+        if trial.state in ACTIVE_STATES and trial.run_id not in active:
             # The agent no longer runs it: its process ended. A run whose own client did not
             # finish it (a crash, a program without wandb.init) is settled by the controller.
             control.finish_trial(trial.run_id, None, control.stop_decisions(trial.run_id))
@@ -262,7 +263,7 @@ def agent_heartbeat(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         reason = reason or control.stop_decisions(run_id)
         if reason is not None:
             commands.append({"type": "stop", "run_id": run_id})
-    done = sum(1 for t in mine if t.state not in ("pending", "running"))
+    done = sum(1 for t in mine if t.state not in ACTIVE_STATES)
     if not active:
         decision = control.next_run(agent_id)
         if decision.kind == "run" and decision.run_id is not None:

@@ -28,7 +28,9 @@ from typing import Any
 
 from runyard.sweeps.space import SearchSpace
 
-ACTIVE_STATES = ("pending", "running")
+#: the states of a trial still under way (``preempting``: it called ``mark_preempting()`` and
+#: trains on); every other state has ended, with or without a metric
+ACTIVE_STATES = ("pending", "running", "preempting")
 
 
 @dataclass(frozen=True)
