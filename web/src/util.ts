@@ -244,3 +244,23 @@ export function replaceQuery(query: Record<string, string | undefined | null>): 
   const { path } = hashParts();
   history.replaceState(null, "", hashFor(path, query));
 }
+
+/** The states of a run whose process is alive (a preempting run still trains): live views
+ * refresh it and the run page offers Stop. */
+export const LIVE_STATES: ReadonlySet<string> = new Set(["running", "preempting"]);
+
+export function isLive(run: { state: string }): boolean {
+  return LIVE_STATES.has(run.state);
+}
+
+/** A byte count for people: 999 B, 1.2 KB, 3.4 MB (powers of 1000, as file managers show). */
+export function fmtBytes(n: number): string {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}

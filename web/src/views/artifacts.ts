@@ -9,7 +9,7 @@ import "./artifacts.css";
 import { get, getBlob } from "../api";
 import type { View } from "../main";
 import { setCrumbs, setTitle } from "../main";
-import { errorBox, fmtTime, h, hashFor, replaceQuery } from "../util";
+import { errorBox, fmtBytes, fmtTime, h, hashFor, replaceQuery } from "../util";
 
 interface Collection {
   entity: string;
@@ -57,17 +57,6 @@ interface RunRef {
 
 const enc = encodeURIComponent;
 const PREVIEW_LIMIT = 5 * 1024 * 1024;
-
-export function fmtBytes(n: number): string {
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
-}
 
 function runLink(r: RunRef): HTMLElement {
   return h("a", { href: hashFor(["r", r.entity, r.project, r.run_id]) }, r.run_id);

@@ -10,7 +10,7 @@ import { setCrumbs, setTitle } from "../main";
 import { LinePanel } from "../panels/line";
 import { refreshMs } from "./run";
 import type { PanelSpec } from "../panels/types";
-import { errorBox, h, hashFor, replaceQuery, stateBadge } from "../util";
+import { errorBox, h, hashFor, isLive, replaceQuery, stateBadge } from "../util";
 import { colorBase, FixedContext, groupFields } from "../workspace/runs";
 import { sectionName } from "../workspace/model";
 
@@ -105,7 +105,7 @@ export function compareView(root: HTMLElement, entity: string, project: string, 
 
   async function live(): Promise<void> {
     if (disposed || document.hidden) return;
-    const running = runs.filter((r) => r.state === "running");
+    const running = runs.filter(isLive);
     if (!running.length) return;
     try {
       const res = await get<{ runs: Run[] }>("/runs", { entity, project, run_id: running.map((r) => r.run_id).join(","), limit: running.length });

@@ -7,18 +7,13 @@ import { setCrumbs, setTitle } from "../main";
 import { LinePanel } from "../panels/line";
 import { panelKinds } from "../panels";
 import type { PanelInstance, PanelSpec } from "../panels/types";
-import { copyText, errorBox, exactValue, fmtDateTime, fmtDuration, fmtNumber, fmtSummary, fmtTime, h, hashFor, replaceQuery, stateBadge } from "../util";
+import { copyText, errorBox, exactValue, fmtDateTime, fmtDuration, fmtNumber, fmtSummary, fmtTime, h, hashFor, isLive, replaceQuery, stateBadge } from "../util";
 import { FixedContext } from "../workspace/runs";
 import type { LineChart } from "../charts/line";
 import { runEditor } from "./runedit";
 import { alertsPanel, systemSection } from "./system";
 
 const LIVE_MS = 3000;
-
-/** A run whose process is alive (a preempting run still runs). */
-function isLive(run: Run): boolean {
-  return run.state === "running" || run.state === "preempting";
-}
 
 export function sectionOf(key: string): string {
   const i = key.indexOf("/");

@@ -7,11 +7,9 @@
 // of a running run) is shown under them, never dropped. The sweep page's controls are the model.
 
 import { ApiError, deleteRun, get, runPath, stopRun, updateRun, type Run, type RunDeletion, type RunUpdate } from "../api";
-import { h, hashFor } from "../util";
+import { fmtBytes, h, hashFor, isLive } from "../util";
 import "./runedit.css";
 
-/** The states in which a run's process is alive: the Stop button is shown for them. */
-const LIVE = new Set(["running", "preempting"]);
 /** The run's `failure` after a stop from here (the wandb client and `run.stop_reason` see it). */
 export const STOP_REASON = "stopped from runyard (the dashboard)";
 
@@ -22,17 +20,6 @@ export interface RunEditor {
   bar: HTMLElement;
   /** a fresher read of the run (the page's live poll): redraws what is not being edited */
   update(run: Run): void;
-}
-
-function fmtBytes(n: number): string {
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let size = n;
-  let i = 0;
-  while (size >= 1000 && i < units.length - 1) {
-    size /= 1000;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${size.toFixed(1)} ${units[i]}`;
 }
 
 function plural(n: number, word: string): string {
@@ -257,7 +244,7 @@ export function runEditor(initial: Run, onChange: (run: Run) => void): RunEditor
 
   function drawActions(): void {
     actions.replaceChildren(
-      ...(LIVE.has(run.state) ? [h("button#run-stop", { type: "button", title: "End the run as stopped: its process is told on its next check", onclick: () => void stop() }, "Stop")] : []),
+      ...(isLive(run) ? [h("button#run-stop", { type: "button", title: "End the run as stopped: its process is told on its next check", onclick: () => void stop() }, "Stop")] : []),
       h("button#run-delete.danger", { type: "button", title: "Delete the run with its history and files (asks first)", onclick: () => void remove() }, "Delete"),
     );
   }
