@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 
 from runyard.store.base import JournalBatch
 from runyard.store.sql import SQLStore
-from tests.serverproc import ServerProc, running_server
+from tests.serverproc import running_server
 from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, DIST, shot
 
 HEAD = {
@@ -70,25 +71,34 @@ def live_store(tmp_path: Path) -> Iterator[tuple[SQLStore, str]]:
         store.close()
 
 
-@pytest.mark.slow
-def test_live_points_are_appended_and_the_last_point_kept(
-    live_store: tuple[SQLStore, str],
-) -> None:
+@contextmanager
+def dashboard_page(store_url: str, width: int, height: int) -> Iterator[tuple[Any, str]]:
+    """A `runyard server` on the store and a chromium page of the given viewport: (page,
+    server URL). JavaScript errors of the page fail the test at the end."""
     if not os.path.exists(CHROMIUM) or not (DIST / "index.html").is_file():
         pytest.fail("chromium and the dashboard bundle (`make web`) are needed")
     from playwright.sync_api import sync_playwright
 
-    store, url = live_store
-    store.apply(JournalBatch("j-lv", HEAD, [(1, "run", HEAD)]))
-    seq = append(store, 2, 0, FIRST_ROWS)
-    server: ServerProc
-    with running_server(url) as server, sync_playwright() as pw:
+    with running_server(store_url) as server, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(viewport={"width": width, "height": height})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.set_default_timeout(30_000)
-        page.goto(f"{server.url}/#/p/lab/grow?refresh=1")
+        yield page, server.url
+        browser.close()
+        assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.mark.slow
+def test_live_points_are_appended_and_the_last_point_kept(
+    live_store: tuple[SQLStore, str],
+) -> None:
+    store, url = live_store
+    store.apply(JournalBatch("j-lv", HEAD, [(1, "run", HEAD)]))
+    seq = append(store, 2, 0, FIRST_ROWS)
+    with dashboard_page(url, 1280, 800) as (page, base):
+        page.goto(f"{base}/#/p/lab/grow?refresh=1")
         page.wait_for_selector(PANEL)
         assert page.get_attribute(PANEL, "data-last-step") == str(FIRST_ROWS - 1)
         first_points = int(page.get_attribute(PANEL, "data-points") or "0")
@@ -117,8 +127,6 @@ def test_live_points_are_appended_and_the_last_point_kept(
         series = store.series_many(list(store.run_pks("lab", "grow", ["lv"]).values()), "loss")
         assert next(iter(series.values())).steps[-1] == end - 1
         shot(page, "workspace-live-appended")
-        browser.close()
-        assert not errors, f"JavaScript errors: {errors}"
 
 
 FILTER_RUNS = 120  # 500 points each at this many runs (samplesFor): downsampled
@@ -133,10 +141,6 @@ def test_filter_change_draws_the_filtered_runs_then_refines(
     """A filter applied right after the workspace opens (some panels still fetching): every
     panel on screen draws exactly the filter's runs, then each at the resolution of fewer
     runs (every point of a 600-step run)."""
-    if not os.path.exists(CHROMIUM) or not (DIST / "index.html").is_file():
-        pytest.fail("chromium and the dashboard bundle (`make web`) are needed")
-    from playwright.sync_api import sync_playwright
-
     store, url = live_store
     for i in range(FILTER_RUNS):
         head = {**HEAD, "project": "filt", "run_id": f"f{i:03d}", "name": f"f-{i:03d}"}
@@ -153,13 +157,8 @@ def test_filter_change_draws_the_filtered_runs_then_refines(
         records.append((len(records) + 1, "finish", {"state": "finished", "exit_code": 0}))
         store.apply(JournalBatch(head["journal_id"], head, records))
     wanted = FILTER_RUNS // 4
-    with running_server(url) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.set_default_timeout(30_000)
-        page.goto(f"{server.url}/#/p/lab/filt")
+    with dashboard_page(url, 1440, 900) as (page, base):
+        page.goto(f"{base}/#/p/lab/filt")
         page.wait_for_selector(".ws-panel .line-panel.drawn")
         page.fill("#ws-filter", "config.kind = cnn")
         page.press("#ws-filter", "Enter")
@@ -176,5 +175,3 @@ def test_filter_change_draws_the_filtered_runs_then_refines(
             arg=wanted * FILTER_STEPS,
         )
         shot(page, "workspace-filter-refined")
-        browser.close()
-        assert not errors, f"JavaScript errors: {errors}"
