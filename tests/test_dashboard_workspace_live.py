@@ -129,6 +129,50 @@ def test_live_points_are_appended_and_the_last_point_kept(
         shot(page, "workspace-live-appended")
 
 
+LIVE_COUNT = "Number(document.querySelector('.ws-toolbar .live')?.dataset.updated ?? 0)"
+
+
+@pytest.mark.slow
+def test_live_updates_leave_the_sidebar_rows_alone(live_store: tuple[SQLStore, str]) -> None:
+    """Live updates that change nothing in a sidebar row leave its element as it is: the eye
+    a keyboard user focused keeps the focus through updates (and still toggles the run), and
+    a row whose run changed (it finished) shows the change."""
+    store, url = live_store
+    store.apply(JournalBatch("j-lv", HEAD, [(1, "run", HEAD)]))
+    seq = append(store, 2, 0, 200)
+    for i in range(3):
+        head = {**HEAD, "run_id": f"done{i}", "name": f"done-{i}", "journal_id": f"j-d{i}"}
+        records: list[tuple[int, str, Any]] = [(1, "run", head)]
+        records += [(2 + s, "row", {"_step": s, "loss": loss(s)}) for s in range(50)]
+        records.append((len(records) + 1, "finish", {"state": "finished", "exit_code": 0}))
+        store.apply(JournalBatch(head["journal_id"], head, records))
+    eye = ".ws-run[data-run='lv'] button.eye"
+    with dashboard_page(url, 1280, 800) as (page, base):
+        page.goto(f"{base}/#/p/lab/grow?refresh=1")
+        page.wait_for_selector(PANEL)
+        page.focus(eye)
+        page.evaluate("window.__eye = document.activeElement")
+        ticks = page.evaluate(LIVE_COUNT)
+        seq = append(store, seq, 200, 300)
+        page.wait_for_function(
+            "([sel, s]) => document.querySelector(sel)?.dataset.lastStep === String(s)",
+            arg=[PANEL, 299],
+        )
+        # two more updates after the one that drew the new points (each redraws the sidebar)
+        page.wait_for_function(f"n => {LIVE_COUNT} >= n", arg=ticks + 3)
+        assert page.evaluate("document.activeElement === window.__eye && window.__eye.isConnected")
+        page.keyboard.press("Enter")  # the focused eye hides the run
+        page.wait_for_function(
+            "document.querySelector(\".ws-run[data-run='lv']\")?.dataset.visible === 'false'"
+        )
+        store.apply(
+            JournalBatch("j-lv", HEAD, [(seq, "finish", {"state": "finished", "exit_code": 0})])
+        )
+        page.wait_for_selector(".ws-run[data-run='lv'] .state-dot.state-finished")
+        assert page.get_attribute(".ws-run[data-run='lv']", "data-visible") == "false"
+        shot(page, "workspace-live-sidebar")
+
+
 FILTER_RUNS = 120  # 500 points each at this many runs (samplesFor): downsampled
 FILTER_STEPS = 600
 FILTER_KEYS = ["train/loss", "train/acc", "val/loss", "val/acc", "lr", "grad_norm"]

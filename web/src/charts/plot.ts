@@ -127,6 +127,8 @@ export class Plot {
   /** the last point of each series on the canvas (extend draws the points after it) */
   private drawnTail = new Map<string, Tail>();
   private optsKey = "";
+  /** what the readout shows while not hovering ("" after a hover) */
+  private readoutSig = "";
 
   constructor(
     private series: PlotSeries[],
@@ -674,20 +676,28 @@ export class Plot {
     const xName = this.opts.xLabel ?? "step";
     const fmtX = (x: number) => (this.opts.xKind === "time" ? new Date(x * 1000).toLocaleString() : fmtNumber(x));
     if (pts === null) {
-      // not hovering: the last value of each series (up to `max`)
-      if (this.series.length > max) {
-        parts.push(h("span.muted", null, `${this.series.length} lines: hover for values`));
-      } else {
+      // not hovering: the last value of each series (up to `max`); unchanged, it stays as it
+      // is (a live update that moves no last value touches no element)
+      const last: { s: PlotSeries; text: string }[] = [];
+      let sig = `${this.series.length}`;
+      if (this.series.length <= max) {
         for (const s of this.series) {
           let v = NaN;
           for (let j = s.ys.length - 1; j >= 0; j--) if (Number.isFinite(s.ys[j])) { v = s.ys[j]; break; }
-          parts.push(h("span.item", { "data-series": s.id }, h("i.swatch", { style: `background:${s.color}` }), `${s.label}: `, h("b", null, Number.isFinite(v) ? fmtNumber(v) : "–")));
+          const text = Number.isFinite(v) ? fmtNumber(v) : "–";
+          last.push({ s, text });
+          sig += `\u0000${s.id}\u0000${s.label}\u0000${s.color}\u0000${text}`;
         }
       }
+      if (sig === this.readoutSig) return;
+      this.readoutSig = sig;
+      if (this.series.length > max) parts.push(h("span.muted", null, `${this.series.length} lines: hover for values`));
+      for (const { s, text } of last) parts.push(h("span.item", { "data-series": s.id }, h("i.swatch", { style: `background:${s.color}` }), `${s.label}: `, h("b", null, text)));
       this.readout.replaceChildren(...parts);
       delete this.el.dataset.hover;
       return;
     }
+    this.readoutSig = "";
     if (!pts.length) {
       this.readout.replaceChildren();
       return;

@@ -37,6 +37,11 @@ export function columnsFor(width: number): number {
   return width < 560 ? 1 : width < 900 ? 2 : width < 1300 ? 3 : 4;
 }
 
+/** Set an element's text only when it changes (a new text node is a layout of its box). */
+function setText(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}
+
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
@@ -204,7 +209,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
     }
     sidebar.set(side, groups);
     const nVisible = ctx.runs().length;
-    countEl.textContent = `${nVisible} of ${total} run${total === 1 ? "" : "s"} shown${runs.length < total ? ` (the first ${runs.length} loaded)` : ""}`;
+    setText(countEl, `${nVisible} of ${total} run${total === 1 ? "" : "s"} shown${runs.length < total ? ` (the first ${runs.length} loaded)` : ""}`);
     countEl.dataset.visible = String(nVisible);
     countEl.dataset.total = String(total);
   }
@@ -249,7 +254,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
     invalidate();
     drawSidebar();
     updatePanels("runs");
-    liveEl.textContent = runs.some((r) => r.state === "running") ? `● ${runs.filter((r) => r.state === "running").length} running` : "";
+    setText(liveEl, runs.some((r) => r.state === "running") ? `● ${runs.filter((r) => r.state === "running").length} running` : "");
   }
 
   function saveView(): void {
@@ -777,7 +782,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
     perf.lastLiveMs = performance.now() - t0;
     perf.liveUpdates++;
     const n = runs.filter((r) => r.state === "running").length;
-    liveEl.textContent = n ? `● ${n} running` : "";
+    setText(liveEl, n ? `● ${n} running` : "");
     liveEl.dataset.updated = String(perf.liveUpdates);
     void started;
   }
