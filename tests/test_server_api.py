@@ -714,6 +714,25 @@ def test_series_of_many_runs_in_one_request(client: httpx.Client) -> None:
     assert too_many.status_code == 422 and "samples" in error_of(too_many)["message"]
 
 
+def test_series_of_many_runs_keeps_non_finite_values(client: httpx.Client) -> None:
+    """NaN and ±inf come back as the markers of every other route (the dashboard decodes
+    them), in values and in xs, while a run of finite values is sent as it is."""
+    project = uid()
+    nan, inf = {"__f__": "nan"}, {"__f__": "inf"}
+    rows = [{"_step": 0, "loss": 1.0}, {"_step": 1, "loss": nan}, {"_step": 2, "loss": inf}]
+    rows += [{"_step": 3, "loss": {"__f__": "-inf"}, "x": inf}, {"_step": 4, "loss": 2.0, "x": 1}]
+    make_run(client, project, "odd", rows=rows)
+    make_run(client, project, "plain", rows=[{"_step": s, "loss": s / 2} for s in range(3)])
+    url = f"/projects/e/{project}/series"
+    got = client.post(url, json={"keys": ["loss"], "runs": ["odd", "plain"]}).json()
+    odd = got["series"]["loss"]["odd"]
+    assert odd["steps"] == [0, 1, 2, 3, 4]
+    assert odd["values"] == [1.0, nan, inf, {"__f__": "-inf"}, 2.0]
+    assert got["series"]["loss"]["plain"]["values"] == [0.0, 0.5, 1.0]
+    by_x = client.post(url, json={"keys": ["loss"], "runs": ["odd"], "x": "x"}).json()
+    assert by_x["series"]["loss"]["odd"]["xs"] == [inf, 1.0]
+
+
 def test_saved_workspace(client: httpx.Client) -> None:
     project = uid()
     url = f"/projects/e/{project}/workspace"

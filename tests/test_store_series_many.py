@@ -133,6 +133,28 @@ def test_large_calls_are_answered_from_blocks(
     assert len(got[runs["d"]].steps) < len(store.series(runs["d"], "loss", 1000).steps)
 
 
+def test_blocks_of_nan_and_ties_answer_like_series(store: SQLStore) -> None:
+    """Whole blocks (and buckets) of NaN keep their first point as NaN; a constant stretch
+    keeps the first step of its minimum and maximum (ties go to the first occurrence), and
+    negative steps bucket like the others: the batch equals ``series()`` run by run."""
+    rows: list[dict[str, Any]] = []
+    for step in range(-300, 6000):
+        if 1000 <= step < 1700:
+            value: Any = {"__f__": "nan"}
+        elif 3000 <= step < 4200:
+            value = 0.25  # a plateau: every point of it ties
+        else:
+            value = math.cos(step / 50)
+        rows.append({"_step": step, "loss": value})
+    pk = _run(store, "nan-stretch", rows)
+    for samples in (60, 200, 1000):
+        got = store.series_many([pk], "loss", samples)[pk]
+        want = store.series(pk, "loss", samples)
+        assert got.steps == want.steps and _same(got.values, want.values), samples
+        assert got.steps[0] == -300 and got.steps[-1] == 5999
+        assert any(math.isnan(v) for v in got.values) and 0.25 in got.values
+
+
 def test_since_gives_only_the_later_points(store: SQLStore, runs: dict[str, int]) -> None:
     live, pk_a = _run(store, "live", _rows(300, seed=5)), runs["a"]
     got = store.series_many([live, pk_a], "loss", 500, since={live: 289})

@@ -7,11 +7,14 @@ store; access follows the project's entity.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import Response
 
+from runyard._json import float_marker
 from runyard.server.auth import require_entity
 from runyard.server.errors import invalid
 from runyard.server.models import SeriesBatchIn, doc
@@ -37,7 +40,7 @@ Scope = Literal["project", "user"]
 )
 def series_batch(
     entity: Entity, project: Project, body: SeriesBatchIn, store: StoreDep, who: Who
-) -> ORJSONResponse:
+) -> Response:
     """The series of each of ``keys`` for each of ``runs`` (ids of the project), downsampled
     to at most ``samples`` points per run like ``/series`` (first and last point, min/max
     buckets; coarser for a large request), with ``xs`` (the x value of each point) unless
@@ -62,15 +65,27 @@ def series_batch(
         for pk, s in got.items():
             item: dict[str, Any] = {
                 "steps": s.steps,
-                "values": s.values,
+                "values": _finite(s.values),
                 "total": s.total,
                 "downsampled": s.downsampled,
             }
             if body.x != "_step":
-                item["xs"] = s.xs
+                item["xs"] = _finite(s.xs)
             per_run[ids[pk]] = item
         out[key] = per_run
-    return json_response({"x": body.x, "time_axis": body.x in TIME_AXES, "series": out})
+    # Encoded here rather than by ORJSONResponse: its walk over every value (for non-finite
+    # floats) costs more than the store's read for 500 runs; the values lists are checked
+    # above, the steps are integers of the store (64-bit) and the rest are plain.
+    doc_ = {"x": body.x, "time_axis": body.x in TIME_AXES, "series": out}
+    return Response(orjson.dumps(doc_), media_type="application/json")
+
+
+def _finite(values: list[float]) -> list[Any]:
+    """``values`` with NaN and ±inf as markers (``runyard._json``): the list itself when its
+    sum is finite (every value then is), else a copy with the markers."""
+    if math.isfinite(sum(values)):
+        return values
+    return [v if math.isfinite(v) else float_marker(v) for v in values]
 
 
 @router.get(
