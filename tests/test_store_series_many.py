@@ -155,6 +155,30 @@ def test_blocks_of_nan_and_ties_answer_like_series(store: SQLStore) -> None:
         assert any(math.isnan(v) for v in got.values) and 0.25 in got.values
 
 
+def test_pages_follow_appends_and_go_with_their_run(store: SQLStore) -> None:
+    """``metric_pages`` is rewritten with its blocks: a run that goes on (batches that continue
+    a block, and one that starts a new page) reads like ``series()`` after each batch, and
+    deleting the run removes its pages with its blocks."""
+    rows = _rows(10_000, seed=7)
+    header = {"entity": "e", "project": "p", "run_id": "growing", "journal_id": "j-growing"}
+    records: list[Any] = [(1, "run", header)] + [(i + 2, "row", r) for i, r in enumerate(rows)]
+    for lo, hi in ((0, 4000), (4000, 4001), (4001, 4130), (4130, 10_001)):
+        store.apply(JournalBatch("j-growing", header, records[lo:hi]))
+        run = store.find_run("e", "p", "growing")
+        assert run is not None
+        for samples in (150, 2000):
+            got = store.series_many([run.pk], "loss", samples)[run.pk]
+            want = store.series(run.pk, "loss", samples)
+            assert got.steps == want.steps and _same(got.values, want.values), (hi, samples)
+    with store.engine.connect() as conn:
+        pages = f"SELECT count(*) FROM metric_pages WHERE run_pk = {run.pk}"
+        # 10,000 steps: 3 pages of 4096 for each of loss, global_step, epoch
+        assert conn.exec_driver_sql(pages).scalar() == 9
+    store.delete_run("e", "p", "growing", force=True)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql(pages).scalar() == 0
+
+
 def test_since_gives_only_the_later_points(store: SQLStore, runs: dict[str, int]) -> None:
     live, pk_a = _run(store, "live", _rows(300, seed=5)), runs["a"]
     got = store.series_many([live, pk_a], "loss", 500, since={live: 289})
@@ -189,3 +213,33 @@ def test_x_axes(store: SQLStore, runs: dict[str, int], samples: int) -> None:
         assert ep.xs == pytest.approx([s / 7 for s in ep.steps])
     missing = store.series_many(pks, "loss", samples, x="nope")
     assert all(s.steps == [] for s in missing.values())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_store_from_before_pages_gets_them_on_open(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Migration 0010 builds ``metric_pages`` from the blocks of a store made before them:
+    the batched read of the upgraded store is the single-run read, point for point."""
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'store.db'}"
+        else:
+            from tests import pg
+
+            url = stack.enter_context(pg.fresh_schema())
+        store = SQLStore(url)
+        pks = [_run(store, f"old{i}", _rows(n, seed=i)) for i, n in enumerate((50, 5000, 9000))]
+        with store.engine.begin() as conn:  # back to revision 0009: no pages yet
+            conn.exec_driver_sql("DROP TABLE metric_pages")
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0009'")
+        store.close()
+        store = SQLStore(url)
+        stack.callback(store.close)
+        assert store.current_revision() == "0010"
+        for samples in (100, 1000):
+            got = store.series_many(pks, "loss", samples)
+            for pk in pks:
+                want = store.series(pk, "loss", samples)
+                assert got[pk].steps == want.steps and _same(got[pk].values, want.values)
+                assert got[pk].total == want.total

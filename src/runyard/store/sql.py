@@ -59,13 +59,14 @@ from runyard.store.downsample import (
     bucket_grid,
     downsample_min_max,
 )
+from runyard.store.pages import page_of, refresh_pages
 from runyard.store.sql_series import SeriesMethods
 from runyard.store.sql_sweeps import SweepMethods
 from runyard.store.sql_system import SystemMethods
 from runyard.store.sql_values import ValuesMethods
 
 #: The Alembic head this code expects; tests check it matches the migrations folder.
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x52554E59  # "RUNY"
@@ -681,6 +682,11 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
         else:  # PostgreSQL: one statement for the whole batch
             columns = tuple(list(c) for c in zip(*params, strict=True))
             conn.exec_driver_sql(_UPSERT_BLOCKS.format(rows=_UNNEST_PG), columns)
+        # ... and the pages those blocks are in (store/pages.py), from the blocks as merged
+        touched: dict[int, set[int]] = {}
+        for p in params:
+            touched.setdefault(p[0], set()).add(page_of(p[2]))
+        refresh_pages(conn, self.is_sqlite, run_pk, touched)
 
     def _state_of(self, conn: Connection, run_pk: int) -> str:
         return str(conn.execute(sa.select(S.runs.c.state).where(S.runs.c.pk == run_pk)).scalar())

@@ -50,6 +50,7 @@ _RUN_TABLES = (
     "history_steps",
     "metrics",
     "metric_blocks",
+    "metric_pages",
     "console_lines",
     "system_samples",
     "run_alerts",

@@ -5,17 +5,17 @@ A workspace of 500 runs asks for 500 series of one key per chart. One query per 
 500 round trips per chart, so this answers with a handful of queries per call, whatever the
 number of runs:
 
-1. the extent of each run's series (points, first and last step) from ``metric_blocks``, one
-   ``GROUP BY run_pk`` over the key's blocks of those runs;
+1. every ``metric_blocks`` row of the key of those runs, read from ``metric_pages`` (64 blocks
+   packed in one value: store/pages.py; a value per block would be most of the cost), and
+   from it the extent of each run's series (points, first and last step);
 2. the points of the runs whose buckets are narrower than a block (or that have at most
    ``samples`` points), one query, as long as their total stays under :data:`POINT_BUDGET`;
    the largest runs beyond it are answered from blocks instead (buckets of whole blocks:
    coarser, never wrong: every bucket still keeps its extremes);
-3. the ``metric_blocks`` rows of the other runs, one query;
-4. the buckets' minimum and maximum, reduced with numpy for every run at once;
-5. the first and last point of each block-answered run, and the x value of every point when
+3. the buckets' minimum and maximum, reduced with numpy for every run at once;
+4. the first and last point of each block-answered run, and the x value of every point when
    ``x`` is not ``_step``, each as one lookup join over a list of ``(run, step)`` pairs
-   (SQLite: ``json_each`` of a JSON parameter; PostgreSQL: ``unnest`` of two arrays).
+   (SQLite: one statement per run; PostgreSQL: ``unnest`` of two arrays).
 
 Runs with a ``since`` step (a live chart's incremental update) are read one by one with
 :meth:`SQLStore.series` restricted to the steps after it: their tails are short.
@@ -35,13 +35,12 @@ from sqlalchemy.engine import Connection
 from runyard.store import schema as S
 from runyard.store.base import TIME_AXES, Series, XSeries, interpolate_x
 from runyard.store.downsample import _keep_ends, bucket_count, bucket_grid
+from runyard.store.pages import PAGE_DTYPE, unpack
 
 #: at most this many points are read per call; runs beyond it are answered from blocks
 POINT_BUDGET = 50_000
 #: run pks per ``IN (...)`` list
 _CHUNK = 900
-#: steps below this (in magnitude) survive the packing of _from_blocks (in a float64)
-_PACKED_STEPS = 1 << (53 - 2 * S.BLOCK_BITS - 1)
 
 _NUMERIC = f"({S.KIND_FLOAT}, {S.KIND_NAN}, {S.KIND_BOOL}, {S.KIND_INT})"
 
@@ -204,22 +203,21 @@ class SeriesMethods:
     def _many(
         self, conn: Connection, key: str, k: int, pks: list[int], samples: int
     ) -> dict[int, Series]:
-        m = self._mark()
-        # (points, first step, last step, blocks) per run
-        extents: dict[int, tuple[int, int, int, int]] = {}
-        for chunk in _chunks(pks):
-            rows = conn.exec_driver_sql(
-                "SELECT run_pk, sum(n), min(first_step), max(last_step), count(*) "
-                f"FROM metric_blocks WHERE key_id = {m} AND "
-                f"run_pk IN ({', '.join([m] * len(chunk))}) GROUP BY run_pk",
-                (k, *chunk),
-            ).fetchall()
-            for pk, n, first, last, blocks in rows:
-                extents[int(pk)] = (int(n), int(first), int(last), int(blocks))
+        blocks, spans = self._pages(conn, k, sorted(pks))
+        # (points, first step, last step) per run, from its blocks
+        extents: dict[int, tuple[int, int, int]] = {}
+        if spans:
+            starts = np.asarray([lo for lo, _hi in spans.values()], dtype=np.int64)
+            ends = np.asarray([hi for _lo, hi in spans.values()], dtype=np.int64)
+            points = np.add.reduceat(blocks["n"], starts).tolist()
+            firsts = blocks["first"][starts].tolist()
+            lasts = blocks["last"][ends - 1].tolist()
+            for pk, n, first, last in zip(spans, points, firsts, lasts, strict=True):
+                extents[pk] = (n, first, last)
         buckets = bucket_count(samples)
         # plan: "all" (every point), "points" (buckets narrower than a block) or "blocks"
         plan: dict[int, tuple[str, int, int]] = {}
-        for pk, (n, first, last, _blocks) in extents.items():
+        for pk, (n, first, last) in extents.items():
             if n <= samples:
                 plan[pk] = ("all", 0, 1)
                 continue
@@ -232,7 +230,7 @@ class SeriesMethods:
         for pk in by_points:  # the largest first, until the rest fits the budget
             if to_read <= POINT_BUDGET:
                 break
-            n, first, last, _blocks = extents[pk]
+            n, first, last = extents[pk]
             plan[pk] = ("blocks", *block_grid(first, last, buckets))
             to_read -= n
         out: dict[int, Series] = {}
@@ -241,7 +239,7 @@ class SeriesMethods:
         if point_runs:
             out.update(self._from_points(conn, key, k, point_runs, plan, extents))
         if block_runs:
-            out.update(self._from_blocks(conn, key, k, block_runs, plan, extents, samples))
+            out.update(self._from_blocks(conn, key, k, block_runs, plan, extents, blocks, spans))
         return out
 
     def _rows(
@@ -272,7 +270,7 @@ class SeriesMethods:
         k: int,
         pks: list[int],
         plan: Mapping[int, tuple[str, int, int]],
-        extents: Mapping[int, tuple[int, int, int, int]],
+        extents: Mapping[int, tuple[int, int, int]],
     ) -> dict[int, Series]:
         a = self._rows(
             conn,
@@ -312,6 +310,35 @@ class SeriesMethods:
                 out[pk] = Series(key, steps, values, done.total, True)
         return out
 
+    def _pages(
+        self, conn: Connection, k: int, pks: list[int]
+    ) -> tuple[np.ndarray, dict[int, tuple[int, int]]]:
+        """Every ``metric_blocks`` row of metric ``k`` of the runs ``pks`` (ascending), read
+        from ``metric_pages`` (store/pages.py) as one array in run and block order, and the
+        ``[lo, hi)`` slice of it of each run that has any."""
+        m = self._mark()
+        data: list[bytes] = []
+        spans: dict[int, tuple[int, int]] = {}
+        at = 0
+        size = PAGE_DTYPE.itemsize
+        cursor = conn.connection.cursor()
+        try:
+            for chunk in _chunks(pks):
+                cursor.execute(
+                    f"SELECT run_pk, data FROM metric_pages WHERE key_id = {m} AND run_pk IN "
+                    f"({', '.join([m] * len(chunk))}) ORDER BY run_pk, page",
+                    (k, *chunk),
+                )
+                for pk, page in cursor.fetchall():
+                    n = len(page) // size
+                    lo, _hi = spans.get(pk, (at, at))
+                    spans[pk] = (lo, at + n)
+                    at += n
+                    data.append(page)
+        finally:
+            cursor.close()
+        return unpack(data), spans
+
     def _from_blocks(
         self,
         conn: Connection,
@@ -319,47 +346,21 @@ class SeriesMethods:
         k: int,
         pks: list[int],
         plan: Mapping[int, tuple[str, int, int]],
-        extents: Mapping[int, tuple[int, int, int, int]],
-        samples: int,
+        extents: Mapping[int, tuple[int, int, int]],
+        blocks: np.ndarray,
+        spans: Mapping[int, tuple[int, int]],
     ) -> dict[int, Series]:
-        # Each number that crosses into Python is an object the driver makes (the bulk of the
-        # cost of a workspace's chart: 500 runs x 157 blocks), so three per block: the block
-        # and the offsets in it of the minimum's and the maximum's step packed in one integer
-        # (an all-NaN block's first step stands for both: its bucket's first point when the
-        # whole bucket is NaN), then the two values; and, on SQLite, no run column: the read
-        # transaction is one snapshot, so the rows come in the block counts of the extents.
-        if any(max(abs(e[1]), abs(e[2])) >= _PACKED_STEPS for e in extents.values()):
-            # pragma: no cover - steps beyond 2**40 (the packing's float limit)
-            return {pk: self._series(conn, key, k, pk, samples, None, None) for pk in pks}
-        run_column = not self.is_sqlite
-        low = S.BLOCK_STEPS - 1
-        a = self._rows(
-            conn,
-            f"SELECT {'run_pk, ' if run_column else ''}(block * {1 << (2 * S.BLOCK_BITS)}) + "
-            f"((coalesce(min_step, first_step) & {low}) * {S.BLOCK_STEPS}) + "
-            f"(coalesce(max_step, first_step) & {low}), min_value, max_value "
-            "FROM metric_blocks WHERE key_id = {m} AND run_pk IN ({runs}) ORDER BY run_pk, block",
-            k,
-            pks,
-            3 + run_column,
-        )
-        if run_column:
-            run = a[:, 0].astype(np.int64)
-            a = a[:, 1:]
+        if len(pks) == len(spans):  # every run (the usual case): the array as it is
+            a = blocks
         else:
-            counts = np.asarray([extents[pk][3] for pk in pks], dtype=np.int64)
-            if int(counts.sum()) != len(a):  # pragma: no cover - one snapshot: cannot happen
-                raise RuntimeError("metric_blocks changed within a read transaction")
-            run = np.repeat(np.asarray(pks, dtype=np.int64), counts)
-        packed = a[:, 0].astype(np.int64)
-        block = packed >> (2 * S.BLOCK_BITS)
-        at = block << S.BLOCK_BITS
-        lo_s = at + ((packed >> S.BLOCK_BITS) & low)
-        hi_s = at + (packed & low)
-        per_base = _per_run(plan, run, 1) >> S.BLOCK_BITS
-        per_width = _per_run(plan, run, 2) >> S.BLOCK_BITS
+            a = np.concatenate([blocks[spans[pk][0] : spans[pk][1]] for pk in pks])
+        counts = [spans[pk][1] - spans[pk][0] for pk in pks]
+        run = np.repeat(np.asarray(pks, dtype=np.int64), counts)
+        base = np.repeat(np.asarray([plan[pk][1] for pk in pks], dtype=np.int64), counts)
+        width = np.repeat(np.asarray([plan[pk][2] for pk in pks], dtype=np.int64), counts)
+        first = a["first"]
         o_run, o_step, o_val = reduce_pieces(
-            run, (block - per_base) // per_width, lo_s, a[:, 1], lo_s, a[:, 2], hi_s
+            run, (first - base) // width, first, a["min_v"], a["min_s"], a["max_v"], a["max_s"]
         )
         wanted = [(pk, extents[pk][1]) for pk in pks] + [(pk, extents[pk][2]) for pk in pks]
         found = self._lookup(conn, "metrics", k, wanted)
