@@ -494,7 +494,13 @@ class Side:
         xs = self.values[view]
         if not xs:
             return None
-        return {"median_s": statistics.median(xs), "min_s": min(xs), "max_s": max(xs), "n": len(xs)}
+        return {
+            "median_s": statistics.median(xs),
+            "min_s": min(xs),
+            "max_s": max(xs),
+            "n": len(xs),
+            "values_s": [round(x, 4) for x in xs],
+        }
 
 
 def cell(s: dict[str, Any] | None, why: str) -> str:
