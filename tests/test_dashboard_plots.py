@@ -281,6 +281,20 @@ def test_histogram_bins_the_values(page: Any) -> None:
     tallest = int(np.argmax(expected))
     assert max(heights) == heights[tallest] and min(heights) == heights[int(np.argmin(expected))]
     assert titles(page, sel) == ("score", "Count")
+    # the x axis: round values of the scores' range, each under the bin it falls in
+    lo, hi = min(SCORES), max(SCORES)
+    ticks = page.eval_on_selector_all(
+        f"{sel} text.cc-xtick", "ts => ts.map(t => [t.textContent, +t.getAttribute('x')])"
+    )
+    values = [float(label) for label, _ in ticks]
+    assert len(ticks) >= 3 and values == sorted(values) and lo <= values[0] and values[-1] <= hi
+    assert all(len(label.split(".")[-1]) <= 2 for label, _ in ticks if "." in label), ticks
+    rects = page.eval_on_selector_all(
+        f"{sel} rect.cc-bar", "rs => rs.map(r => [+r.getAttribute('x'), +r.getAttribute('width')])"
+    )
+    for value, (_, x) in zip(values, ticks, strict=True):
+        x0, w = rects[min(bins - 1, int((value - lo) / (hi - lo) * bins))]
+        assert x0 - 1 <= x <= x0 + w + 1, (value, x, x0, w)
     picture(page, "hist")
 
 

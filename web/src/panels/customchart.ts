@@ -76,8 +76,10 @@ function num(v: Json | undefined): number {
   return typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;
 }
 
-/** Horizontal bars (bar charts; histograms of binned values): an SVG with its axis. */
-function barsSvg(bars: { label: string; value: number; color: string }[], width: number, height: number, vertical: boolean, xTitle: string): SVGSVGElement {
+/** Horizontal bars (bar charts) or vertical ones (histograms of binned values): an SVG with its
+ * axes. `range`: the vertical bars are equal bins of [lo, hi], ticked at round values of it
+ * (else each bar is labelled). */
+function barsSvg(bars: { label: string; value: number; color: string }[], width: number, height: number, vertical: boolean, xTitle: string, range?: [number, number]): SVGSVGElement {
   const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "cc-svg" });
   const max = Math.max(0, ...bars.map((b) => b.value));
   const min = Math.min(0, ...bars.map((b) => b.value));
@@ -96,10 +98,19 @@ function barsSvg(bars: { label: string; value: number; color: string }[], width:
       const hgt = (Math.abs(b.value) / span) * ph;
       svg.append(s("rect", { x: L + i * bw + 0.5, y: y0, width: Math.max(1, bw - 1), height: hgt, fill: b.color, class: "cc-bar", "data-label": b.label, "data-value": b.value }));
     });
-    const step = Math.ceil(bars.length / Math.max(1, Math.floor(pw / 50)));
-    bars.forEach((b, i) => {
-      if (i % step === 0) svg.append(s("text", { x: L + i * bw + bw / 2, y: height - B + 14, "text-anchor": "middle", class: "cc-tick" }, b.label));
-    });
+    if (range && range[1] > range[0]) {
+      const [lo, hi] = range;
+      for (const t of linearTicks(lo, hi, Math.max(2, Math.floor(pw / 70)))) {
+        if (t.value < lo || t.value > hi) continue;
+        const x = L + ((t.value - lo) / (hi - lo)) * pw;
+        svg.append(s("line", { x1: x, x2: x, y1: T + ph, y2: T + ph + 4, stroke: "#c3cad5" }), s("text", { x, y: height - B + 14, "text-anchor": "middle", class: "cc-tick cc-xtick", "data-value": t.value }, t.label));
+      }
+    } else {
+      const step = Math.ceil(bars.length / Math.max(1, Math.floor(pw / 50)));
+      bars.forEach((b, i) => {
+        if (i % step === 0) svg.append(s("text", { x: L + i * bw + bw / 2, y: height - B + 14, "text-anchor": "middle", class: "cc-tick" }, b.label));
+      });
+    }
     svg.append(s("text", { x: L + pw / 2, y: height - 4, "text-anchor": "middle", class: "cc-axis cc-xtitle" }, xTitle));
     return svg;
   }
@@ -278,7 +289,7 @@ class CustomChartPanel implements PanelInstance {
       const counts = new Array(n).fill(0);
       for (const v of values) counts[Math.min(n - 1, Math.floor(((v - lo) / (hi - lo || 1)) * n))]++;
       const bars = counts.map((c, i) => ({ label: fmtNumber(lo + ((hi - lo) * i) / n), value: c, color: tables.length === 1 ? tables[0].r.color : "#1f77b4" }));
-      this.body.replaceChildren(withYTitle(barsSvg(bars, width - 18, height, true, xTitle), yTitle));
+      this.body.replaceChildren(withYTitle(barsSvg(bars, width - 18, height, true, xTitle, [lo, hi]), yTitle));
       this.el.dataset.values = String(values.length);
       this.el.dataset.bins = String(n);
     } else if (kind === "confusion_matrix") {
