@@ -109,6 +109,16 @@ export class LineChart {
     this.plot.extend(toPlotSeries(series, opts.smoothing ?? 0), plotOptions(opts));
   }
 
+  /** `series` (the chart's, in place) of which only `updates` grew: only those are converted
+   * and drawn on. False when an update is not on the chart (nothing done: `extend` then). */
+  extendSome(series: LineSeries[], updates: LineSeries[], opts: LineOptions): boolean {
+    if (updates.some((u) => u.id === undefined)) return false;
+    if (!this.plot.extendSome(toPlotSeries(updates, opts.smoothing ?? 0), plotOptions(opts))) return false;
+    this.series = series;
+    this.opts = opts;
+    return true;
+  }
+
   destroy(): void {
     this.plot.destroy();
   }

@@ -124,9 +124,14 @@ export class Plot {
   private hover: { x: number; y: number } | null = null;
   private raf = 0;
   private lastWidth = 0;
+  /** the plot area's width as the resize observer last reported it (0: not yet) */
+  private areaWidth = 0;
   /** the last point of each series on the canvas (extend draws the points after it) */
   private drawnTail = new Map<string, Tail>();
   private optsKey = "";
+  /** series id -> index in `indexed` (extendSome's lookup; rebuilt when the series change) */
+  private indexOf: Map<string, number> | null = null;
+  private indexed: PlotSeries[] | null = null;
   /** what the readout shows while not hovering ("" after a hover) */
   private readoutSig = "";
 
@@ -141,8 +146,9 @@ export class Plot {
     this.readout = h("div.readout", { "aria-live": "off" });
     this.el = h("div.plot", null, this.legendEl, this.area, this.readout);
     this.base.setAttribute("role", "img");
-    this.observer = new ResizeObserver(() => {
-      const w = this.area.clientWidth;
+    this.observer = new ResizeObserver((entries) => {
+      const w = Math.floor(entries[entries.length - 1].contentRect.width);
+      this.areaWidth = w;
       if (w && Math.abs(w - this.lastWidth) > 1) this.draw();
     });
     this.observer.observe(this.area);
@@ -178,9 +184,39 @@ export class Plot {
    * canvas stays (it has every point the thinned line has), and the new segments start at the
    * last point drawn, which thinning keeps. */
   extend(series: PlotSeries[], opts?: PlotOptions): void {
+    if (series.length !== this.series.length) {
+      this.set(series, opts);
+      return;
+    }
+    this.extendAt(series, opts, null);
+  }
+
+  /** Like `extend` when only `updates` (series of the chart, by id) have new points: the
+   * others are neither read nor drawn again, so a live update costs the series that grew, not
+   * the chart's hundreds of lines. False (nothing done) when an update is not on the chart. */
+  extendSome(updates: PlotSeries[], opts?: PlotOptions): boolean {
+    if (this.indexOf === null || this.indexed !== this.series) {
+      this.indexOf = new Map(this.series.map((s, k) => [s.id, k]));
+      this.indexed = this.series;
+    }
+    const next = this.series.slice();
+    const at: number[] = [];
+    for (const u of updates) {
+      const k = this.indexOf.get(u.id);
+      if (k === undefined) return false;
+      next[k] = u;
+      at.push(k);
+    }
+    this.extendAt(next, opts, at);
+    return true;
+  }
+
+  /** Draw the new points of `series[k]` for each k of `at` (every series when null) onto the
+   * chart when they fit its axes; else redraw it with `series`. */
+  private extendAt(series: PlotSeries[], opts: PlotOptions | undefined, at: number[] | null): void {
     const f = this.frame;
     const key = JSON.stringify(opts ?? this.opts);
-    if (!f || this.zoom || key !== this.optsKey || series.length !== this.series.length || !this.el.isConnected) {
+    if (!f || this.zoom || key !== this.optsKey || !this.el.isConnected) {
       this.set(series, opts);
       return;
     }
@@ -192,9 +228,11 @@ export class Plot {
       const ty = this.tx(y, logY);
       return tx >= f.x0 && tx <= f.x1 && ty >= f.y0 && ty <= f.y1;
     };
+    const ks = at ?? series.map((_, k) => k);
     // where each series' new points start: just after its last point on the canvas
-    const starts: number[] = new Array(series.length);
-    for (let k = 0; k < series.length; k++) {
+    const starts: number[] = new Array(ks.length);
+    for (let j = 0; j < ks.length; j++) {
+      const k = ks[j];
       const s = series[k];
       const tail = this.drawnTail.get(s.id);
       if (s.id !== this.series[k].id || tail === undefined || s.lo || s.hi) {
@@ -218,7 +256,7 @@ export class Plot {
           return;
         }
       }
-      starts[k] = from;
+      starts[j] = from;
     }
     // every new point fits: draw the new segments only
     const dpr = window.devicePixelRatio || 1;
@@ -229,11 +267,9 @@ export class Plot {
     ctx.rect(f.left, f.top, f.width, f.height);
     ctx.clip();
     const many = series.length > 60;
-    let points = 0;
-    for (let k = 0; k < series.length; k++) {
-      const s = series[k];
-      points += s.xs.length;
-      const from = starts[k];
+    for (let j = 0; j < ks.length; j++) {
+      const s = series[ks[j]];
+      const from = starts[j];
       if (from === s.xs.length - 1) continue;
       const start = Math.max(0, from);
       if (s.raw) this.line(ctx, s.xs, s.raw, fade(s.color, 0.22), 1, start);
@@ -241,7 +277,10 @@ export class Plot {
       this.drawnTail.set(s.id, tailOf(s));
     }
     ctx.restore();
+    if (at !== null && this.indexed === this.series) this.indexed = series; // same ids, same places
     this.series = series;
+    let points = 0;
+    for (const s of series) points += s.xs.length;
     this.el.dataset.points = String(points);
     this.el.dataset.extended = String(Number(this.el.dataset.extended ?? "0") + 1);
     if (!this.hover) this.showReadout(null);
@@ -396,18 +435,25 @@ export class Plot {
   // -- drawing ----------------------------------------------------------------------------------
 
   draw(): void {
-    const width = Math.floor(this.area.clientWidth);
-    if (!width || !this.el.isConnected) return;
+    // the width the resize observer saw (reading clientWidth after other panels' writes would
+    // force a layout per panel); before its first answer, the element's own
+    if (!this.el.isConnected) return;
+    const width = this.areaWidth || Math.floor(this.area.clientWidth);
+    if (!width) return;
     this.lastWidth = width;
     const height = this.opts.height ?? 220;
     const dpr = window.devicePixelRatio || 1;
+    // a canvas keeps its bitmap while its size stays (setting a size, even the same one,
+    // allocates a new one): redraws of the same size clear it instead
+    const bw = Math.floor(width * dpr);
+    const bh = Math.floor(height * dpr);
     for (const c of [this.base, this.overlay]) {
-      c.width = Math.floor(width * dpr);
-      c.height = Math.floor(height * dpr);
-      c.style.width = `${width}px`;
-      c.style.height = `${height}px`;
+      if (c.width !== bw) c.width = bw;
+      if (c.height !== bh) c.height = bh;
+      if (c.style.width !== `${width}px`) c.style.width = `${width}px`;
+      if (c.style.height !== `${height}px`) c.style.height = `${height}px`;
     }
-    this.area.style.height = `${height}px`;
+    if (this.area.style.height !== `${height}px`) this.area.style.height = `${height}px`;
     const ctx = this.base.getContext("2d")!;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, width, height);

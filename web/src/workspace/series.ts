@@ -69,6 +69,10 @@ export class SeriesCache {
   private pending = new Map<string, Promise<void>>();
   private active = 0;
   private queue: (() => void)[] = [];
+  /** the runs whose cached series of a metric grew in the last live update (by metric) */
+  private grownRuns = new Map<string, Set<string>>();
+  /** the caches read (get, peek) since the last live update */
+  private touched = new Set<string>();
   /** requests made and points received (the bench and tests read them) */
   readonly stats = { requests: 0, live: 0, points: 0 };
 
@@ -90,7 +94,9 @@ export class SeriesCache {
 
   /** What is cached for `key` against `x` (no fetch). */
   peek(key: string, x: string, samples: number): Map<string, Points> | undefined {
-    return this.data.get(comboKey(key, x, samples));
+    const ck = comboKey(key, x, samples);
+    this.touched.add(ck);
+    return this.data.get(ck);
   }
 
   /** Cached series of `key` against `x` for every one of `runIds`, at `samples` or else at
@@ -127,6 +133,7 @@ export class SeriesCache {
   /** The series of `key` against `x` for `runIds`; only runs not cached yet are fetched. */
   async get(key: string, x: string, runIds: string[], samples: number): Promise<Map<string, Points>> {
     const ck = comboKey(key, x, samples);
+    this.touched.add(ck);
     let have = this.data.get(ck);
     if (!have) this.data.set(ck, (have = new Map()));
     // wait for requests already under way for some of these runs
@@ -160,6 +167,11 @@ export class SeriesCache {
     return have;
   }
 
+  /** The runs whose series of `key` grew in the last `live()` (at any x axis or resolution). */
+  grown(key: string): ReadonlySet<string> | undefined {
+    return this.grownRuns.get(key);
+  }
+
   /** Forget a run's cached series (e.g. its state went back to running after a resume). */
   forget(runId: string): void {
     for (const m of this.data.values()) m.delete(runId);
@@ -170,9 +182,21 @@ export class SeriesCache {
    * whose data changed. */
   async live(runIds: string[]): Promise<Set<string>> {
     const changed = new Set<string>();
+    this.grownRuns = new Map();
+    const touched = this.touched;
+    this.touched = new Set();
     if (!runIds.length) return changed;
+    // a cache at a resolution no panel reads any more (the same metric and x axis were read at
+    // another: the visible runs changed) is not grown: its running runs are dropped from it
+    // instead (read again if it is used again), its finished runs stay (they cannot change)
+    const read = new Set([...touched].map((ck) => ck.slice(0, ck.lastIndexOf("\u0000"))));
+    for (const [ck, m] of this.data) {
+      if (touched.has(ck) || !read.has(ck.slice(0, ck.lastIndexOf("\u0000")))) continue;
+      for (const id of runIds) m.delete(id);
+    }
     const groups = new Map<string, { x: string; samples: number; keys: string[] }>();
-    for (const ck of this.data.keys()) {
+    for (const [ck, m] of this.data) {
+      if (!runIds.some((id) => m.has(id))) continue; // nothing of these runs to grow
       const [key, x, samples] = ck.split("\u0000");
       const gk = `${x}\u0000${samples}`;
       if (!groups.has(gk)) groups.set(gk, { x, samples: Number(samples), keys: [] });
@@ -227,6 +251,9 @@ export class SeriesCache {
               pts.total += added;
               this.stats.points += added;
               changed.add(key);
+              let grown = this.grownRuns.get(key);
+              if (!grown) this.grownRuns.set(key, (grown = new Set()));
+              grown.add(id);
             }
           }
         }
