@@ -173,6 +173,48 @@ def test_live_updates_leave_the_sidebar_rows_alone(live_store: tuple[SQLStore, s
         shot(page, "workspace-live-sidebar")
 
 
+OTHERS = 70  # with the running run, 71 runs: 845 points per run (samplesFor), 1,000 for one
+
+
+@pytest.mark.slow
+def test_a_running_run_drawn_live_at_two_resolutions(live_store: tuple[SQLStore, str]) -> None:
+    """A running run drawn at the resolution of one run (a filter), then of 71 (the filter
+    cleared), logging all along: each view's chart ends at the run's last logged step, with
+    every run drawn (the series cached at the resolution that was left are not grown while no
+    panel reads them, and are read again when they are)."""
+    store, url = live_store
+    store.apply(JournalBatch("j-lv", HEAD, [(1, "run", HEAD)]))
+    seq = append(store, 2, 0, 300)
+    for i in range(OTHERS):
+        head = {**HEAD, "run_id": f"o{i:02d}", "name": f"o-{i:02d}", "journal_id": f"j-o{i}"}
+        head["config"] = {"lr": 0.2}
+        records: list[tuple[int, str, Any]] = [(1, "run", head)]
+        records += [(2 + s, "row", {"_step": s, "loss": loss(s)}) for s in range(40)]
+        records.append((len(records) + 1, "finish", {"state": "finished", "exit_code": 0}))
+        store.apply(JournalBatch(head["journal_id"], head, records))
+    ends_at = "([sel, s, n]) => { const p = document.querySelector(sel); return p?.dataset.lastStep === String(s) && p.dataset.series === String(n); }"
+    with dashboard_page(url, 1280, 800) as (page, base):
+        page.goto(f"{base}/#/p/lab/grow?refresh=1")
+        page.wait_for_function(ends_at, arg=[PANEL, 299, OTHERS + 1])
+        page.fill("#ws-filter", "config.lr = 0.1")
+        page.press("#ws-filter", "Enter")
+        page.wait_for_function(ends_at, arg=[PANEL, 299, 1])
+        end = 300
+        for _ in range(2):  # live at one run's resolution
+            seq = append(store, seq, end, end + BURST)
+            end += BURST
+            page.wait_for_function(ends_at, arg=[PANEL, end - 1, 1])
+        page.fill("#ws-filter", "")
+        page.press("#ws-filter", "Enter")
+        page.wait_for_function(ends_at, arg=[PANEL, end - 1, OTHERS + 1])
+        seq = append(store, seq, end, end + BURST)  # and live at 71 runs' resolution
+        end += BURST
+        page.wait_for_function(ends_at, arg=[PANEL, end - 1, OTHERS + 1])
+        series = store.series_many(list(store.run_pks("lab", "grow", ["lv"]).values()), "loss")
+        assert next(iter(series.values())).steps[-1] == end - 1
+        shot(page, "workspace-live-resolutions")
+
+
 FILTER_RUNS = 120  # 500 points each at this many runs (samplesFor): downsampled
 FILTER_STEPS = 600
 FILTER_KEYS = ["train/loss", "train/acc", "val/loss", "val/acc", "lr", "grad_norm"]
