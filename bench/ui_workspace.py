@@ -9,7 +9,8 @@ appends ``--live-rows`` rows (default 50) to each of them every 5 s.
 
 Timed, in the page's clock (the probes of bench/ui_load.py: a condition evaluated on every
 animation frame from just before the action), median of ``--repeats``, each in a fresh browser
-context after ``--warmup`` untimed repeats:
+context after ``--warmup`` repeats (not in the medians; the first of them, the load right after
+the server started, is printed and kept in the JSON as ``cold``):
 
 * ``first``: from the app's start page (loaded untimed) a route change to the project's
   workspace until every panel of the first screen has drawn every visible run (runyard: all
@@ -830,6 +831,7 @@ def main() -> int:
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, list[Timed]]] = {t: {v: [] for v in VIEWS} for t in tools}
+    cold: dict[str, dict[str, float]] = {}
     errors: dict[str, list[str]] = {t: [] for t in tools}
     procs: list[Any] = []
     running_all = [r for r in ws_runs(args.runs, args.running, 0) if r.running]
@@ -939,6 +941,8 @@ def main() -> int:
                     if record:
                         for k, v in out.items():
                             results[tool][k].append(v)
+                    elif i == 0:  # the first load after the server started: nothing warm yet
+                        cold[tool] = {k: round(v.seconds, 3) for k, v in out.items()}
             browser.close()
             external = {t: sides[t][0].external.seen for t in tools}
     finally:
@@ -960,6 +964,7 @@ def main() -> int:
         "views": {},
         "errors": errors,
         "external_requests": external,
+        "cold": cold,
     }
     print(
         f"\n{args.runs} runs x {len(METRICS)} metrics x {args.steps} steps ({args.running} running), "
@@ -981,6 +986,9 @@ def main() -> int:
         print(
             f"{view:8} {cell(ry):>22} {cell(ml):>22} {ratio:>15} {'< ' + str(TARGETS[view] * scale) + ' ' + unit:>9}"
         )
+    for t, views in cold.items():
+        shown = ", ".join(f"{k} {v:.3f} s" for k, v in views.items() if k != "live")
+        print(f"{t}: the warm-up, the first load after the server started: {shown}")
     for t in tools:
         for e in errors[t]:
             print(f"{t}: FAILED {e}")
