@@ -2,9 +2,9 @@
 that need every block of many runs (``Store.series_many``: a workspace chart of 500 runs x 10k
 steps is 78,500 blocks per metric).
 
-Read one column at a time, each block would be eight Python objects made by the database
-driver, which is most of the cost of such a chart (about 0.1 s of CPU per metric); a page is
-one bytes object that numpy reads in place. A page holds the blocks ``page * 64`` to
+Read as rows, each block costs a Python object per column made by the database driver, which
+was most of the cost of such a chart (about 0.1 s of CPU per metric); a page is one bytes
+object that numpy reads in place. A page holds the blocks ``page * 64`` to
 ``page * 64 + 63`` present in ``metric_blocks``, in block order, as :data:`PAGE_DTYPE` records
 (``min_value``/``max_value`` NaN where the block has only NaN, their steps then its first).
 

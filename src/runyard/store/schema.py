@@ -154,7 +154,7 @@ PAGE_BLOCKS = 1 << PAGE_BITS
 
 # The blocks of one page of one series as one value (runyard.store.pages: the record layout),
 # rewritten with its blocks in their transaction: Store.series_many reads a workspace chart's
-# 500 runs' blocks as ~1,500 values instead of ~600,000.
+# 500 runs' blocks as ~1,500 values instead of ~470,000.
 metric_pages = sa.Table(
     "metric_pages",
     metadata,
