@@ -132,6 +132,9 @@ export class StepSlider {
   private steps: number[] = [];
   /** at the last step: stays there when runs log more */
   private atEnd = true;
+  /** the slider's last move: +1 right, -1 left, 0 none yet (read-ahead goes that way) */
+  private direction = 0;
+  private lastIndex = 0;
 
   constructor(
     label: string,
@@ -141,7 +144,10 @@ export class StepSlider {
     this.out = h("output.media-step");
     this.el = h("div.media-slider-row", null, h("span.muted", null, "Step"), this.input, this.out);
     this.input.addEventListener("input", () => {
-      this.atEnd = Number(this.input.value) >= this.steps.length - 1;
+      const i = Number(this.input.value);
+      if (i !== this.lastIndex) this.direction = i > this.lastIndex ? 1 : -1;
+      this.lastIndex = i;
+      this.atEnd = i >= this.steps.length - 1;
       this.show();
       this.onChange(this.value());
     });
@@ -156,6 +162,7 @@ export class StepSlider {
     if (initial !== undefined) i = Math.max(0, floorIndex(steps, initial));
     else if (!this.atEnd && current !== null) i = Math.max(0, floorIndex(steps, current));
     this.input.value = String(Math.max(0, i));
+    this.lastIndex = Math.max(0, i);
     this.atEnd = i >= steps.length - 1;
     this.el.hidden = steps.length <= 1;
     this.show();
@@ -165,10 +172,14 @@ export class StepSlider {
     return this.steps[Number(this.input.value)] ?? 0;
   }
 
-  /** the stops either side of the current one (to read ahead) */
+  /** the stops to read ahead, nearest first: once the slider has moved, three further in the
+   * direction of its last move and one back (a held arrow key or a drag then finds the next
+   * steps fetched); before that, one either side and the second after */
   neighbours(): number[] {
     const i = Number(this.input.value);
-    return [this.steps[i + 1], this.steps[i - 1], this.steps[i + 2]].filter((s): s is number => s !== undefined);
+    const d = this.direction;
+    const at = d ? [i + d, i + 2 * d, i + 3 * d, i - d] : [i + 1, i - 1, i + 2];
+    return at.map((j) => this.steps[j]).filter((s): s is number => s !== undefined);
   }
 
   private show(): void {
