@@ -13,8 +13,18 @@ One runyard server (SQLite in a temporary folder unless ``--store``), then for e
    Once more with ``WANDB_X_FILE_STREAM_TRANSMIT_INTERVAL=1``: the client then posts its file
    stream every second instead of every 15 s, so ``finish()`` sends (and waits for) one second
    of rows, not up to fifteen.
-3. **runyard SDK -> runyard**: runyard's own SDK logs the same rows to the same server through
+3. **wandb -> null server** (``bench/_null_wandb.py``): the same script online against a W&B
+   protocol server that answers at once and stores nothing, with both intervals: the client's
+   floor, what ``finish()`` costs against any server. What runyard takes beyond it is
+   runyard's to remove.
+4. **runyard SDK -> runyard**: runyard's own SDK logs the same rows to the same server through
    ``/api/v1`` (journal batches); the server's CPU seconds per million points.
+
+``--profile FILE`` (one repeat is enough) runs runyard server under cProfile (each request's
+handler in its worker thread, plus the event loop's thread; the bench sets
+``RUNYARD_BENCH_PROFILE`` for the server process only) and records each handler call's start
+and end: it prints the server's busy seconds inside each door run's ``finish()`` and the
+functions that took them. Timings with ``--profile`` are the profiler's, not the table's.
 
 Targets (issue 12): finish() online <= 1.5 x offline; every step queryable within 2 s of
 finish(); the door's server CPU per point <= 2 x the /api/v1 path's. Printed as ratios, median
@@ -41,6 +51,58 @@ from typing import Any
 import httpx
 import psutil
 from _common import free_port, print_tables
+
+HERE = Path(__file__).resolve().parent
+
+#: ``runyard server`` with the profiler: every function handed to starlette's thread pool (the
+#: door's handlers: file stream, GraphQL, uploads) runs under a cProfile of its own thread, the
+#: event loop's thread under one more; the calls' (name, start, end) and the merged profile are
+#: written when it stops. Only the bench sets RUNYARD_BENCH_PROFILE.
+PROFILED_SERVER = """
+import cProfile, json, os, pstats, runpy, signal, sys, threading, time
+import starlette.concurrency as concurrency
+
+out = os.environ["RUNYARD_BENCH_PROFILE"]
+lock = threading.Lock()
+calls, stats = [], []
+main = cProfile.Profile()
+original = concurrency.run_in_threadpool
+
+async def profiled(func, *args, **kwargs):
+    def call():
+        prof = cProfile.Profile()
+        start = time.time()
+        prof.enable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            prof.disable()
+            end = time.time()
+            with lock:
+                calls.append((getattr(func, "__name__", str(func)), start, end))
+                stats.append(prof)
+    return await original(call)
+
+concurrency.run_in_threadpool = profiled
+
+def dump():
+    main.disable()
+    merged = pstats.Stats(main)
+    for prof in stats:
+        merged.add(prof)
+    merged.dump_stats(out)
+    with open(out + ".calls.json", "w") as fh:
+        json.dump(calls, fh)
+
+# uvicorn re-raises the SIGTERM it handled once it has shut down: exit through Python then
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+sys.argv = ["runyard", *sys.argv[1:]]
+main.enable()
+try:
+    runpy.run_module("runyard", run_name="__main__")
+finally:
+    dump()
+"""
 
 CLIENT = """
 import os, sys, time
@@ -152,12 +214,43 @@ def wait_queryable(
     raise RuntimeError(f"run {path} never had all {steps} steps")
 
 
+def start_null_server() -> tuple[subprocess.Popen[str], str]:
+    """``bench/_null_wandb.py`` in a process of its own; ``(process, its URL)``."""
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "_null_wandb.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("READY "):
+        raise RuntimeError(f"bench/_null_wandb.py did not start: {line!r}")
+    return proc, line.split()[1]
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM to the process group we started, SIGKILL if it lingers."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(20)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--keys", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--store", default=None, help="store URL (default: SQLite in a tmp dir)")
+    parser.add_argument(
+        "--profile", default=None, metavar="FILE", help="cProfile runyard server into FILE"
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="runyard-bench-door-"))
@@ -167,33 +260,47 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     api = f"{url}/api/v1"
+    server_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")},
+        "RUNYARD_SILENT": "true",
+    }
+    argv = ["server", "--store", store, "--port", str(port)]
+    if args.profile:
+        profile = str(Path(args.profile).resolve())
+        server_env["RUNYARD_BENCH_PROFILE"] = profile
+        command = [sys.executable, "-c", PROFILED_SERVER, *argv]
+    else:
+        command = [sys.executable, "-m", "runyard", *argv]
     server = subprocess.Popen(
-        [sys.executable, "-m", "runyard", "server", "--store", store, "--port", str(port)],
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")},
-            "RUNYARD_SILENT": "true",
-        },
+        command,
+        env=server_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    rows: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "offline_finish",
-            "online_finish",
-            "native_finish",
-            "queryable_after",
-            "door_cpu",
-            "native_cpu",
-            "online_log",
-            "offline_log",
-            "query",
-            "online1_finish",
-            "online1_log",
-            "queryable1_after",
-        )
-    }
+    null_server, null_url = start_null_server()
+    names = (
+        "offline_finish",
+        "offline_log",
+        "online_finish",
+        "online_log",
+        "online1_finish",
+        "online1_log",
+        "null_finish",
+        "null_log",
+        "null1_finish",
+        "null1_log",
+        "native_finish",
+        "queryable_after",
+        "queryable1_after",
+        "query",
+        "door_cpu",
+        "native_cpu",
+    )
+    rows: dict[str, list[float]] = {k: [] for k in names}
+    #: (run, finish() started, finish() returned): the door runs, for the profile's calls
+    windows: list[tuple[str, float, float]] = []
+    one_second = {"WANDB_X_FILE_STREAM_TRANSMIT_INTERVAL": "1"}
     try:
         for _ in range(300):
             try:
@@ -209,6 +316,14 @@ def main() -> None:
             rows["offline_finish"].append(fin_s)
             rows["offline_log"].append(log_s)
 
+            # the client's floor: a server that answers at once and stores nothing
+            for suffix, extra in (("", None), ("1", one_second)):
+                log_s, fin_s, _, _ = client(
+                    script, home, "online", f"null{suffix}{r}", args, null_url, extra_env=extra
+                )
+                rows[f"null{suffix}_finish"].append(fin_s)
+                rows[f"null{suffix}_log"].append(log_s)
+
             cpu0 = server_cpu(server.pid)
             log_s, fin_s, finished_at, (ready_at, query_s) = client(
                 script,
@@ -219,6 +334,7 @@ def main() -> None:
                 url,
                 lambda r=r: wait_queryable(api, f"root/bench/door{r}", args.steps, args.keys),
             )
+            windows.append((f"door{r}", finished_at - fin_s, finished_at))
             rows["query"].append(query_s)
             rows["door_cpu"].append((server_cpu(server.pid) - cpu0) / points)
             rows["online_finish"].append(fin_s)
@@ -235,8 +351,9 @@ def main() -> None:
                 args,
                 url,
                 lambda r=r: wait_queryable(api, f"root/bench/door1s{r}", args.steps, args.keys),
-                extra_env={"WANDB_X_FILE_STREAM_TRANSMIT_INTERVAL": "1"},
+                extra_env=one_second,
             )
+            windows.append((f"door1s{r}", finished_at - fin_s, finished_at))
             rows["online1_finish"].append(fin_s)
             rows["online1_log"].append(log_s)
             rows["queryable1_after"].append(max(0.0, ready_at - finished_at))
@@ -247,75 +364,126 @@ def main() -> None:
             rows["native_cpu"].append((server_cpu(server.pid) - cpu0) / points)
             rows["native_finish"].append(fin_s)
     finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(server.pid, signal.SIGKILL)
+        stop(null_server)
+        stop(server)
 
     def cell(values: list[float], unit: str = "s") -> str:
         med = statistics.median(values)
         return f"{med:.2f} {unit} ({min(values):.2f}-{max(values):.2f})"
 
-    finish_ratio = [
-        o / f for o, f in zip(rows["online_finish"], rows["offline_finish"], strict=True)
-    ]
-    finish1_ratio = [
-        o / f for o, f in zip(rows["online1_finish"], rows["offline_finish"], strict=True)
-    ]
-    cpu_ratio = [d / n for d, n in zip(rows["door_cpu"], rows["native_cpu"], strict=True)]
-    total_ratio = [
-        (ol + of) / (fl + ff)
-        for ol, of, fl, ff in zip(
-            rows["online_log"],
-            rows["online_finish"],
-            rows["offline_log"],
-            rows["offline_finish"],
-            strict=True,
-        )
-    ]
-    tables = [
-        (
-            f"{args.steps:,} steps x {args.keys} keys, median (min-max) of {args.repeats}",
-            ["measure", "value", "target"],
+    def ratio(a: str, b: str) -> list[float]:
+        return [x / y for x, y in zip(rows[a], rows[b], strict=True)]
+
+    def total(prefix: str) -> list[float]:
+        return [
+            log + fin
+            for log, fin in zip(rows[f"{prefix}_log"], rows[f"{prefix}_finish"], strict=True)
+        ]
+
+    def less(a: str, b: str) -> list[float]:
+        return [x - y for x, y in zip(rows[a], rows[b], strict=True)]
+
+    offline_total = total("offline")
+    side = (
+        f"finish(), {args.steps:,} steps x {args.keys} keys, median (min-max) of "
+        f"{args.repeats}: the wandb client against nothing, a null server and runyard server",
+        [
+            "measure",
+            "wandb offline",
+            "null server: the client's floor",
+            "runyard server",
+            "runyard - null",
+            "target",
+        ],
+        [
             [
-                ["wandb offline: finish()", cell(rows["offline_finish"]), ""],
-                ["wandb -> runyard door: finish()", cell(rows["online_finish"]), ""],
-                ["finish() online / offline", cell(finish_ratio, "x"), "<= 1.5 x"],
-                ["log() loop + finish(), online / offline", cell(total_ratio, "x"), ""],
-                [
-                    "finish(), client posting every 1 s (see docs)",
-                    cell(rows["online1_finish"]),
-                    "",
-                ],
-                ["  ... / offline finish()", cell(finish1_ratio, "x"), "<= 1.5 x"],
-                ["  ... every step queryable after", cell(rows["queryable1_after"]), "<= 2 s"],
-                [
-                    "  ... its log() loop",
-                    f"{statistics.median(rows['online1_log']):.2f} s",
-                    "",
-                ],
-                ["every step queryable after finish()", cell(rows["queryable_after"]), "<= 2 s"],
-                ["server CPU / 1M points, wandb door", cell(rows["door_cpu"]), ""],
-                ["server CPU / 1M points, runyard /api/v1", cell(rows["native_cpu"]), ""],
-                ["door CPU / /api/v1 CPU", cell(cpu_ratio, "x"), "<= 2 x"],
-                [
-                    "wandb log() loop (online / offline)",
-                    f"{statistics.median(rows['online_log']):.2f} s / "
-                    f"{statistics.median(rows['offline_log']):.2f} s",
-                    "",
-                ],
-                ["runyard SDK finish() (for reference)", cell(rows["native_finish"]), ""],
+                "finish()",
+                cell(rows["offline_finish"]),
+                cell(rows["null_finish"]),
+                cell(rows["online_finish"]),
+                cell(less("online_finish", "null_finish")),
+                "",
             ],
-        )
-    ]
+            [
+                "  ... / offline finish()",
+                "1.00 x",
+                cell(ratio("null_finish", "offline_finish"), "x"),
+                cell(ratio("online_finish", "offline_finish"), "x"),
+                "",
+                "<= 1.5 x",
+            ],
+            [
+                "finish(), client posting every 1 s",
+                cell(rows["offline_finish"]),
+                cell(rows["null1_finish"]),
+                cell(rows["online1_finish"]),
+                cell(less("online1_finish", "null1_finish")),
+                "",
+            ],
+            [
+                "  ... / offline finish()",
+                "1.00 x",
+                cell(ratio("null1_finish", "offline_finish"), "x"),
+                cell(ratio("online1_finish", "offline_finish"), "x"),
+                "",
+                "<= 1.5 x",
+            ],
+            [
+                "log() loop",
+                cell(rows["offline_log"]),
+                cell(rows["null_log"]),
+                cell(rows["online_log"]),
+                "",
+                "",
+            ],
+            [
+                "log() loop + finish() / offline's",
+                "1.00 x",
+                cell([t / o for t, o in zip(total("null"), offline_total, strict=True)], "x"),
+                cell([t / o for t, o in zip(total("online"), offline_total, strict=True)], "x"),
+                "",
+                "",
+            ],
+        ],
+    )
+    cpu_ratio = ratio("door_cpu", "native_cpu")
+    other = (
+        "runyard server: queryable, server CPU",
+        ["measure", "value", "target"],
+        [
+            ["every step queryable after finish()", cell(rows["queryable_after"]), "<= 2 s"],
+            ["  ... client posting every 1 s", cell(rows["queryable1_after"]), "<= 2 s"],
+            ["server CPU / 1M points, wandb door", cell(rows["door_cpu"]), ""],
+            ["server CPU / 1M points, runyard /api/v1", cell(rows["native_cpu"]), ""],
+            ["door CPU / /api/v1 CPU", cell(cpu_ratio, "x"), "<= 2 x"],
+            ["runyard SDK finish() (for reference)", cell(rows["native_finish"]), ""],
+        ],
+    )
     load = os.getloadavg()
     print_tables(
-        tables,
+        [side, other],
         f"bench/wandb_door.py  (store {store.split(':')[0]}, load average "
         f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f})",
     )
     print(json.dumps(rows))
+    if args.profile:
+        report_profile(args.profile, windows)
+
+
+def report_profile(profile: str, windows: list[tuple[str, float, float]]) -> None:
+    """The server's handler calls inside each door run's finish() and the top functions."""
+    import pstats
+
+    calls = json.loads(Path(profile + ".calls.json").read_text())
+    for run, start, end in windows:
+        inside = [(n, max(s, start), min(e, end)) for n, s, e in calls if e > start and s < end]
+        busy: dict[str, float] = {}
+        for name, s, e in inside:
+            busy[name] = busy.get(name, 0.0) + (e - s)
+        shown = ", ".join(f"{n} {t:.3f} s" for n, t in sorted(busy.items(), key=lambda x: -x[1]))
+        print(f"{run}: finish() {end - start:.3f} s; server handlers busy inside it: {shown}")
+    stats = pstats.Stats(profile)
+    stats.sort_stats("cumulative").print_stats(30)
 
 
 if __name__ == "__main__":
