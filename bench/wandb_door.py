@@ -20,11 +20,13 @@ One runyard server (SQLite in a temporary folder unless ``--store``), then for e
 4. **runyard SDK -> runyard**: runyard's own SDK logs the same rows to the same server through
    ``/api/v1`` (journal batches); the server's CPU seconds per million points.
 
-``--profile FILE`` (one repeat is enough) runs runyard server under cProfile (each request's
-handler in its worker thread, plus the event loop's thread; the bench sets
-``RUNYARD_BENCH_PROFILE`` for the server process only) and records each handler call's start
-and end: it prints the server's busy seconds inside each door run's ``finish()`` and the
-functions that took them. Timings with ``--profile`` are the profiler's, not the table's.
+runyard server runs with each request handler's start and end recorded (``PROFILED_SERVER``
+below: two clock reads a request), so the table also says how long the server was busy inside
+each door run's ``finish()``: that, not the difference of two runs' ``finish()`` (the last
+post holds 0-15 s of rows, by chance), is runyard's part. ``--profile FILE`` (one repeat is
+enough) adds cProfile (each handler in its worker thread, plus the event loop's thread; the
+bench sets ``RUNYARD_BENCH_PROFILE`` for the server process only) and prints the functions;
+timings with ``--profile`` are the profiler's, not the table's.
 
 Targets (issue 12): finish() online <= 1.5 x offline; every step queryable within 2 s of
 finish(); the door's server CPU per point <= 2 x the /api/v1 path's. Printed as ratios, median
@@ -54,15 +56,17 @@ from _common import free_port, print_tables
 
 HERE = Path(__file__).resolve().parent
 
-#: ``runyard server`` with the profiler: every function handed to starlette's thread pool (the
-#: door's handlers: file stream, GraphQL, uploads) runs under a cProfile of its own thread, the
-#: event loop's thread under one more; the calls' (name, start, end) and the merged profile are
-#: written when it stops. Only the bench sets RUNYARD_BENCH_PROFILE.
+#: ``runyard server``, timed: each function handed to starlette's thread pool (the door's
+#: handlers: file stream, GraphQL, uploads) has its (name, start, end) recorded into
+#: RUNYARD_BENCH_CALLS when the server stops (two clock reads a request); with
+#: RUNYARD_BENCH_PROFILE=1 each also runs under a cProfile of its thread, and the event loop's
+#: thread under one more (merged into RUNYARD_BENCH_CALLS + ".prof"). Only the bench sets them.
 PROFILED_SERVER = """
 import cProfile, json, os, pstats, runpy, signal, sys, threading, time
 import starlette.concurrency as concurrency
 
-out = os.environ["RUNYARD_BENCH_PROFILE"]
+out = os.environ["RUNYARD_BENCH_CALLS"]
+profiling = os.environ.get("RUNYARD_BENCH_PROFILE") == "1"
 lock = threading.Lock()
 calls, stats = [], []
 main = cProfile.Profile()
@@ -70,34 +74,39 @@ original = concurrency.run_in_threadpool
 
 async def profiled(func, *args, **kwargs):
     def call():
-        prof = cProfile.Profile()
+        prof = cProfile.Profile() if profiling else None
         start = time.time()
-        prof.enable()
+        if prof is not None:
+            prof.enable()
         try:
             return func(*args, **kwargs)
         finally:
-            prof.disable()
+            if prof is not None:
+                prof.disable()
             end = time.time()
             with lock:
                 calls.append((getattr(func, "__name__", str(func)), start, end))
-                stats.append(prof)
+                if prof is not None:
+                    stats.append(prof)
     return await original(call)
 
 concurrency.run_in_threadpool = profiled
 
 def dump():
-    main.disable()
-    merged = pstats.Stats(main)
-    for prof in stats:
-        merged.add(prof)
-    merged.dump_stats(out)
-    with open(out + ".calls.json", "w") as fh:
+    if profiling:
+        main.disable()
+        merged = pstats.Stats(main)
+        for prof in stats:
+            merged.add(prof)
+        merged.dump_stats(out + ".prof")
+    with open(out, "w") as fh:
         json.dump(calls, fh)
 
 # uvicorn re-raises the SIGTERM it handled once it has shut down: exit through Python then
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 sys.argv = ["runyard", *sys.argv[1:]]
-main.enable()
+if profiling:
+    main.enable()
 try:
     runpy.run_module("runyard", run_name="__main__")
 finally:
@@ -264,15 +273,12 @@ def main() -> None:
         **{k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")},
         "RUNYARD_SILENT": "true",
     }
-    argv = ["server", "--store", store, "--port", str(port)]
+    calls_file = str(Path(args.profile).resolve()) if args.profile else str(tmp / "calls.json")
+    server_env["RUNYARD_BENCH_CALLS"] = calls_file
     if args.profile:
-        profile = str(Path(args.profile).resolve())
-        server_env["RUNYARD_BENCH_PROFILE"] = profile
-        command = [sys.executable, "-c", PROFILED_SERVER, *argv]
-    else:
-        command = [sys.executable, "-m", "runyard", *argv]
+        server_env["RUNYARD_BENCH_PROFILE"] = "1"
     server = subprocess.Popen(
-        command,
+        [sys.executable, "-c", PROFILED_SERVER, "server", "--store", store, "--port", str(port)],
         env=server_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -296,6 +302,8 @@ def main() -> None:
         "query",
         "door_cpu",
         "native_cpu",
+        "busy",
+        "busy1",
     )
     rows: dict[str, list[float]] = {k: [] for k in names}
     #: (run, finish() started, finish() returned): the door runs, for the profile's calls
@@ -367,6 +375,16 @@ def main() -> None:
         stop(null_server)
         stop(server)
 
+    # the server's handlers at work inside each door run's finish() (the union of their calls)
+    calls = json.loads(Path(calls_file).read_text())
+    for run, start, end in windows:
+        spans = sorted((max(s, start), min(e, end)) for _n, s, e in calls if e > start and s < end)
+        busy, reach = 0.0, start
+        for s, e in spans:
+            busy += max(0.0, e - max(s, reach))
+            reach = max(reach, e)
+        rows["busy1" if run.startswith("door1s") else "busy"].append(busy)
+
     def cell(values: list[float], unit: str = "s") -> str:
         med = statistics.median(values)
         return f"{med:.2f} {unit} ({min(values):.2f}-{max(values):.2f})"
@@ -405,6 +423,14 @@ def main() -> None:
                 "",
             ],
             [
+                "  ... runyard server busy inside it",
+                "",
+                "",
+                cell(rows["busy"]),
+                "",
+                "",
+            ],
+            [
                 "  ... / offline finish()",
                 "1.00 x",
                 cell(ratio("null_finish", "offline_finish"), "x"),
@@ -418,6 +444,14 @@ def main() -> None:
                 cell(rows["null1_finish"]),
                 cell(rows["online1_finish"]),
                 cell(less("online1_finish", "null1_finish")),
+                "",
+            ],
+            [
+                "  ... runyard server busy inside it",
+                "",
+                "",
+                cell(rows["busy1"]),
+                "",
                 "",
             ],
             [
@@ -474,7 +508,7 @@ def report_profile(profile: str, windows: list[tuple[str, float, float]]) -> Non
     """The server's handler calls inside each door run's finish() and the top functions."""
     import pstats
 
-    calls = json.loads(Path(profile + ".calls.json").read_text())
+    calls = json.loads(Path(profile).read_text())
     for run, start, end in windows:
         inside = [(n, max(s, start), min(e, end)) for n, s, e in calls if e > start and s < end]
         busy: dict[str, float] = {}
@@ -482,7 +516,7 @@ def report_profile(profile: str, windows: list[tuple[str, float, float]]) -> Non
             busy[name] = busy.get(name, 0.0) + (e - s)
         shown = ", ".join(f"{n} {t:.3f} s" for n, t in sorted(busy.items(), key=lambda x: -x[1]))
         print(f"{run}: finish() {end - start:.3f} s; server handlers busy inside it: {shown}")
-    stats = pstats.Stats(profile)
+    stats = pstats.Stats(profile + ".prof")
     stats.sort_stats("cumulative").print_stats(30)
 
 
