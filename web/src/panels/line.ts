@@ -262,7 +262,7 @@ export class LinePanel implements PanelInstance {
     const grown = this.ctx.series.grown(this.key());
     const last = this.drawn;
     if (!grown || !this.chart || !last || this.ctx.groups() || !sameRuns(last.shown, shown)) return false;
-    const shownById = new Map(shown.map((r) => [r.run.run_id, r]));
+    const shownById = byRunId(shown);
     const byId = new Map<string, ShownRun>();
     for (const id of grown) {
       const r = shownById.get(id);
@@ -302,6 +302,14 @@ export class LinePanel implements PanelInstance {
     this.generation++;
     this.chart?.destroy();
   }
+}
+
+/** The runs by id, once per list of runs (every panel of a live update gets the same list). */
+const byIdCache = new WeakMap<ShownRun[], Map<string, ShownRun>>();
+function byRunId(shown: ShownRun[]): Map<string, ShownRun> {
+  let m = byIdCache.get(shown);
+  if (!m) byIdCache.set(shown, (m = new Map(shown.map((r) => [r.run.run_id, r]))));
+  return m;
 }
 
 /** The same runs in the same order with the same names and colours. */

@@ -135,6 +135,19 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
   resize.observe(main);
 
   // -- the runs -------------------------------------------------------------------------------
+  // a run's colour, computed once (the panels and the sidebar ask for every run on each update)
+  const colors = new Map<number, string>();
+  let colorsBase = base;
+  function colorOf(run: Run): string {
+    if (colorsBase !== base) {
+      colors.clear();
+      colorsBase = base;
+    }
+    let c = colors.get(run.pk);
+    if (c === undefined) colors.set(run.pk, (c = runColor(run.pk, base)));
+    return c;
+  }
+
   const hidden = () => new Set(doc.runs.hidden);
   function isVisible(run: Run, index: number, hid: Set<string>, shownSet: Set<string>): boolean {
     if (hid.has(run.run_id)) return false;
@@ -146,7 +159,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
     const shownSet = new Set(doc.runs.shown);
     const out: ShownRun[] = [];
     runs.forEach((run, i) => {
-      if (isVisible(run, i, hid, shownSet)) out.push({ run, color: runColor(run.pk, base) });
+      if (isVisible(run, i, hid, shownSet)) out.push({ run, color: colorOf(run) });
     });
     return out;
   }
@@ -198,7 +211,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
   function drawSidebar(): void {
     const hid = hidden();
     const shownSet = new Set(doc.runs.shown);
-    const side: SideRun[] = runs.map((run, i) => ({ run, color: runColor(run.pk, base), visible: isVisible(run, i, hid, shownSet) }));
+    const side: SideRun[] = runs.map((run, i) => ({ run, color: colorOf(run), visible: isVisible(run, i, hid, shownSet) }));
     let groups: SideGroup[] | null = null;
     if (groupBy) {
       const vis = groupRuns(side.map((s) => ({ run: s.run, color: s.color })), groupBy);
@@ -757,6 +770,12 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
     }
     const started = performance.now();
     const byId = new Map(fresh.map((r) => [r.run_id, r]));
+    // what the sidebar shows of a run (and, grouped, where): unchanged for all, it is not drawn
+    // again
+    const sideChanged = !!groupBy || runs.some((r) => {
+      const f = byId.get(r.run_id);
+      return f !== undefined && (f.state !== r.state || f.name !== r.name);
+    });
     runs = runs.map((r) => byId.get(r.run_id) ?? r);
     invalidate();
     const visibleIds = new Set(ctx.runs().map((r) => r.run.run_id));
@@ -769,7 +788,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
     }
     if (disposed) return;
     const t0 = performance.now();
-    drawSidebar();
+    if (sideChanged) drawSidebar();
     for (const f of frames.values()) {
       if (!f.instance) continue;
       if (!f.seen) {
