@@ -73,25 +73,58 @@ def unpack(data: Iterable[bytes | memoryview]) -> np.ndarray:
 
 
 def refresh_pages(
-    conn: Connection, is_sqlite: bool, run_pk: int, pages: Mapping[int, Iterable[int]]
+    conn: Connection, is_sqlite: bool, run_pk: int, blocks: Mapping[int, Iterable[int]]
 ) -> None:
-    """Rewrite the pages ``pages`` (key id -> page numbers) of run ``run_pk`` from its
-    ``metric_blocks`` rows as they now are (after an upsert, in the same transaction)."""
+    """Bring the pages of run ``run_pk`` up to date with the ``metric_blocks`` rows ``blocks``
+    (key id -> block numbers) just upserted, in the same transaction.
+
+    Only those blocks are read back (a batch of a run logging 500 keys touches 500 pages, of up
+    to 64 blocks each: re-reading whole pages would cost more than the batch's own inserts),
+    with the pages they fall in, in a statement or two whatever the number of keys; each page
+    is rewritten with its touched blocks replaced or inserted in block order."""
     mark = "?" if is_sqlite else "%s"
-    select = (
-        f"SELECT {BLOCK_COLUMNS} FROM metric_blocks WHERE key_id = {mark} AND run_pk = {mark} "
-        f"AND block >= {mark} AND block <= {mark} ORDER BY block"
-    )
-    out: list[tuple[int, int, int, bytes]] = []
+    # keys that touched the same block range (usually all of a batch's) are read together
+    by_range: dict[tuple[int, int], list[int]] = {}
+    for key_id, numbers in blocks.items():
+        touched = set(numbers)
+        if touched:
+            by_range.setdefault((min(touched), max(touched)), []).append(key_id)
+    fresh: dict[tuple[int, int], list[Sequence[Any]]] = {}  # (key, page) -> its touched blocks
+    pages: dict[tuple[int, int], bytes] = {}
     cursor = conn.connection.cursor()
     try:
-        for key_id, numbers in pages.items():
-            for page in sorted(set(numbers)):
-                lo = page << S.PAGE_BITS
-                cursor.execute(select, (key_id, run_pk, lo, lo + S.PAGE_BLOCKS - 1))
-                rows = cursor.fetchall()
-                if rows:  # blocks are never removed but with their run: a page is never empty
-                    out.append((key_id, run_pk, page, pack_blocks(rows)))
+        for (lo, hi), keys in by_range.items():
+            for at in range(0, len(keys), 500):
+                part = keys[at : at + 500]
+                marks = ", ".join([mark] * len(part))
+                cursor.execute(
+                    f"SELECT key_id, {BLOCK_COLUMNS} FROM metric_blocks WHERE run_pk = {mark} "
+                    f"AND key_id IN ({marks}) AND block >= {mark} AND block <= {mark} "
+                    "ORDER BY key_id, block",
+                    (run_pk, *part, lo, hi),
+                )
+                for row in cursor.fetchall():
+                    fresh.setdefault((int(row[0]), page_of(int(row[1]))), []).append(row[1:])
+                cursor.execute(
+                    f"SELECT key_id, page, data FROM metric_pages WHERE run_pk = {mark} "
+                    f"AND key_id IN ({marks}) AND page >= {mark} AND page <= {mark}",
+                    (run_pk, *part, page_of(lo), page_of(hi)),
+                )
+                for key_id, page, data in cursor.fetchall():
+                    pages[(int(key_id), int(page))] = bytes(data)
+        out: list[tuple[int, int, int, bytes]] = []
+        size = PAGE_DTYPE.itemsize
+        for (key_id, page), rows in fresh.items():
+            data = pack_blocks(rows)
+            old = pages.get((key_id, page))
+            if old is not None:
+                # ``rows`` are every block of the page from its first to its last (the read
+                # took the whole range): they replace that stretch of the old page
+                known = np.frombuffer(old, dtype="<i8")[:: size // 8]  # each record's block
+                cut = int(np.searchsorted(known, int(rows[0][0])))
+                end = int(np.searchsorted(known, int(rows[-1][0]), side="right"))
+                data = old[: cut * size] + data + old[end * size :]
+            out.append((key_id, run_pk, page, data))
         if out:
             cursor.executemany(
                 "INSERT INTO metric_pages (key_id, run_pk, page, data) VALUES "

@@ -59,7 +59,7 @@ from runyard.store.downsample import (
     bucket_grid,
     downsample_min_max,
 )
-from runyard.store.pages import page_of, refresh_pages
+from runyard.store.pages import refresh_pages
 from runyard.store.sql_series import SeriesMethods
 from runyard.store.sql_sweeps import SweepMethods
 from runyard.store.sql_system import SystemMethods
@@ -685,7 +685,7 @@ class SQLStore(SeriesMethods, SweepMethods, SystemMethods, ValuesMethods, Store)
         # ... and the pages those blocks are in (store/pages.py), from the blocks as merged
         touched: dict[int, set[int]] = {}
         for p in params:
-            touched.setdefault(p[0], set()).add(page_of(p[2]))
+            touched.setdefault(p[0], set()).add(p[2])
         refresh_pages(conn, self.is_sqlite, run_pk, touched)
 
     def _state_of(self, conn: Connection, run_pk: int) -> str:
