@@ -439,6 +439,20 @@ def wait_for_rows(page: Any, expected: list[str]) -> None:
         raise AssertionError(f"rows {row_ids(page)} never became {expected}") from None
 
 
+def wait_for_row_set(page: Any, expected: list[str]) -> None:
+    """Wait until the table shows exactly the runs ``expected``, in any order (the count above
+    the table may change a frame before the rows do)."""
+    try:
+        page.wait_for_function(
+            "ids => JSON.stringify([...document.querySelectorAll("
+            "'#runs-grid .grid-body [data-run]')].map(r => r.dataset.run).sort()) "
+            "=== JSON.stringify(ids)",
+            arg=sorted(expected),
+        )
+    except Exception:
+        raise AssertionError(f"rows {row_ids(page)} never became {sorted(expected)}") from None
+
+
 @pytest.mark.slow
 def test_runs_table(page: Any) -> None:
     page.goto("/#/p/lab/demo/runs?cols=config.optimizer.lr,summary.test/accuracy")
@@ -461,11 +475,11 @@ def test_runs_table(page: Any) -> None:
     page.fill("#runs-filter", "config.optimizer.lr < 0.01 and state = finished")
     page.press("#runs-filter", "Enter")
     page.wait_for_function("document.querySelector('#runs-count').textContent === '2 runs'")
-    assert sorted(row_ids(page)) == ["r2", "r3"]  # r5 (lr 0.005) failed
+    wait_for_row_set(page, ["r2", "r3"])  # r5 (lr 0.005) failed
     page.fill("#runs-filter", "tags in [best, broken] or config.model.layers >= 8")
     page.press("#runs-filter", "Enter")
     page.wait_for_function("document.querySelector('#runs-count').textContent === '3 runs'")
-    assert sorted(row_ids(page)) == ["r1", "r4", "r5"]
+    wait_for_row_set(page, ["r1", "r4", "r5"])
     page.fill("#runs-filter", "config.optimizer.lr <")
     page.press("#runs-filter", "Enter")
     assert "expected a value" in page.inner_text("#filter-error")

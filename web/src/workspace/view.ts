@@ -11,7 +11,7 @@ import type { View } from "../main";
 import { setCrumbs, setTitle } from "../main";
 import { panelKind, panelKinds } from "../panels";
 import type { PanelContext, PanelInstance, PanelSpec, RunGroup, SettingField, ShownRun, WorkspaceSettings } from "../panels/types";
-import { errorBox, h, replaceQuery } from "../util";
+import { errorBox, h, isLive, replaceQuery } from "../util";
 import { autoLayout, DEFAULT_HEIGHT, emptyDoc, locate, movePanel, newId, panelMetric, parseDoc, sectionName, toJson, type SectionSpec, type WorkspaceDoc } from "./model";
 import { colorBase, groupFields, groupRuns, loadRuns } from "./runs";
 import { SeriesCache } from "./series";
@@ -267,7 +267,8 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
     invalidate();
     drawSidebar();
     updatePanels("runs");
-    setText(liveEl, runs.some((r) => r.state === "running") ? `● ${runs.filter((r) => r.state === "running").length} running` : "");
+    const live = runs.filter(isLive).length;
+    setText(liveEl, live ? `● ${live} running` : "");
   }
 
   function saveView(): void {
@@ -742,7 +743,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
   // -- live -----------------------------------------------------------------------------------
   async function liveTick(): Promise<void> {
     if (disposed || document.hidden) return;
-    const running = runs.filter((r) => r.state === "running" || r.state === "pending");
+    const running = runs.filter((r) => isLive(r) || r.state === "pending");
     let fresh: Run[] = [];
     try {
       const res = await get<{ runs: Run[]; total: number }>("/runs", { entity, project, state: "running,pending", limit: 1000 });
@@ -800,7 +801,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
     }
     perf.lastLiveMs = performance.now() - t0;
     perf.liveUpdates++;
-    const n = runs.filter((r) => r.state === "running").length;
+    const n = runs.filter(isLive).length;
     setText(liveEl, n ? `● ${n} running` : "");
     liveEl.dataset.updated = String(perf.liveUpdates);
     void started;
@@ -846,7 +847,7 @@ export function workspaceView(root: HTMLElement, entity: string, project: string
       total = got.total;
       invalidate();
       drawSidebar();
-      const n = runs.filter((r) => r.state === "running").length;
+      const n = runs.filter(isLive).length;
       liveEl.textContent = n ? `● ${n} running` : "";
     } else await reloadRuns();
     if (disposed) return;
