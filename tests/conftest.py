@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,14 @@ from runyard.sdk import state as sdk_state
 from runyard.store.sql import SQLStore
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A shell without job control starts background commands (`make test &`, nohup) with SIGINT
+# ignored, and every process the tests start inherits that: Ctrl-C (SIGINT, the wandb client's
+# stop) would then do nothing to them and the tests of those paths would wait out their
+# timeouts. A handled signal is reset to the default in exec'd children, so handling it here
+# gives them the terminal's ordinary SIGINT.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
