@@ -191,6 +191,15 @@ def running_server(
         server.close()
 
 
+def runyard_ui(root: os.PathLike[str] | str, *extra: str) -> ServerProc:
+    """``runyard ui --dir root`` (the dashboard on an embedded store) on a free port, without the
+    test process's ``RUNYARD_*`` settings; not started yet (``start()``, then ``close()``)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
+    args = [sys.executable, "-m", "runyard", "ui", "--port", str(port), "--no-browser"]
+    return ServerProc(store_url="", port=port, args=[*args, *extra, "--dir", str(root)], env=env)
+
+
 def create_admin_key(store_url: str, user: str = "admin") -> str:
     """An admin API key (``ry_...``) created directly in the store at ``store_url``."""
     return create_key(store_url, user, admin=True)

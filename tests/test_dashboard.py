@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from runyard.analysis.importance import parameter_importance
-from tests.serverproc import ServerProc, free_port, running_server
+from tests.serverproc import ServerProc, running_server, runyard_ui
 
 REPO = Path(__file__).resolve().parent.parent
 DIST = REPO / "src" / "runyard" / "server" / "dashboard_dist"
@@ -746,25 +746,8 @@ def test_projects_and_live_updates(page: Any, server: ServerProc, tmp_path: Path
 
 def test_runyard_ui(tmp_path: Path) -> None:
     """`runyard ui`: the server on the embedded store, on 127.0.0.1 without keys, URL printed."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
-    ui = ServerProc(
-        store_url="",
-        port=port,
-        args=[
-            sys.executable,
-            "-m",
-            "runyard",
-            "ui",
-            "--port",
-            str(port),
-            "--no-browser",
-            "--create",
-            "--dir",
-            str(tmp_path / ".runyard"),
-        ],
-        env=env,
-    )
+    ui = runyard_ui(tmp_path / ".runyard", "--create")
+    port = ui.port
     try:
         ui.start()
         assert f"runyard dashboard: http://127.0.0.1:{port}/" in ui.output()

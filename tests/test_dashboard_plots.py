@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -20,8 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.serverproc import ServerProc, free_port
-from tests.test_dashboard import ARTIFACTS, browser, shot  # noqa: F401 - the shared chromium fixture
+from tests.serverproc import ServerProc, runyard_ui
+from tests.test_dashboard import ARTIFACTS, browser, checked_page, shot  # noqa: F401 - the shared chromium fixture
 
 pytestmark = pytest.mark.slow
 
@@ -105,24 +104,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         mp.setenv("RUNYARD_CONSOLE", "off")
         mp.setenv("RUNYARD_DISABLE_STATS", "true")
         _log(charts)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
-    ui = ServerProc(
-        store_url="",
-        port=port,
-        args=[
-            sys.executable,
-            "-m",
-            "runyard",
-            "ui",
-            "--port",
-            str(port),
-            "--no-browser",
-            "--dir",
-            str(root),
-        ],
-        env=env,
-    )
+    ui = runyard_ui(root)
     try:
         ui.start()
         yield ui, charts
@@ -133,16 +115,10 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
 @pytest.fixture(scope="module")
 def page(browser: Any, logged: tuple[ServerProc, dict[str, Any]]) -> Iterator[Any]:  # noqa: F811
     ui, _ = logged
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=ui.url)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.set_default_timeout(15_000)
-    pg.goto(f"/#/r/{ENTITY}/{PROJECT}/{RUN}")
-    pg.wait_for_selector("#panel-charts[data-ready='true']")
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with checked_page(browser, ui.url, size=(1400, 1000)) as pg:
+        pg.goto(f"/#/r/{ENTITY}/{PROJECT}/{RUN}")
+        pg.wait_for_selector("#panel-charts[data-ready='true']")
+        yield pg
 
 
 def figure(key: str) -> str:
