@@ -402,6 +402,31 @@ def main() -> None:
         return [x - y for x, y in zip(rows[a], rows[b], strict=True)]
 
     offline_total = total("offline")
+
+    def finish_rows(label: str, interval: str) -> list[list[str]]:
+        """``finish()``, runyard's busy time inside it and the ratios to offline, for the file
+        stream's default interval (``interval`` "") or the 1-s one ("1")."""
+        null, online = f"null{interval}_finish", f"online{interval}_finish"
+        return [
+            [
+                label,
+                cell(rows["offline_finish"]),
+                cell(rows[null]),
+                cell(rows[online]),
+                cell(less(online, null)),
+                "",
+            ],
+            ["  ... runyard server busy inside it", "", "", cell(rows[f"busy{interval}"]), "", ""],
+            [
+                "  ... / offline finish()",
+                "1.00 x",
+                cell(ratio(null, "offline_finish"), "x"),
+                cell(ratio(online, "offline_finish"), "x"),
+                "",
+                "<= 1.5 x",
+            ],
+        ]
+
     side = (
         f"finish(), {args.steps:,} steps x {args.keys} keys, median (min-max) of "
         f"{args.repeats}: the wandb client against nothing, a null server and runyard server",
@@ -414,54 +439,8 @@ def main() -> None:
             "target",
         ],
         [
-            [
-                "finish()",
-                cell(rows["offline_finish"]),
-                cell(rows["null_finish"]),
-                cell(rows["online_finish"]),
-                cell(less("online_finish", "null_finish")),
-                "",
-            ],
-            [
-                "  ... runyard server busy inside it",
-                "",
-                "",
-                cell(rows["busy"]),
-                "",
-                "",
-            ],
-            [
-                "  ... / offline finish()",
-                "1.00 x",
-                cell(ratio("null_finish", "offline_finish"), "x"),
-                cell(ratio("online_finish", "offline_finish"), "x"),
-                "",
-                "<= 1.5 x",
-            ],
-            [
-                "finish(), client posting every 1 s",
-                cell(rows["offline_finish"]),
-                cell(rows["null1_finish"]),
-                cell(rows["online1_finish"]),
-                cell(less("online1_finish", "null1_finish")),
-                "",
-            ],
-            [
-                "  ... runyard server busy inside it",
-                "",
-                "",
-                cell(rows["busy1"]),
-                "",
-                "",
-            ],
-            [
-                "  ... / offline finish()",
-                "1.00 x",
-                cell(ratio("null1_finish", "offline_finish"), "x"),
-                cell(ratio("online1_finish", "offline_finish"), "x"),
-                "",
-                "<= 1.5 x",
-            ],
+            *finish_rows("finish()", ""),
+            *finish_rows("finish(), client posting every 1 s", "1"),
             [
                 "log() loop",
                 cell(rows["offline_log"]),
