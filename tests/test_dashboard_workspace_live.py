@@ -61,6 +61,19 @@ def append(store: SQLStore, seq: int, lo: int, hi: int) -> int:
     return seq + len(records)
 
 
+def finished_run(
+    store: SQLStore, run_id: str, name: str, steps: int, config: dict[str, Any] | None = None
+) -> None:
+    """A finished run beside the live one: ``steps`` rows of ``loss``."""
+    head = {**HEAD, "run_id": run_id, "name": name, "journal_id": f"j-{run_id}"}
+    if config is not None:
+        head["config"] = config
+    records: list[tuple[int, str, Any]] = [(1, "run", head)]
+    records += [(2 + s, "row", {"_step": s, "loss": loss(s)}) for s in range(steps)]
+    records.append((len(records) + 1, "finish", {"state": "finished", "exit_code": 0}))
+    store.apply(JournalBatch(head["journal_id"], head, records))
+
+
 @pytest.fixture()
 def live_store(tmp_path: Path) -> Iterator[tuple[SQLStore, str]]:
     url = f"sqlite:///{tmp_path / 'runyard.db'}"
@@ -141,11 +154,7 @@ def test_live_updates_leave_the_sidebar_rows_alone(live_store: tuple[SQLStore, s
     store.apply(JournalBatch("j-lv", HEAD, [(1, "run", HEAD)]))
     seq = append(store, 2, 0, 200)
     for i in range(3):
-        head = {**HEAD, "run_id": f"done{i}", "name": f"done-{i}", "journal_id": f"j-d{i}"}
-        records: list[tuple[int, str, Any]] = [(1, "run", head)]
-        records += [(2 + s, "row", {"_step": s, "loss": loss(s)}) for s in range(50)]
-        records.append((len(records) + 1, "finish", {"state": "finished", "exit_code": 0}))
-        store.apply(JournalBatch(head["journal_id"], head, records))
+        finished_run(store, f"done{i}", f"done-{i}", 50)
     eye = ".ws-run[data-run='lv'] button.eye"
     with dashboard_page(url, 1280, 800) as (page, base):
         page.goto(f"{base}/#/p/lab/grow?refresh=1")
@@ -186,12 +195,7 @@ def test_a_running_run_drawn_live_at_two_resolutions(live_store: tuple[SQLStore,
     store.apply(JournalBatch("j-lv", HEAD, [(1, "run", HEAD)]))
     seq = append(store, 2, 0, 300)
     for i in range(OTHERS):
-        head = {**HEAD, "run_id": f"o{i:02d}", "name": f"o-{i:02d}", "journal_id": f"j-o{i}"}
-        head["config"] = {"lr": 0.2}
-        records: list[tuple[int, str, Any]] = [(1, "run", head)]
-        records += [(2 + s, "row", {"_step": s, "loss": loss(s)}) for s in range(40)]
-        records.append((len(records) + 1, "finish", {"state": "finished", "exit_code": 0}))
-        store.apply(JournalBatch(head["journal_id"], head, records))
+        finished_run(store, f"o{i:02d}", f"o-{i:02d}", 40, config={"lr": 0.2})
     ends_at = "([sel, s, n]) => { const p = document.querySelector(sel); return p?.dataset.lastStep === String(s) && p.dataset.series === String(n); }"
     with dashboard_page(url, 1280, 800) as (page, base):
         page.goto(f"{base}/#/p/lab/grow?refresh=1")
